@@ -1,0 +1,82 @@
+# lm: live migration for PostgreSQL.  make, make check, make install.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+OPT ?= -O2 -g
+WARN = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq libzstd 2>/dev/null)
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs libpq libzstd 2>/dev/null)
+ifeq ($(SANITIZE),1)
+  OPT = -O1 -g -fno-omit-frame-pointer
+  SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+CFLAGS ?=
+CFLAGS += $(OPT) $(WARN) -std=gnu11 -D_GNU_SOURCE $(SANFLAGS) $(PKG_CFLAGS) -Icommon
+LDFLAGS += $(SANFLAGS)
+LDLIBS += $(PKG_LIBS) -lm
+
+PROGS = lm-slot lm-snapshot lm-decode lm-apply lm-cat
+SCRIPTS = lm-migrate
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_OBJ := $(COMMON_SRC:.c=.o)
+COMMON_HDR := $(wildcard common/*.h)
+LIB = common/liblm.a
+BUILT := $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),bin/$(p)/$(p)))
+TOOLS := $(if $(wildcard tests/tools/lm-testgen.c),tests/tools/lm-testgen)
+MAN1 := $(wildcard man/*.1)
+MAN5 := $(wildcard man/*.5)
+MAN7 := $(wildcard man/*.7)
+
+.PHONY: all check check-faults deps install uninstall clean fuzz bench demo shellcheck
+
+all: $(BUILT) $(TOOLS)
+
+common/%.o: common/%.c $(COMMON_HDR)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(COMMON_OBJ)
+	$(AR) rcs $@ $^
+
+# each program: bin/NAME/*.c linked against the common library
+define PROG_RULE
+bin/$(1)/$(1): $(wildcard bin/$(1)/*.c) $(wildcard bin/$(1)/*.h) $(LIB) $(COMMON_HDR)
+	$$(CC) $$(CFLAGS) -Ibin/$(1) -o $$@ $(wildcard bin/$(1)/*.c) $(LIB) $$(LDFLAGS) $$(LDLIBS)
+endef
+$(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),$(eval $(call PROG_RULE,$(p)))))
+
+tests/tools/%: tests/tools/%.c $(LIB) $(COMMON_HDR)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
+
+deps:
+	@scripts/install-deps
+
+# make check: installs what is missing, builds, runs every suite.
+#   TESTS=tests/lm-cat.bats to run some; VALGRIND=1 / SANITIZE=1 for checkers
+check: deps
+	$(MAKE) all
+	scripts/run-tests $(TESTS)
+
+check-faults: deps
+	$(MAKE) all
+	ROUNDS=$(or $(ROUNDS),2) FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) scripts/run-tests tests/faults.bats
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BUILT) $(DESTDIR)$(BINDIR)/
+	for s in $(SCRIPTS); do [ ! -f bin/$$s/$$s ] || install -m 755 bin/$$s/$$s $(DESTDIR)$(BINDIR)/; done
+	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS) $(SCRIPTS))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+
+clean:
+	rm -f common/*.o $(LIB) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS)

@@ -1,0 +1,36 @@
+#include <string.h>
+
+#include "json.h"
+
+void lm_json_str(lm_buf *b, const void *s, size_t n)
+{
+    const unsigned char *p = s;
+    static const char hex[] = "0123456789abcdef";
+
+    lm_buf_u8(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        switch (c) {
+        case '"': lm_buf_put(b, "\\\"", 2); break;
+        case '\\': lm_buf_put(b, "\\\\", 2); break;
+        case '\n': lm_buf_put(b, "\\n", 2); break;
+        case '\r': lm_buf_put(b, "\\r", 2); break;
+        case '\t': lm_buf_put(b, "\\t", 2); break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                lm_buf_put(b, u, 6);
+            } else
+                lm_buf_u8(b, c);
+        }
+    }
+    lm_buf_u8(b, '"');
+}
+
+void lm_json_fputs(FILE *f, const char *s)
+{
+    lm_buf b = {0};
+    lm_json_str(&b, s, strlen(s));
+    fwrite(b.data, 1, b.len, f);
+    lm_buf_free(&b);
+}
