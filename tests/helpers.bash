@@ -1,0 +1,194 @@
+# Shared test helpers: throwaway PostgreSQL clusters and paths.
+#
+# Clusters run as the unprivileged "postgres" user when the tests run as root
+# (PostgreSQL refuses root), in a directory of their own made with mktemp -d
+# (bats' temp dirs are 0700 and owned by root), on a free port, with
+# wal_level=logical. Every cluster a test file starts is stopped in
+# teardown_file, also when tests fail; scripts/run-tests sweeps leftovers.
+
+LM_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export LM_ROOT
+for _p in lm-slot lm-snapshot lm-decode lm-apply lm-cat lm-migrate; do
+    PATH="$LM_ROOT/bin/$_p:$PATH"
+done
+PATH="$LM_ROOT/tests/tools:$PATH"
+export PATH
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+export PGBIN
+export LM_FIXTURES="${LM_FIXTURES:-$LM_ROOT/../shared/fixtures}"
+[ -d "$LM_FIXTURES" ] || LM_FIXTURES="$LM_ROOT/tests/fixtures"
+
+# valgrind for the programs when VALGRIND=1 (see lm_run)
+load_bats_libs() {
+    if [ -f /usr/lib/bats/bats-support/load.bash ]; then
+        load /usr/lib/bats/bats-support/load.bash
+        load /usr/lib/bats/bats-assert/load.bash
+    fi
+}
+load_bats_libs
+
+# The directory all clusters of this test file live in.
+lm_cluster_root() {
+    if [ -z "${LM_CLUSTER_ROOT:-}" ] || [ ! -d "$LM_CLUSTER_ROOT" ]; then
+        LM_CLUSTER_ROOT=$(mktemp -d /tmp/lm-test.XXXXXX)
+        chmod 755 "$LM_CLUSTER_ROOT"
+        [ "$(id -u)" -eq 0 ] && chown postgres: "$LM_CLUSTER_ROOT"
+        export LM_CLUSTER_ROOT
+    fi
+    echo "$LM_CLUSTER_ROOT"
+}
+
+# Run a command as the cluster owner.
+as_pg() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+port_in_use() {
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A free TCP port, reserved with a lock directory so parallel suites differ.
+free_port() {
+    local p i
+    mkdir -p /tmp/lm-ports && chmod 1777 /tmp/lm-ports 2>/dev/null
+    for i in $(seq 1 200); do
+        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        port_in_use "$p" && continue
+        if mkdir "/tmp/lm-ports/$p" 2>/dev/null; then
+            echo "$p"
+            return 0
+        fi
+    done
+    echo "no free port found" >&2
+    return 1
+}
+
+# pg_start NAME [postgresql.conf lines...]
+# Creates and starts cluster NAME; sets NAME_PORT, NAME_DIR, NAME_CONN.
+pg_start() {
+    local name=$1; shift
+    local root dir port
+    root=$(lm_cluster_root)
+    dir="$root/$name"
+    port=$(free_port) || return 1
+    if [ ! -d "$dir" ]; then
+        as_pg "$PGBIN/initdb" -D "$dir" -U postgres -A trust --no-sync -E UTF8 \
+            --locale=C.UTF-8 >"$root/$name.initdb.log" 2>&1 || {
+            cat "$root/$name.initdb.log" >&2; return 1; }
+    fi
+    cat >>"$dir/postgresql.conf" <<CONF
+port = $port
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+wal_level = logical
+max_replication_slots = 20
+max_wal_senders = 20
+max_worker_processes = 16
+max_connections = 100
+fsync = off
+full_page_writes = off
+shared_buffers = 64MB
+logging_collector = off
+log_min_messages = warning
+CONF
+    local line
+    for line in "$@"; do
+        echo "$line" >>"$dir/postgresql.conf"
+    done
+    as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$root/$name.log" -w -t 60 start >/dev/null || {
+        tail -20 "$root/$name.log" >&2; return 1; }
+    echo "$dir" >>"$root/clusters"
+    local up=${name^^}
+    printf -v "${up}_PORT" '%s' "$port"
+    printf -v "${up}_DIR" '%s' "$dir"
+    printf -v "${up}_CONN" '%s' "host=127.0.0.1 port=$port dbname=postgres user=postgres"
+    export "${up}_PORT" "${up}_DIR" "${up}_CONN"
+    # also remembered in a file so that tests in other bats processes see them
+    cat >"$root/$name.env" <<ENV
+export ${up}_PORT=$port ${up}_DIR=$dir ${up}_CONN="host=127.0.0.1 port=$port dbname=postgres user=postgres"
+ENV
+}
+
+# Re-read what pg_start exported in setup_file (bats runs tests in subshells).
+pg_env() {
+    local f
+    for f in "${LM_CLUSTER_ROOT:-/nonexistent}"/*.env; do
+        [ -f "$f" ] && . "$f"
+    done
+    return 0
+}
+
+pg_restart() {   # pg_restart NAME [fast|immediate]
+    local up=${1^^}
+    local dir_var="${up}_DIR"
+    as_pg "$PGBIN/pg_ctl" -D "${!dir_var}" -l "$LM_CLUSTER_ROOT/$1.log" -w -t 60 -m "${2:-fast}" restart >/dev/null
+}
+
+pg_stop() {   # pg_stop NAME
+    local up=${1^^}
+    local dir_var="${up}_DIR" port_var="${up}_PORT"
+    as_pg "$PGBIN/pg_ctl" -D "${!dir_var}" -w -t 60 -m fast stop >/dev/null 2>&1 || true
+    rmdir "/tmp/lm-ports/${!port_var}" 2>/dev/null || true
+}
+
+# Stop every cluster this test file started and remove their files.
+pg_stop_all() {
+    local root=${LM_CLUSTER_ROOT:-}
+    [ -n "$root" ] && [ -d "$root" ] || return 0
+    if [ -f "$root/clusters" ]; then
+        local dir
+        while read -r dir; do
+            [ -d "$dir" ] || continue
+            if [ -f "$dir/postmaster.pid" ]; then
+                local port
+                port=$(sed -n 4p "$dir/postmaster.pid" 2>/dev/null)
+                as_pg "$PGBIN/pg_ctl" -D "$dir" -w -t 30 -m immediate stop >/dev/null 2>&1 || true
+                [ -n "$port" ] && rmdir "/tmp/lm-ports/$port" 2>/dev/null
+            fi
+        done <"$root/clusters"
+    fi
+    [ -n "${LM_KEEP_CLUSTERS:-}" ] || rm -rf "$root"
+}
+
+# psql against cluster NAME: q NAME [psql args...] "SQL"
+q() {
+    local up=${1^^}; shift
+    local port_var="${up}_PORT"
+    psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "${!port_var}" -U postgres -d "${PGDATABASE_TEST:-postgres}" "$@"
+}
+
+# Ordered content hash of a table: qhash NAME TABLE (table as SQL text)
+qhash() {
+    q "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text COLLATE \"C\")), '') FROM $2 t"
+}
+
+# Every user table's hash on cluster NAME, one line per table.
+db_hashes() {
+    local name=$1 t
+    for t in $(q "$name" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema','lm') ORDER BY 1"); do
+        echo "$t $(qhash "$name" "$t")"
+    done
+}
+
+# Wait until a command succeeds: wait_for SECONDS command...
+wait_for() {
+    local secs=$1; shift
+    local end=$(( $(date +%s) + secs ))
+    until "$@" >/dev/null 2>&1; do
+        [ "$(date +%s)" -ge "$end" ] && return 1
+        sleep 0.2
+    done
+}
+
+# Run a program under valgrind when VALGRIND=1 (memcheck, leaks not fatal).
+lm_vg() {
+    if [ -n "${VALGRIND:-}" ] && [ "$VALGRIND" != 0 ]; then
+        valgrind -q --error-exitcode=99 --track-origins=yes "$@"
+    else
+        "$@"
+    fi
+}
