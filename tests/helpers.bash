@@ -47,6 +47,25 @@ as_pg() {
     fi
 }
 
+# Run a command with every file descriptor above 2 closed: a server or
+# background process that kept bats' pipes open would hang the suite.
+no_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
+    done
+    "$@"
+}
+
+# Start a background command detached from bats' descriptors:
+#   bg_start VAR command...   (sets VAR to its pid)
+bg_start() {
+    local __var=$1; shift
+    ( no_fds "$@" ) &
+    printf -v "$__var" '%s' "$!"
+}
+
 port_in_use() {
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
@@ -99,7 +118,7 @@ CONF
     for line in "$@"; do
         echo "$line" >>"$dir/postgresql.conf"
     done
-    as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$root/$name.log" -w -t 60 start >/dev/null || {
+    ( no_fds as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$root/$name.log" -w -t 60 start >/dev/null ) || {
         tail -20 "$root/$name.log" >&2; return 1; }
     echo "$dir" >>"$root/clusters"
     local up=${name^^}
@@ -125,7 +144,7 @@ pg_env() {
 pg_restart() {   # pg_restart NAME [fast|immediate]
     local up=${1^^}
     local dir_var="${up}_DIR"
-    as_pg "$PGBIN/pg_ctl" -D "${!dir_var}" -l "$LM_CLUSTER_ROOT/$1.log" -w -t 60 -m "${2:-fast}" restart >/dev/null
+    ( no_fds as_pg "$PGBIN/pg_ctl" -D "${!dir_var}" -l "$LM_CLUSTER_ROOT/$1.log" -w -t 60 -m "${2:-fast}" restart >/dev/null )
 }
 
 pg_stop() {   # pg_stop NAME
