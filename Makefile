@@ -80,3 +80,22 @@ uninstall:
 
 clean:
 	rm -f common/*.o $(LIB) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS)
+
+# The README's first command: a live migration between throwaway clusters.
+demo: deps
+	$(MAKE) all
+	scripts/demo
+
+# Benchmarks side by side with the peers (BENCH_ARGS="--scale 10").
+bench: deps
+	scripts/install-deps bench
+	$(MAKE) all
+	scripts/bench $(BENCH_ARGS)
+
+# libFuzzer targets (FUZZ_SECONDS per target).
+fuzz: deps
+	scripts/install-deps fuzz
+	scripts/fuzz $(or $(FUZZ_SECONDS),60)
+
+shellcheck:
+	shellcheck -x bin/lm-migrate/lm-migrate scripts/* tests/*.bash
