@@ -209,6 +209,8 @@ struct lm_reader {
     bool have_header;
     lm_reader_wait_fn wait;
     void *wait_arg;
+    lm_reader_frame_fn frame_cb;
+    void *frame_arg;
     int errcode;
     char err[1024];
 };
@@ -249,6 +251,12 @@ void lm_reader_set_wait(lm_reader *r, lm_reader_wait_fn fn, void *arg)
 {
     r->wait = fn;
     r->wait_arg = arg;
+}
+
+void lm_reader_set_frame_cb(lm_reader *r, lm_reader_frame_fn fn, void *arg)
+{
+    r->frame_cb = fn;
+    r->frame_arg = arg;
 }
 
 void lm_reader_set_error(lm_reader *r, int code, const char *fmt, ...)
@@ -366,6 +374,9 @@ static int fill(lm_reader *r)
             }
             r->frame_end = rc == 0;
             r->plain.len += out.pos;
+            if (rc == 0 && r->frame_cb)
+                r->frame_cb(r, r->plain_base + r->plain.len,
+                            r->file_off - (r->in_len - r->in_pos), r->frame_arg);
             if (out.pos > 0)
                 return 1;
         }

@@ -57,9 +57,15 @@ typedef struct lm_reader lm_reader;
  * error (set with lm_reader_set_error). */
 typedef int (*lm_reader_wait_fn)(lm_reader *r, void *arg);
 
+/* Called when a zstd frame ends: stream_off is the uncompressed stream
+ * offset and file_off the compressed file offset just past the frame. */
+typedef void (*lm_reader_frame_fn)(lm_reader *r, uint64_t stream_off, uint64_t file_off,
+                                   void *arg);
+
 /* A reader on fd (not closed by lm_reader_free); name is for messages. */
 lm_reader *lm_reader_new(int fd, const char *name);
 void lm_reader_set_wait(lm_reader *r, lm_reader_wait_fn fn, void *arg);
+void lm_reader_set_frame_cb(lm_reader *r, lm_reader_frame_fn fn, void *arg);
 /* Start over on a new fd with a new name (next file of a sequence), keeping
  * the stream identity seen so far: its header must match. */
 void lm_reader_reset_input(lm_reader *r, int fd, const char *name);

@@ -1,0 +1,1007 @@
+/* lm-decode: from a logical slot's pgoutput stream to the change format.
+ *
+ * One loop reads the replication connection without blocking on the
+ * downstream for long, writes each message as a record as it arrives
+ * (memory does not grow with transaction size), and reports as flushed to
+ * the slot only what is durable downstream: fsync'd spool segments, or the
+ * positions the consumer acknowledges on the ack channel. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "lsn.h"
+#include "opts.h"
+#include "pgconn.h"
+#include "pgoutput.h"
+#include "relcache.h"
+#include "sig.h"
+#include "spool.h"
+#include "state.h"
+#include "stream.h"
+
+/* ---------------------------------------------------------------- options */
+static const char *opt_source = "";
+static const char *opt_slot;
+static const char *opt_publication;
+static const char *opt_output;         /* -o FILE; NULL = stdout */
+static const char *opt_spool;
+static const char *opt_ack;
+static uint64_t opt_start;
+static uint64_t opt_endpos;
+static bool opt_have_endpos;
+static bool opt_compress;
+static bool opt_progress;
+static uint64_t opt_seg_size = 64ull << 20;
+static int64_t opt_seg_time_ms = 60000;
+static int64_t opt_status_ms = 10000;
+static long opt_max_retries = 100;
+static bool opt_stop_at_marker = true;
+
+/* ------------------------------------------------------------------ state */
+static PGconn *conn;
+static lm_writer *w;
+static int out_fd = -1;
+static char *out_name;
+static lm_relcache *rels;
+static lm_record *types;               /* type records seen, for new segments */
+static size_t ntypes;
+static lm_arena types_arena;
+
+static uint64_t sysid;
+static uint32_t timeline;
+static char *dbname;
+static char *encoding;
+static int server_version;
+static uint64_t stream_start;          /* start LSN of this run */
+
+static uint64_t written_lsn;           /* end of the last complete transaction or position written */
+static uint64_t durable_lsn;           /* what may be reported as flushed */
+static uint64_t last_flush_sent;
+static uint64_t last_walend;
+static bool in_xact;
+static bool skipping;                  /* a transaction we already have, sent again */
+static bool marker_in_xact;
+static bool unflushed;                 /* records written since the last flush */
+static int64_t last_status_us;
+static int64_t last_flush_us;
+static int64_t last_progress_us;
+
+/* spool */
+static uint64_t seg_start;
+static char *seg_partial;              /* file name of the open partial */
+static int64_t seg_opened_us;
+static bool seg_has_lsn;               /* holds a complete transaction or position */
+static uint64_t seg_unsynced_lsn;      /* written but not fsync'd yet */
+
+/* ack channel */
+static int ack_fd = -1;
+static char ack_line[128];
+static size_t ack_len;
+static bool ack_is_fifo;
+
+/* counters */
+static uint64_t n_changes, n_xacts, n_bytes_in, n_skipped;
+static int64_t started_us;
+
+static lm_arena arena;
+
+static void usage(void)
+{
+    printf("%s streams a logical replication slot (pgoutput) into an lm change stream.\n\n"
+           "Usage:\n  %s --source CONN --slot NAME --publication NAME [OPTION]...\n\n"
+           "Connection and slot:\n"
+           "  -s, --source=CONN        source connection string or URI (a role with REPLICATION)\n"
+           "  -S, --slot=NAME          logical replication slot (pgoutput), e.g. from lm-slot\n"
+           "  -P, --publication=NAME   publication to decode (default: the slot name)\n"
+           "      --start=LSN          start at LSN (the server starts at the later of this\n"
+           "                           and the slot's confirmed position)\n"
+           "  -E, --endpos=LSN         stop after the first commit at or past LSN (or an idle\n"
+           "                           position past it), write an end record, exit 0\n"
+           "Output (one):\n"
+           "  -o, --output=FILE        write the stream to FILE (default: standard output)\n"
+           "      --spool=DIR          write zstd segment files into DIR and acknowledge the\n"
+           "                           slot per fsync'd segment\n"
+           "Acknowledgement and durability:\n"
+           "      --ack=FILE           read durable LSNs (lines) from FILE or FIFO, written by\n"
+           "                           lm-apply --ack; without it, pipe mode acknowledges nothing\n"
+           "  -z, --compress           compress the stream with zstd (spool: always)\n"
+           "      --segment-size=SIZE  rotate spool segments at SIZE compressed (default 64MB)\n"
+           "      --segment-time=SECS  rotate spool segments after SECS (default 60)\n"
+           "      --status-interval=SECS  send a status update at least this often (default 10)\n"
+           "      --max-retries=N      reconnect at most N times in a row (default 100; 0: never)\n"
+           "      --no-stop-at-marker  do not end the stream at the lm-migrate cutover marker\n"
+           "Other:\n"
+           "      --progress           report progress on stderr once a second\n"
+           "  -v, --verbose            more messages (repeat for debug)\n"
+           "  -V, --version            output version information, then exit\n"
+           "  -?, --help               show this help, then exit\n\n"
+           "SIGINT or SIGTERM end the stream cleanly (end record \"shutdown\"), exit 0.\n"
+           "Exit status: 0 ok, 2 usage, 3 connect, 4 preflight (slot, publication), 5 server,\n"
+           "9 I/O (see lm-decode(1)).\n",
+           lm_progname(), lm_progname());
+}
+
+/* ------------------------------------------------------------- the output */
+
+static void put_header(void)
+{
+    lm_record h;
+    char producer[64];
+
+    snprintf(producer, sizeof producer, "lm-decode %s", LM_VERSION);
+    memset(&h, 0, sizeof h);
+    h.type = LM_REC_HEADER;
+    h.u.header.version = LM_FORMAT_VERSION;
+    h.u.header.sysid = sysid;
+    h.u.header.timeline = timeline;
+    h.u.header.server_version = (uint32_t)server_version;
+    h.u.header.dbname = dbname;
+    h.u.header.slot = opt_slot;
+    h.u.header.publication = opt_publication;
+    h.u.header.encoding = encoding;
+    h.u.header.producer = producer;
+    h.u.header.start_lsn = opt_spool ? seg_start : stream_start;
+    h.u.header.created = lm_now_pgtime();
+    lm_writer_put(w, &h);
+}
+
+/* A new segment starts with the header and every relation and type known,
+ * so that it can be read alone. */
+static void put_catalog(void)
+{
+    for (size_t i = 0; i < ntypes; i++)
+        lm_writer_put(w, &types[i]);
+    for (size_t i = 0; lm_relcache_at(rels, i); i++) {
+        lm_record r;
+        memset(&r, 0, sizeof r);
+        r.type = LM_REC_RELATION;
+        r.u.rel = lm_relcache_at(rels, i)->rel;
+        lm_writer_put(w, &r);
+    }
+}
+
+static void open_segment(void)
+{
+    char *path;
+
+    seg_partial = spool_partial_name(seg_start);
+    path = lm_psprintf("%s/%s", opt_spool, seg_partial);
+    out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out_fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not create spool segment \"%s\": %s", path, strerror(errno));
+    w = lm_writer_new(out_fd, path, true, 1);
+    free(path);
+    seg_opened_us = lm_monotonic_us();
+    seg_has_lsn = false;
+    put_header();
+    put_catalog();
+    /* the header and catalog make a frame of their own: a cut point */
+    lm_writer_flush(w, LM_FLUSH_FRAME);
+}
+
+/* fsync what is written; what it holds becomes durable and may be acked */
+static void sync_segment(void)
+{
+    if (!w)
+        return;
+    lm_writer_flush(w, LM_FLUSH_FRAME);
+    lm_writer_sync(w);
+    if (seg_has_lsn && written_lsn > durable_lsn && !in_xact)
+        durable_lsn = written_lsn;
+    else if (seg_has_lsn && seg_unsynced_lsn > durable_lsn)
+        durable_lsn = seg_unsynced_lsn;
+    unflushed = false;
+    last_flush_us = lm_monotonic_us();
+}
+
+/* Finish the open segment: trailer, fsync, rename, directory fsync. */
+static void close_segment(bool trailer)
+{
+    char *from, *to, *final;
+
+    if (!w)
+        return;
+    if (trailer) {
+        lm_record t;
+        memset(&t, 0, sizeof t);
+        t.type = LM_REC_TRAILER;
+        t.u.trailer.last_lsn = written_lsn;
+        t.u.trailer.records = lm_writer_records(w);
+        lm_writer_put(w, &t);
+    }
+    sync_segment();
+    lm_writer_free(w);
+    w = NULL;
+    close(out_fd);
+    out_fd = -1;
+    from = lm_psprintf("%s/%s", opt_spool, seg_partial);
+    if (!seg_has_lsn && !trailer) {
+        /* nothing complete in it: it would only confuse a reader */
+        unlink(from);
+    } else {
+        final = spool_final_name(seg_start, written_lsn);
+        to = lm_psprintf("%s/%s", opt_spool, final);
+        if (rename(from, to) != 0)
+            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", from, strerror(errno));
+        free(final);
+        free(to);
+        seg_start = written_lsn;
+    }
+    spool_sync_dir(opt_spool);
+    free(from);
+    free(seg_partial);
+    seg_partial = NULL;
+}
+
+static void maybe_rotate(void)
+{
+    bool big = lm_writer_file_bytes(w) + lm_writer_pending(w) >= opt_seg_size;
+    bool old = lm_monotonic_us() - seg_opened_us >= opt_seg_time_ms * 1000;
+
+    /* rotate between transactions; a huge transaction may span segments,
+     * but only when it has grown well past the size */
+    if (!seg_has_lsn)
+        return;
+    if ((!in_xact && (big || old)) ||
+        (in_xact && lm_writer_file_bytes(w) >= 2 * opt_seg_size)) {
+        close_segment(true);
+        open_segment();
+    }
+}
+
+static void put(const lm_record *r)
+{
+    lm_writer_put(w, r);
+    unflushed = true;
+}
+
+/* Make what is written visible downstream (pipe) or cuttable (spool). */
+static void flush_output(void)
+{
+    if (!w || !unflushed)
+        return;
+    lm_writer_flush(w, opt_spool ? LM_FLUSH_FRAME : LM_FLUSH_WRITE);
+    unflushed = false;
+    last_flush_us = lm_monotonic_us();
+}
+
+/* ------------------------------------------------------------ the ack side */
+
+static void open_ack(void)
+{
+    struct stat sb;
+
+    if (!opt_ack)
+        return;
+    if (stat(opt_ack, &sb) == 0 && S_ISFIFO(sb.st_mode)) {
+        /* read-write: open never blocks and the FIFO never reports EOF */
+        ack_fd = open(opt_ack, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+        ack_is_fifo = true;
+    } else
+        ack_fd = open(opt_ack, O_RDONLY | O_NONBLOCK | O_CREAT | O_CLOEXEC, 0600);
+    if (ack_fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open ack file \"%s\": %s", opt_ack, strerror(errno));
+}
+
+static void read_acks(void)
+{
+    char buf[4096];
+
+    if (ack_fd < 0)
+        return;
+    for (;;) {
+        ssize_t n = read(ack_fd, buf, sizeof buf);
+        if (n <= 0)
+            return;
+        for (ssize_t i = 0; i < n; i++) {
+            char ch = buf[i];
+            if (ch == '\n') {
+                uint64_t lsn;
+                ack_line[ack_len] = '\0';
+                if (lm_lsn_parse(ack_line, &lsn)) {
+                    /* never ahead of what was written: a consumer of another
+                     * stream cannot make this slot skip anything */
+                    if (lsn > written_lsn)
+                        lsn = written_lsn;
+                    if (lsn > durable_lsn)
+                        durable_lsn = lsn;
+                } else if (ack_len)
+                    lm_warning("ignoring a malformed line on the ack channel: \"%s\"", ack_line);
+                ack_len = 0;
+            } else if (ack_len < sizeof ack_line - 1)
+                ack_line[ack_len++] = ch;
+        }
+        if (!ack_is_fifo && (size_t)n < sizeof buf)
+            return;
+    }
+}
+
+/* ------------------------------------------------------ replication status */
+
+static bool send_status(bool force)
+{
+    uint8_t msg[34];
+    int64_t now = lm_monotonic_us();
+
+    if (!force && durable_lsn == last_flush_sent && now - last_status_us < opt_status_ms * 1000)
+        return true;
+    if (!force && now - last_status_us < 1000000 && durable_lsn - last_flush_sent < (16u << 20))
+        return true;
+    msg[0] = 'r';
+    lm_put_be64(msg + 1, written_lsn);   /* write */
+    lm_put_be64(msg + 9, durable_lsn);   /* flush: what is durable downstream */
+    lm_put_be64(msg + 17, durable_lsn);  /* apply */
+    lm_put_be64(msg + 25, (uint64_t)lm_now_pgtime());
+    msg[33] = 0;
+    if (PQputCopyData(conn, (const char *)msg, sizeof msg) <= 0 || PQflush(conn) < 0)
+        return false;
+    last_status_us = now;
+    last_flush_sent = durable_lsn;
+    {
+        char a[LM_LSN_BUFSZ];
+        lm_debug("status: flushed %s", lm_lsn_format(durable_lsn, a));
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------- connection */
+
+static void fetch_identity(void)
+{
+    PGresult *res = lm_exec(conn, LM_EXIT_SERVER, "IDENTIFY_SYSTEM");
+    if (PQntuples(res) != 1 || PQnfields(res) < 4)
+        lm_fatal(LM_EXIT_SERVER, "unexpected IDENTIFY_SYSTEM result");
+    sysid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+    timeline = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+    free(dbname);
+    dbname = lm_strdup(PQgetisnull(res, 0, 3) ? "" : PQgetvalue(res, 0, 3));
+    PQclear(res);
+    free(encoding);
+    encoding = lm_query_value(conn, LM_EXIT_SERVER, "SHOW client_encoding");
+    server_version = PQserverVersion(conn);
+}
+
+/* The slot must exist, be logical with pgoutput, and be in this database;
+ * the publication must exist. Returns the slot's confirmed position. */
+static uint64_t preflight(void)
+{
+    char *lit = lm_literal(opt_slot);
+    char *publit = lm_literal(opt_publication);
+    char *sql = lm_psprintf("SELECT plugin, database, confirmed_flush_lsn, active_pid, "
+                            "wal_status, (SELECT count(*) FROM pg_publication WHERE pubname = %s) "
+                            "FROM pg_replication_slots WHERE slot_name = %s", publit, lit);
+    PGresult *res = lm_exec(conn, LM_EXIT_SERVER, sql);
+    uint64_t confirmed = 0;
+    int problems = 0;
+
+    if (server_version < 140000) {
+        lm_error("the source runs PostgreSQL %d; lm-decode needs 14 or later", server_version / 10000);
+        problems++;
+    }
+    if (PQntuples(res) == 0) {
+        lm_error("replication slot \"%s\" does not exist on the source", opt_slot);
+        lm_hint("Create it with lm-slot create --slot %s.", opt_slot);
+        problems++;
+    } else {
+        const char *plugin = PQgetisnull(res, 0, 0) ? "(physical)" : PQgetvalue(res, 0, 0);
+        if (strcmp(plugin, "pgoutput") != 0) {
+            lm_error("replication slot \"%s\" uses the output plugin \"%s\", not pgoutput", opt_slot,
+                     plugin);
+            lm_hint("lm-decode reads pgoutput slots only; create one with lm-slot create.");
+            problems++;
+        } else if (strcmp(PQgetvalue(res, 0, 1), dbname) != 0) {
+            lm_error("replication slot \"%s\" belongs to database \"%s\", not \"%s\"", opt_slot,
+                     PQgetvalue(res, 0, 1), dbname);
+            problems++;
+        }
+        if (!PQgetisnull(res, 0, 4) && strcmp(PQgetvalue(res, 0, 4), "lost") == 0) {
+            lm_error("replication slot \"%s\" is lost: the WAL it needed was removed", opt_slot);
+            lm_hint("The changes since the slot's position are gone; the migration must start over.");
+            problems++;
+        }
+        if (!PQgetisnull(res, 0, 2))
+            lm_lsn_parse(PQgetvalue(res, 0, 2), &confirmed);
+        if (strcmp(PQgetvalue(res, 0, 5), "0") == 0) {
+            lm_error("publication \"%s\" does not exist on the source", opt_publication);
+            problems++;
+        }
+    }
+    PQclear(res);
+    free(sql);
+    free(lit);
+    free(publit);
+    if (problems)
+        exit(LM_EXIT_PREFLIGHT);
+    return confirmed;
+}
+
+static bool start_streaming(uint64_t from, char **err)
+{
+    char a[LM_LSN_BUFSZ];
+    lm_buf pubs = {0};
+    char *publit, *sql;
+    PGresult *res;
+
+    lm_quote_ident(&pubs, opt_publication);
+    lm_buf_u8(&pubs, '\0');
+    publit = lm_literal((char *)pubs.data);
+    sql = lm_psprintf("START_REPLICATION SLOT %s LOGICAL %s (proto_version '%d', "
+                      "publication_names %s%s)",
+                      opt_slot, lm_lsn_format(from, a), server_version >= 140000 ? 2 : 1, publit,
+                      server_version >= 140000 ? ", messages 'true'" : "");
+    res = PQexec(conn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+        const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+        *err = lm_strdup(m ? m : PQerrorMessage(conn));
+        PQclear(res);
+        free(sql);
+        free(publit);
+        lm_buf_free(&pubs);
+        return false;
+    }
+    PQclear(res);
+    lm_debug("%s", sql);
+    free(sql);
+    free(publit);
+    lm_buf_free(&pubs);
+    last_status_us = 0;
+    return true;
+}
+
+/* -------------------------------------------------------------- messages */
+
+static void end_stream(uint8_t reason, const char *detail)
+{
+    lm_record e;
+
+    memset(&e, 0, sizeof e);
+    e.type = LM_REC_END;
+    e.u.end.reason = reason;
+    e.u.end.lsn = written_lsn;
+    e.u.end.detail = detail;
+    put(&e);
+}
+
+static bool is_cutover_marker(const lm_record *r)
+{
+    return (r->u.message.flags & 1) && strcmp(r->u.message.prefix, LM_MARKER_PREFIX) == 0 &&
+           r->u.message.len >= 7 && memcmp(r->u.message.content, "cutover", 7) == 0;
+}
+
+/* Returns an end reason when the stream should stop after this message. */
+static int handle_xlogdata(const uint8_t *msg, size_t len)
+{
+    lm_record r;
+    char err[256];
+
+    lm_arena_reset(&arena);
+    if (lm_pgoutput_parse(msg, len, &r, &arena, err, sizeof err) < 0)
+        lm_fatal(LM_EXIT_SERVER, "%s", err);
+
+    switch (r.type) {
+    case LM_REC_BEGIN:
+        if (in_xact && !skipping) {
+            /* cannot happen with a sane server; keep readers consistent */
+            end_stream(LM_END_SHUTDOWN, "transaction abandoned");
+        }
+        in_xact = true;
+        marker_in_xact = false;
+        /* a transaction we already wrote, sent again (source crash) */
+        skipping = r.u.begin.final_lsn < written_lsn;
+        if (skipping) {
+            n_skipped++;
+            return 0;
+        }
+        put(&r);
+        return 0;
+    case LM_REC_COMMIT:
+        in_xact = false;
+        if (skipping) {
+            skipping = false;
+            return 0;
+        }
+        put(&r);
+        written_lsn = r.u.commit.end_lsn;
+        seg_has_lsn = true;
+        seg_unsynced_lsn = written_lsn;
+        n_xacts++;
+        if (marker_in_xact && opt_stop_at_marker)
+            return LM_END_MARKER;
+        if (opt_have_endpos && r.u.commit.end_lsn >= opt_endpos)
+            return LM_END_ENDPOS;
+        return 0;
+    case LM_REC_RELATION:
+        lm_relcache_put(rels, &r.u.rel);
+        put(&r);
+        return 0;
+    case LM_REC_TYPE: {
+        lm_record *t;
+        for (size_t i = 0; i < ntypes; i++)
+            if (types[i].u.type.oid == r.u.type.oid)
+                types[i].u.type.oid = 0; /* superseded; kept harmlessly */
+        types = lm_realloc(types, (ntypes + 1) * sizeof *types);
+        t = &types[ntypes++];
+        *t = r;
+        t->u.type.nspname = lm_arena_strndup(&types_arena, r.u.type.nspname, strlen(r.u.type.nspname));
+        t->u.type.typname = lm_arena_strndup(&types_arena, r.u.type.typname, strlen(r.u.type.typname));
+        put(&r);
+        return 0;
+    }
+    case LM_REC_MESSAGE:
+        if (skipping)
+            return 0;
+        if (is_cutover_marker(&r))
+            marker_in_xact = true;
+        put(&r);
+        return 0;
+    default:
+        if (skipping)
+            return 0;
+        if (r.type == LM_REC_INSERT || r.type == LM_REC_UPDATE || r.type == LM_REC_DELETE ||
+            r.type == LM_REC_TRUNCATE)
+            n_changes++;
+        put(&r);
+        return 0;
+    }
+}
+
+static int handle_keepalive(const uint8_t *p, size_t len, bool *reply)
+{
+    uint64_t walend;
+
+    if (len < 18)
+        lm_fatal(LM_EXIT_SERVER, "malformed keepalive message from the server");
+    walend = lm_get_be64(p + 1);
+    *reply = p[17] != 0;
+    last_walend = walend;
+    if (!in_xact && walend > written_lsn) {
+        lm_record r;
+        memset(&r, 0, sizeof r);
+        r.type = LM_REC_POSITION;
+        r.u.position.lsn = walend;
+        r.u.position.time = (int64_t)lm_get_be64(p + 9);
+        put(&r);
+        written_lsn = walend;
+        seg_has_lsn = true;
+        seg_unsynced_lsn = walend;
+        if (opt_have_endpos && walend >= opt_endpos)
+            return LM_END_ENDPOS;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ loop */
+
+static void progress(bool force)
+{
+    int64_t now = lm_monotonic_us();
+    char a[LM_LSN_BUFSZ], b[LM_LSN_BUFSZ];
+    double secs;
+
+    if (!opt_progress || (!force && now - last_progress_us < 1000000))
+        return;
+    last_progress_us = now;
+    secs = (double)(now - started_us) / 1e6;
+    fprintf(stderr, "%s: %" PRIu64 " changes in %" PRIu64 " transactions, %.1f MB received, "
+            "%.0f changes/s, written %s, acknowledged %s%s\n",
+            lm_progname(), n_changes, n_xacts, (double)n_bytes_in / 1e6,
+            secs > 0 ? (double)n_changes / secs : 0.0, lm_lsn_format(written_lsn, a),
+            lm_lsn_format(durable_lsn, b), force ? " (done)" : "");
+}
+
+/* Periodic work while waiting for or between messages. */
+static void housekeeping(void)
+{
+    int64_t now = lm_monotonic_us();
+
+    /* end a frame at a commit when idle or every ~100 ms when busy */
+    if (unflushed && (!in_xact || now - last_flush_us >= 100000))
+        flush_output();
+    if (opt_spool) {
+        if (now - last_status_us >= 1000000 && (seg_unsynced_lsn > durable_lsn))
+            sync_segment();
+        maybe_rotate();
+    } else
+        read_acks();
+}
+
+/* Wait for input on the connection (or the ack channel) for at most ms. */
+static void wait_input(int ms)
+{
+    struct pollfd pfd[2];
+    int n = 0;
+
+    pfd[n].fd = PQsocket(conn);
+    pfd[n].events = POLLIN;
+    n++;
+    if (ack_fd >= 0) {
+        pfd[n].fd = ack_fd;
+        pfd[n].events = POLLIN;
+        n++;
+    }
+    if (poll(pfd, (nfds_t)n, ms) < 0 && errno != EINTR)
+        lm_fatal(LM_EXIT_FAILURE, "poll failed: %s", strerror(errno));
+}
+
+typedef enum { LOOP_END, LOOP_LOST } loop_result;
+
+static loop_result stream_loop(int *reason)
+{
+    for (;;) {
+        char *buf = NULL;
+        int len;
+
+        if (lm_interrupted) {
+            *reason = LM_END_SHUTDOWN;
+            return LOOP_END;
+        }
+        len = PQgetCopyData(conn, &buf, 1);
+        if (len > 0) {
+            int r = 0;
+            bool reply = false;
+            n_bytes_in += (uint64_t)len;
+            if (buf[0] == 'w') {
+                if (len < 25)
+                    lm_fatal(LM_EXIT_SERVER, "malformed XLogData message from the server");
+                r = handle_xlogdata((const uint8_t *)buf + 25, (size_t)len - 25);
+            } else if (buf[0] == 'k') {
+                r = handle_keepalive((const uint8_t *)buf, (size_t)len, &reply);
+            }
+            PQfreemem(buf);
+            if (r) {
+                *reason = r;
+                return LOOP_END;
+            }
+            if (reply && !send_status(true))
+                return LOOP_LOST;
+            /* status updates go out on time even while data keeps coming */
+            if (lm_monotonic_us() - last_status_us >= opt_status_ms * 1000) {
+                housekeeping();
+                if (!send_status(false))
+                    return LOOP_LOST;
+            }
+            if (lm_monotonic_us() - last_flush_us >= 100000)
+                housekeeping();
+            continue;
+        }
+        if (len == 0) {
+            housekeeping();
+            if (!send_status(false))
+                return LOOP_LOST;
+            progress(false);
+            wait_input(100);
+            if (PQconsumeInput(conn) == 0)
+                return LOOP_LOST;
+            continue;
+        }
+        if (len == -1) {
+            /* the server ended the copy */
+            PGresult *res = PQgetResult(conn);
+            if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                lm_warning("replication stream ended: %s", PQresultErrorMessage(res));
+                PQclear(res);
+                return LOOP_LOST;
+            }
+            PQclear(res);
+            lm_warning("the server ended the replication stream");
+            return LOOP_LOST;
+        }
+        return LOOP_LOST;
+    }
+}
+
+static void finish_copy(void)
+{
+    PGresult *res;
+    char *buf;
+
+    if (PQputCopyEnd(conn, NULL) <= 0 || PQflush(conn) < 0)
+        return;
+    /* drain what the server still sends, without waiting forever */
+    for (int i = 0; i < 100; i++) {
+        int len = PQgetCopyData(conn, &buf, 1);
+        if (len > 0) {
+            PQfreemem(buf);
+            continue;
+        }
+        if (len == 0) {
+            wait_input(50);
+            if (PQconsumeInput(conn) == 0)
+                return;
+            continue;
+        }
+        break;
+    }
+    while ((res = PQgetResult(conn)) != NULL)
+        PQclear(res);
+}
+
+static PGconn *connect_source(bool first)
+{
+    char *err = NULL;
+    PGconn *c = lm_connect_try(opt_source, "source", LM_CONN_REPLICATION, &err);
+    if (!c) {
+        if (first) {
+            lm_error("%s", err);
+            exit(LM_EXIT_CONNECT);
+        }
+        lm_warning("%s", err);
+    }
+    free(err);
+    return c;
+}
+
+/* ----------------------------------------------------------------- main */
+
+static void prepare_spool(void)
+{
+    spool_seg *segs;
+    int n;
+    uint64_t end = 0;
+    int lockfd;
+    char *lockpath;
+
+    if (mkdir(opt_spool, 0700) != 0 && errno != EEXIST)
+        lm_fatal(LM_EXIT_IO, "could not create spool directory \"%s\": %s", opt_spool, strerror(errno));
+    lockpath = lm_psprintf("%s/lm-decode.lock", opt_spool);
+    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lockfd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", lockpath, strerror(errno));
+    if (flock(lockfd, LOCK_EX | LOCK_NB) != 0)
+        lm_fatal(LM_EXIT_PREFLIGHT, "another lm-decode is writing into spool \"%s\"", opt_spool);
+    free(lockpath);
+    n = spool_list(opt_spool, &segs);
+    if (n < 0)
+        lm_fatal(LM_EXIT_IO, "could not read spool directory \"%s\": %s", opt_spool, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        if (segs[i].partial)
+            end = spool_recover_partial(opt_spool, segs[i].name, segs[i].start > end ? segs[i].start : end);
+        else if (segs[i].end > end)
+            end = segs[i].end;
+    }
+    spool_list_free(segs, n);
+    if (end > opt_start)
+        opt_start = end;
+    /* what is in finished segments is durable */
+    durable_lsn = end;
+    written_lsn = end;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"source", required_argument, NULL, 's'},
+        {"slot", required_argument, NULL, 'S'},
+        {"publication", required_argument, NULL, 'P'},
+        {"start", required_argument, NULL, 1},
+        {"endpos", required_argument, NULL, 'E'},
+        {"output", required_argument, NULL, 'o'},
+        {"spool", required_argument, NULL, 2},
+        {"ack", required_argument, NULL, 3},
+        {"compress", no_argument, NULL, 'z'},
+        {"segment-size", required_argument, NULL, 4},
+        {"segment-time", required_argument, NULL, 5},
+        {"status-interval", required_argument, NULL, 6},
+        {"max-retries", required_argument, NULL, 7},
+        {"no-stop-at-marker", no_argument, NULL, 8},
+        {"progress", no_argument, NULL, 9},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, '?'},
+        {NULL, 0, NULL, 0}};
+    int c, verbose = 0;
+    const char *why;
+    uint64_t confirmed;
+    int reason = 0;
+    long retries = 0;
+    char a[LM_LSN_BUFSZ];
+
+    lm_log_init(argv[0]);
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
+        usage();
+        return 0;
+    }
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        lm_print_version();
+        return 0;
+    }
+    while ((c = getopt_long(argc, argv, "s:S:P:E:o:zvV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': opt_source = optarg; break;
+        case 'S': opt_slot = optarg; break;
+        case 'P': opt_publication = optarg; break;
+        case 1: opt_start = lm_opt_lsn("--start", optarg); break;
+        case 'E': opt_endpos = lm_opt_lsn("--endpos", optarg); opt_have_endpos = true; break;
+        case 'o': opt_output = optarg; break;
+        case 2: opt_spool = optarg; break;
+        case 3: opt_ack = optarg; break;
+        case 'z': opt_compress = true; break;
+        case 4: opt_seg_size = lm_opt_size("--segment-size", optarg, 4096, 1ull << 40); break;
+        case 5: opt_seg_time_ms = lm_opt_duration_ms("--segment-time", optarg, 100, 86400000); break;
+        case 6: opt_status_ms = lm_opt_duration_ms("--status-interval", optarg, 100, 3600000); break;
+        case 7: opt_max_retries = lm_opt_int("--max-retries", optarg, 0, 1000000); break;
+        case 8: opt_stop_at_marker = false; break;
+        case 9: opt_progress = true; break;
+        case 'v': verbose++; break;
+        case 'V': lm_print_version(); return 0;
+        default:
+            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
+            return LM_EXIT_USAGE;
+        }
+    }
+    if (optind < argc)
+        lm_usage_error("too many arguments (first: \"%s\")", argv[optind]);
+    if (!opt_slot)
+        lm_usage_error("no slot given: use --slot");
+    if (!lm_slot_name_valid(opt_slot, &why))
+        lm_usage_error("invalid slot name \"%s\": %s", opt_slot, why);
+    if (!opt_publication)
+        opt_publication = opt_slot;
+    if (opt_spool && opt_output)
+        lm_usage_error("--output and --spool cannot be combined");
+    if (opt_spool && opt_ack)
+        lm_usage_error("--ack is for pipe mode: in spool mode the slot is acknowledged per fsync'd segment");
+    if (verbose)
+        lm_log_set_level(verbose > 1 ? LM_LOG_DEBUG : LM_LOG_INFO);
+    lm_signals_init();
+    rels = lm_relcache_new(NULL);
+    started_us = lm_monotonic_us();
+
+    conn = connect_source(true);
+    fetch_identity();
+    confirmed = preflight();
+
+    if (opt_spool)
+        prepare_spool();
+    stream_start = opt_start > confirmed ? opt_start : confirmed;
+    if (!written_lsn)
+        written_lsn = stream_start;
+    if (opt_start > written_lsn)
+        written_lsn = opt_start;
+    seg_start = stream_start;
+
+    if (opt_spool) {
+        open_segment();
+    } else {
+        if (opt_output) {
+            out_fd = open(opt_output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            if (out_fd < 0)
+                lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", opt_output, strerror(errno));
+            out_name = lm_strdup(opt_output);
+        } else {
+            out_fd = 1;
+            out_name = lm_strdup("standard output");
+        }
+        w = lm_writer_new(out_fd, out_name, opt_compress, 1);
+        put_header();
+        flush_output();
+        open_ack();
+        if (!opt_ack)
+            lm_warning("no --ack channel: nothing will be acknowledged, and the slot will retain "
+                       "WAL from %s on", lm_lsn_format(confirmed, a));
+    }
+
+    {
+        char *err = NULL;
+        if (!start_streaming(written_lsn, &err)) {
+            lm_error("could not start streaming from slot \"%s\": %s", opt_slot, err);
+            exit(strstr(err, "active for PID") ? LM_EXIT_PREFLIGHT : LM_EXIT_SERVER);
+        }
+    }
+    lm_info("streaming slot \"%s\" from %s", opt_slot, lm_lsn_format(written_lsn, a));
+
+    for (;;) {
+        loop_result lr = stream_loop(&reason);
+        int64_t backoff_ms;
+
+        if (lr == LOOP_END)
+            break;
+        /* connection lost: reconnect and resume after the last complete
+         * transaction; a half-received one is abandoned downstream */
+        if (lm_interrupted) {
+            reason = LM_END_SHUTDOWN;
+            break;
+        }
+        if (in_xact && !skipping)
+            end_stream(LM_END_SHUTDOWN, "connection lost; the transaction will be sent again");
+        in_xact = false;
+        skipping = false;
+        flush_output();
+        if (opt_spool)
+            sync_segment();
+        lm_warning("lost the replication connection: %s", PQerrorMessage(conn));
+        PQfinish(conn);
+        conn = NULL;
+        for (;;) {
+            char *err = NULL;
+            if (++retries > opt_max_retries)
+                lm_fatal(LM_EXIT_SERVER, "giving up after %ld reconnection attempts", opt_max_retries);
+            backoff_ms = 200LL << (retries < 6 ? retries : 6);
+            if (backoff_ms > 5000)
+                backoff_ms = 5000;
+            for (int64_t t = 0; t < backoff_ms && !lm_interrupted; t += 50) {
+                struct timespec ts = {0, 50 * 1000000};
+                nanosleep(&ts, NULL);
+            }
+            if (lm_interrupted)
+                break;
+            conn = connect_source(false);
+            if (!conn)
+                continue;
+            if (start_streaming(written_lsn, &err)) {
+                lm_info("reconnected; streaming from %s", lm_lsn_format(written_lsn, a));
+                retries = 0;
+                free(err);
+                put_header();
+                break;
+            }
+            lm_warning("could not restart streaming: %s", err);
+            free(err);
+            PQfinish(conn);
+            conn = NULL;
+        }
+        if (lm_interrupted) {
+            reason = LM_END_SHUTDOWN;
+            break;
+        }
+    }
+
+    /* the end: an end record, everything durable, the slot told */
+    if (reason == LM_END_SHUTDOWN && in_xact && !skipping)
+        end_stream(LM_END_SHUTDOWN, "stopped inside a transaction; it will be sent again");
+    else
+        end_stream((uint8_t)reason, reason == LM_END_SHUTDOWN ? "stopped by a signal" : "");
+    if (opt_spool) {
+        if (reason == LM_END_SHUTDOWN && in_xact) {
+            /* leave the partial: the next run cuts its unfinished tail */
+            sync_segment();
+        } else {
+            seg_has_lsn = true;
+            close_segment(false);
+        }
+    } else {
+        lm_writer_flush(w, LM_FLUSH_FRAME);
+        if (opt_ack) {
+            /* give the consumer a moment to acknowledge the tail */
+            int64_t until = lm_monotonic_us() + 5000000;
+            while (durable_lsn < written_lsn && lm_monotonic_us() < until) {
+                wait_input(100);
+                read_acks();
+                if (conn && PQstatus(conn) == CONNECTION_OK && PQconsumeInput(conn)) {
+                    char *buf;
+                    while (PQgetCopyData(conn, &buf, 1) > 0)
+                        PQfreemem(buf);
+                }
+            }
+        }
+    }
+    if (conn && PQstatus(conn) == CONNECTION_OK) {
+        send_status(true);
+        finish_copy();
+    }
+    progress(true);
+    {
+        char b[LM_LSN_BUFSZ];
+        lm_info("stopped (%s) at %s; acknowledged %s", lm_end_reason_name((uint8_t)reason),
+                lm_lsn_format(written_lsn, a), lm_lsn_format(durable_lsn, b));
+    }
+    if (!opt_spool) {
+        lm_writer_free(w);
+        if (out_fd > 1 && close(out_fd) != 0)
+            lm_fatal(LM_EXIT_IO, "could not close \"%s\": %s", out_name, strerror(errno));
+    }
+    if (conn)
+        PQfinish(conn);
+    return 0;
+}

@@ -1,0 +1,233 @@
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "lsn.h"
+#include "spool.h"
+#include "stream.h"
+
+bool spool_parse_name(const char *name, spool_seg *seg)
+{
+    unsigned long long a, b;
+    int n = 0;
+    size_t len = strlen(name);
+
+    memset(seg, 0, sizeof *seg);
+    if (len == 4 + 16 + 1 + 16 + 4 &&
+        sscanf(name, "seg-%16llX-%16llX.lmz%n", &a, &b, &n) == 2 && (size_t)n == len) {
+        seg->start = a;
+        seg->end = b;
+        return true;
+    }
+    if (len == 4 + 16 + 12 && sscanf(name, "seg-%16llX.lmz.partial%n", &a, &n) == 1 &&
+        (size_t)n == len) {
+        seg->start = a;
+        seg->partial = true;
+        return true;
+    }
+    return false;
+}
+
+char *spool_partial_name(uint64_t start)
+{
+    return lm_psprintf("seg-%016" PRIX64 ".lmz.partial", start);
+}
+
+char *spool_final_name(uint64_t start, uint64_t end)
+{
+    return lm_psprintf("seg-%016" PRIX64 "-%016" PRIX64 ".lmz", start, end);
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const spool_seg *x = a, *y = b;
+    if (x->partial != y->partial)
+        return x->partial ? 1 : -1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int spool_list(const char *dir, spool_seg **segs)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0, cap = 0;
+    spool_seg *v = NULL;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        spool_seg s;
+        if (!spool_parse_name(de->d_name, &s))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = lm_realloc(v, (size_t)cap * sizeof *v);
+        }
+        s.name = lm_strdup(de->d_name);
+        v[n++] = s;
+    }
+    closedir(d);
+    if (n)
+        qsort(v, (size_t)n, sizeof *v, cmp_seg);
+    *segs = v;
+    return n;
+}
+
+void spool_list_free(spool_seg *segs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(segs[i].name);
+    free(segs);
+}
+
+void spool_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open spool directory \"%s\": %s", dir, strerror(errno));
+    if (fsync(fd) != 0)
+        lm_fatal(LM_EXIT_IO, "could not fsync spool directory \"%s\": %s", dir, strerror(errno));
+    close(fd);
+}
+
+/* The scan of a partial: frame ends are the only places it can be cut. */
+typedef struct scan {
+    uint64_t *mark_stream;   /* frame ends not yet reached by records */
+    uint64_t *mark_file;
+    size_t nmarks, cap, head;
+    bool in_xact;
+    bool have_lsn;
+    uint64_t lsn;            /* last durable position read */
+    uint64_t cut_file;       /* best cut so far: compressed offset */
+    uint64_t cut_lsn;
+    bool have_cut;
+} scan;
+
+static void on_frame(lm_reader *r, uint64_t stream_off, uint64_t file_off, void *arg)
+{
+    scan *s = arg;
+    if (s->nmarks == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->mark_stream = lm_realloc(s->mark_stream, s->cap * sizeof(uint64_t));
+        s->mark_file = lm_realloc(s->mark_file, s->cap * sizeof(uint64_t));
+    }
+    s->mark_stream[s->nmarks] = stream_off;
+    s->mark_file[s->nmarks] = file_off;
+    s->nmarks++;
+}
+
+/* A frame end at or before stream offset off has been reached by records. */
+static void reach(scan *s, uint64_t off)
+{
+    while (s->head < s->nmarks && s->mark_stream[s->head] <= off) {
+        if (!s->in_xact && s->have_lsn) {
+            s->have_cut = true;
+            s->cut_file = s->mark_file[s->head];
+            s->cut_lsn = s->lsn;
+        }
+        s->head++;
+    }
+}
+
+uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start)
+{
+    char *path = lm_psprintf("%s/%s", dir, name);
+    int fd = open(path, O_RDWR);
+    lm_reader *rd;
+    lm_record rec;
+    scan s;
+    int rc;
+    char a[LM_LSN_BUFSZ];
+
+    memset(&s, 0, sizeof s);
+    if (fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", path, strerror(errno));
+    rd = lm_reader_new(fd, path);
+    lm_reader_set_frame_cb(rd, on_frame, &s);
+    while ((rc = lm_reader_next(rd, &rec)) > 0) {
+        switch (rec.type) {
+        case LM_REC_BEGIN: case LM_REC_INSERT: case LM_REC_UPDATE: case LM_REC_DELETE:
+        case LM_REC_TRUNCATE: case LM_REC_ORIGIN:
+            s.in_xact = true;
+            break;
+        case LM_REC_MESSAGE:
+            if (rec.u.message.flags & 1)
+                s.in_xact = true;
+            break;
+        case LM_REC_COMMIT:
+            s.in_xact = false;
+            s.have_lsn = true;
+            s.lsn = rec.u.commit.end_lsn;
+            break;
+        case LM_REC_POSITION:
+            if (!s.in_xact) {
+                s.have_lsn = true;
+                if (rec.u.position.lsn > s.lsn)
+                    s.lsn = rec.u.position.lsn;
+            }
+            break;
+        case LM_REC_END:
+            s.in_xact = false;   /* an abandoned transaction ends here */
+            break;
+        default:
+            break;
+        }
+        reach(&s, lm_reader_record_offset(rd) + lm_reader_record_size(rd));
+    }
+    /* an error or truncation past the last good frame is exactly what is cut */
+    if (rc < 0)
+        lm_info("partial segment %s: %s; cutting back to the last complete transaction",
+                name, lm_reader_error(rd));
+    lm_reader_free(rd);
+
+    if (!s.have_cut) {
+        close(fd);
+        if (unlink(path) != 0)
+            lm_fatal(LM_EXIT_IO, "could not remove \"%s\": %s", path, strerror(errno));
+        spool_sync_dir(dir);
+        lm_info("removed partial segment %s: it held no complete transaction", name);
+        free(path);
+        free(s.mark_stream);
+        free(s.mark_file);
+        return start;
+    }
+    if (ftruncate(fd, (off_t)s.cut_file) != 0)
+        lm_fatal(LM_EXIT_IO, "could not truncate \"%s\": %s", path, strerror(errno));
+    if (lseek(fd, 0, SEEK_END) < 0)
+        lm_fatal(LM_EXIT_IO, "could not seek in \"%s\": %s", path, strerror(errno));
+    {
+        lm_writer *w = lm_writer_new(fd, path, true, 1);
+        lm_record t;
+        char *final = spool_final_name(start, s.cut_lsn);
+        char *fpath = lm_psprintf("%s/%s", dir, final);
+        memset(&t, 0, sizeof t);
+        t.type = LM_REC_TRAILER;
+        t.u.trailer.last_lsn = s.cut_lsn;
+        lm_writer_put(w, &t);
+        lm_writer_flush(w, LM_FLUSH_FRAME);
+        lm_writer_sync(w);
+        lm_writer_free(w);
+        close(fd);
+        if (rename(path, fpath) != 0)
+            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", path, strerror(errno));
+        spool_sync_dir(dir);
+        lm_info("recovered partial segment as %s (cut at its last complete transaction, %s)",
+                final, lm_lsn_format(s.cut_lsn, a));
+        free(final);
+        free(fpath);
+    }
+    free(path);
+    free(s.mark_stream);
+    free(s.mark_file);
+    return s.cut_lsn;
+}
