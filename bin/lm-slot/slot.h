@@ -1,0 +1,54 @@
+/* lm-slot: what the subcommands share. */
+#ifndef LM_SLOT_H
+#define LM_SLOT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct slot_opts {
+    const char *source;      /* connection string; "" = libpq environment */
+    const char *slot;
+    const char *publication; /* default: the slot name */
+    const char **tables;
+    int ntables;
+    const char **schemas;
+    int nschemas;
+    const char **excludes;
+    int nexcludes;
+    bool all_tables;
+    bool ri_full;
+    bool hold;
+    bool json;
+    uint64_t to_lsn;
+} slot_opts;
+
+/* Every DDL on the source waits at most this long for a lock, so that it
+ * never queues behind the application (and makes the application queue
+ * behind it). */
+#define LM_SLOT_LOCK_TIMEOUT "5s"
+
+/* The application_name the holding replication connection sets, so that
+ * status can find the session that pins the exported snapshot. */
+#define LM_SLOT_HOLDER_PREFIX "lm-slot hold "
+
+/* Reports on stdout: "key: value" lines, or one JSON object with --json.
+ * Flushed at kv_end, since a reader may act on it while we keep running. */
+typedef struct kvout {
+    bool json;
+    int n;
+} kvout;
+void kv_begin(kvout *k, bool json);
+/* A string value; NULL is JSON null (an empty text line). */
+void kv_str(kvout *k, const char *key, const char *val);
+/* A number or boolean as the server printed it; NULL is null. */
+void kv_raw(kvout *k, const char *key, const char *val);
+void kv_bool(kvout *k, const char *key, bool val);
+void kv_end(kvout *k);
+
+/* The subcommands; each returns the exit code. */
+int slot_create(const slot_opts *o);
+int slot_status(const slot_opts *o);
+int slot_drop(const slot_opts *o);
+int slot_advance(const slot_opts *o);
+
+#endif
