@@ -569,6 +569,13 @@ static void print_stats(void)
     }
 }
 
+/* Records that belong to a transaction: --from and --to select them by the
+ * transaction's commit LSN. */
+static bool in_transaction(uint8_t type)
+{
+    return strchr("BCIUDTMO", type) != NULL && type != 0;
+}
+
 static bool filtered_out(const lm_record *rec, lm_relcache *rc, bool in_range)
 {
     if (ntables) {
@@ -582,15 +589,10 @@ static bool filtered_out(const lm_record *rec, lm_relcache *rc, bool in_range)
             return true;
     }
     if (from_set || to_set) {
-        switch (rec->type) {
-        case LM_REC_BEGIN: case LM_REC_COMMIT: case LM_REC_INSERT: case LM_REC_UPDATE:
-        case LM_REC_DELETE: case LM_REC_TRUNCATE: case LM_REC_MESSAGE: case LM_REC_ORIGIN:
+        if (in_transaction(rec->type))
             return !in_range;
-        case LM_REC_POSITION:
+        if (rec->type == LM_REC_POSITION)
             return rec->u.position.lsn < from_lsn || rec->u.position.lsn > to_lsn;
-        default:
-            break;
-        }
     }
     return false;
 }
@@ -679,8 +681,8 @@ int main(int argc, char **argv)
             if (mode == MODE_VERIFY)
                 continue;
             if (mode == MODE_STATS) {
-                if (in_range || (rec.type != LM_REC_INSERT && rec.type != LM_REC_UPDATE &&
-                                 rec.type != LM_REC_DELETE && rec.type != LM_REC_COMMIT))
+                /* truncates and messages outside --from/--to count no more than rows */
+                if (in_range || !in_transaction(rec.type))
                     count(&rec, rc, lm_reader_record_size(rd));
                 continue;
             }

@@ -1,0 +1,213 @@
+#!/usr/bin/env bats
+# lm-cat: options, each output mode and the filters, on streams written by
+# lm-testgen (one transaction committed at 0/1000100 on table public.t).
+# No PostgreSQL needed.
+
+bats_require_minimum_version 1.5.0
+load helpers
+
+setup() {
+    T=$BATS_TEST_TMPDIR
+    lm-testgen --big 10 >"$T/s.lm"
+}
+
+# ------------------------------------------------------------ options
+
+@test "lm-cat: --help prints usage with every option on stdout, exit 0" {
+    run --separate-stderr lm-cat --help
+    assert_success
+    [ -z "$stderr" ]
+    assert_line --index 0 --partial "lm-cat shows what is inside an lm change stream"
+    for opt in --json --stats --verify --table= --from= --to= --quiet --version --help; do
+        assert_output --partial -- "$opt"
+    done
+    run -0 lm-cat -'?'
+    assert_output --partial Usage:
+}
+
+@test "lm-cat: --version prints the version, exit 0" {
+    run --separate-stderr lm-cat --version
+    assert_success
+    assert_output --regexp '^lm-cat \(lm\) [0-9]+\.[0-9]+'
+    run -0 lm-cat -V
+    assert_output --regexp '^lm-cat \(lm\) '
+}
+
+@test "lm-cat: a bad option is a usage error (exit 2) with a hint" {
+    run --separate-stderr lm-cat --no-such-option "$T/s.lm"
+    assert_failure 2
+    [ -z "$output" ]
+    [[ "$stderr" == *'Try "lm-cat --help" for more information.'* ]]
+}
+
+@test "lm-cat: conflicting modes and bad LSNs are usage errors (exit 2)" {
+    run --separate-stderr lm-cat --json --stats "$T/s.lm"
+    assert_failure 2
+    [[ "$stderr" == *"cannot be combined"* && "$stderr" == *Try* ]]
+    run --separate-stderr lm-cat --from nonsense "$T/s.lm"
+    assert_failure 2
+    [[ "$stderr" == *'--from'* && "$stderr" == *Try* ]]
+    run --separate-stderr lm-cat --from 0/2 --to 0/1 "$T/s.lm"
+    assert_failure 2
+    [[ "$stderr" == *"--from must not be after --to"* ]]
+    run --separate-stderr lm-cat --table
+    assert_failure 2
+}
+
+@test "lm-cat: a missing file is an I/O error (exit 9)" {
+    run --separate-stderr lm-cat "$T/nonexistent"
+    assert_failure 9
+    [[ "$stderr" == *"could not open"*nonexistent* ]]
+}
+
+# ------------------------------------------------------------ output modes
+
+@test "lm-cat: text mode prints one line per record" {
+    run --separate-stderr lm-cat "$T/s.lm"
+    assert_success
+    [ -z "$stderr" ]
+    [ "${#lines[@]}" -eq 19 ]
+    assert_line --index 0 --regexp '^header version 1 system 7000000000000000001 timeline 1 server 150020 database "db" slot "lm_test" publication "pub" encoding UTF8 producer "lm-testgen" start 0/16B3748 '
+    assert_line 'relation 16384 public.t (replica identity d): id[23](key) name[25] data[17] note "quoted"[1043]'
+    assert_line 'begin 0/1000100 xid 742 at 2025-11-21 00:26:40.000000+00'
+    assert_line "insert public.t: id[23]:'1' name[25]:'grüß dich' data[17]:\\x0001ff note \"quoted\"[1043]:null"
+    assert_line "insert public.t: id[23]:'2' name[25]:'' data[17]:\\x0001ff note \"quoted\"[1043]:'abcdefghij'"
+    assert_line "update public.t: old-key: id[23]:'1' name[25]:null data[17]:null note \"quoted\"[1043]:null new: id[23]:'10' name[25]:'it''s' data[17]:unchanged-toast-datum note \"quoted\"[1043]:unchanged-toast-datum"
+    assert_line 'truncate public.t (relid 16385) cascade restart_identity'
+    assert_line 'commit 0/1000100 end 0/1000130 at 2025-11-21 00:26:40.000000+00'
+    assert_line 'end endpos at 0/1000200'
+}
+
+@test "lm-cat: --json prints one valid JSON object per record with type and offset" {
+    run --separate-stderr lm-cat --json "$T/s.lm"
+    assert_success
+    [ "${#lines[@]}" -eq 19 ]
+    # every line parses alone and has a type and a growing offset
+    run jq -sc 'map(.type | type == "string") | all' <<<"$output"
+    assert_output true
+    run jq -s '[.[].offset] | . == (sort) and (unique | length) == length' < <(lm-cat --json "$T/s.lm")
+    assert_output true
+    run jq -c 'select(.type == "insert")' < <(lm-cat --json "$T/s.lm")
+    assert_line --index 0 '{"type":"insert","offset":161,"table":"public.t","new":{"id":"1","name":"grüß dich","data":{"binary":"0001ff"},"note \"quoted\"":null}}'
+}
+
+@test "lm-cat: --stats counts records, transactions, and each table's operations" {
+    run --separate-stderr lm-cat --stats "$T/s.lm"
+    assert_success
+    assert_line 'records:      19'
+    assert_line 'transactions: 1'
+    assert_line 'commits:      0/1000100 .. 0/1000100'
+    assert_line --regexp '^insert +3 +[0-9]+$'
+    assert_line --regexp '^update +1 +[0-9]+$'
+    assert_line --regexp '^public\.t +3 +1 +1 +1 +[0-9]+$'
+    # two transactions when the stream is read twice (a concatenation)
+    lm-testgen --big 10 --end trailer >"$T/seg.lm"
+    run --separate-stderr lm-cat --stats "$T/seg.lm" "$T/s.lm"
+    assert_success
+    assert_line 'transactions: 2'
+    assert_line --regexp '^public\.t +6 +2 +2 +2 +[0-9]+$'
+}
+
+@test "lm-cat: --verify prints one success line, and fails without it on a broken stream" {
+    run --separate-stderr lm-cat --verify "$T/s.lm"
+    assert_success
+    assert_output 'ok: 1 file, system 7000000000000000001, slot "lm_test", ends with end record: endpos'
+    run --separate-stderr lm-cat --verify - <"$T/s.lm"
+    assert_success
+    assert_output --partial 'ok: 1 file'
+    head -c 100 "$T/s.lm" >"$T/cut.lm"
+    run --separate-stderr lm-cat --verify "$T/cut.lm"
+    assert_failure 7
+    assert_output ''
+}
+
+@test "lm-cat: -q keeps errors" {
+    head -c 100 "$T/s.lm" >"$T/cut.lm"
+    run --separate-stderr lm-cat -q --verify "$T/cut.lm"
+    assert_failure 7
+    [[ "$stderr" == *truncated* ]]
+}
+
+# ------------------------------------------------------------ filters
+
+@test "lm-cat: --table shows only that table's changes, by schema.table or table" {
+    for name in t public.t; do
+        run --separate-stderr lm-cat --table "$name" "$T/s.lm"
+        assert_success
+        [ "${#lines[@]}" -eq 7 ]
+        run -0 lm-cat --json --table "$name" "$T/s.lm"
+        run jq -r .type <<<"$output"
+        assert_output "$(printf '%s\n' relation insert insert insert update delete truncate)"
+    done
+    # no such table: nothing shown, still a good stream
+    run --separate-stderr lm-cat --table other "$T/s.lm"
+    assert_success
+    assert_output ''
+    # repeated: either table
+    run -0 lm-cat -t other -t public.t "$T/s.lm"
+    [ "${#lines[@]}" -eq 7 ]
+    # --stats counts only the chosen tables
+    run -0 lm-cat --stats --table other "$T/s.lm"
+    refute_output --partial public.t
+}
+
+@test "lm-cat: --from and --to select transactions by commit LSN, bounds included" {
+    n_all=$(lm-cat "$T/s.lm" | wc -l)
+    for range in "--from 0/1000100" "--to 0/1000200" "--from 0/1000100 --to 0/1000200" "--from 0/0"; do
+        # shellcheck disable=SC2086
+        run -0 lm-cat $range "$T/s.lm"
+        [ "${#lines[@]}" -eq "$n_all" ] || { echo "$range: ${#lines[@]} lines"; false; }
+    done
+    for range in "--from 0/1000101" "--to 0/10000FF"; do
+        # shellcheck disable=SC2086
+        run --separate-stderr lm-cat --json $range "$T/s.lm"
+        assert_success
+        run jq -r .type <<<"$output"
+        refute_line begin
+        refute_line insert
+        refute_line commit
+        refute_line truncate
+        refute_line message
+        refute_line origin
+        assert_line header
+        assert_line end
+    done
+    # position records are filtered by their own LSN (0/1000200)
+    run -0 lm-cat --json --from 0/1000101 "$T/s.lm"
+    assert_output --partial '"type":"position"'
+    run -0 lm-cat --json --to 0/1000100 "$T/s.lm"
+    refute_output --partial '"type":"position"'
+}
+
+@test "lm-cat: --stats with --from or --to counts no change outside the range" {
+    run --separate-stderr lm-cat --stats --from 0/1000101 "$T/s.lm"
+    assert_success
+    assert_line 'transactions: 0'
+    refute_output --partial public.t
+    refute_line --regexp '^(insert|update|delete|truncate|commit|begin|message) '
+    run -0 lm-cat --stats --to 0/1000100 "$T/s.lm"
+    assert_line --regexp '^public\.t +3 +1 +1 +1 +[0-9]+$'
+}
+
+# ------------------------------------------------------------ inputs
+
+@test "lm-cat: reads standard input, '-' and several files as one stream" {
+    lm-cat "$T/s.lm" >"$T/expected"
+    run -0 lm-cat <"$T/s.lm"
+    assert_output "$(cat "$T/expected")"
+    lm-testgen --big 10 --end trailer >"$T/seg.lm"
+    run --separate-stderr lm-cat "$T/seg.lm" - <"$T/s.lm"
+    assert_success
+    [ "${#lines[@]}" -eq 38 ]
+    assert_line --index 18 --partial trailer
+    assert_line --index 37 'end endpos at 0/1000200'
+}
+
+@test "lm-cat: exit statuses of broken streams: 6 corrupt, 7 truncated, 8 mismatch" {
+    printf 'garbage garbage garbage' >"$T/g"
+    run -6 lm-cat "$T/g"
+    head -c 50 "$T/s.lm" >"$T/cut.lm"
+    run -7 lm-cat "$T/cut.lm"
+    lm-testgen --big 10 --format-version 9 >"$T/v9.lm"
+    run -8 lm-cat "$T/v9.lm"
+}
