@@ -211,3 +211,13 @@ setup() {
     lm-testgen --big 10 --format-version 9 >"$T/v9.lm"
     run -8 lm-cat "$T/v9.lm"
 }
+
+@test "lm-cat: the man page documents every option of --help and every exit status" {
+    page=$(cat "$LM_ROOT/man/lm-cat.1")
+    for opt in $(lm-cat --help | grep -o -- '--[a-z]\+' | sort -u); do
+        [[ "$page" == *"\\-\\-${opt#--}"* ]] || { echo "man page lacks $opt"; false; }
+    done
+    for code in $(sed -n 's/.*LM_EXIT_[A-Z]* = \([0-9]*\),.*/\1/p; s/.*LM_EXIT_[A-Z]* = \([0-9]*\) .*/\1/p' "$LM_ROOT/common/exitcodes.h" | sort -un); do
+        grep -q "^$code\( \*\)\?	" "$LM_ROOT/man/lm-cat.1" || { echo "man page lacks exit status $code"; false; }
+    done
+}
