@@ -1,0 +1,402 @@
+/* The data copy: N worker threads, each with one source connection inside
+ * the snapshot and (direct mode) one target connection, relaying COPY
+ * buffers without parsing them. A chunk's data and its lm.copy row commit
+ * in one target transaction. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "lsn.h"
+#include "pgconn.h"
+#include "sig.h"
+#include "lm-snapshot.h"
+
+#define PIECE_MAX (60 * 1024)
+
+static void put_s(lm_buf *b, const char *s) { lm_buf_put(b, s, strlen(s)); }
+
+static char *fmt_bytes(uint64_t n, char *buf, size_t len)
+{
+    const char *u[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)n;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+    return buf;
+}
+
+/* Import the run's snapshot in a read-only repeatable read transaction. */
+static PGconn *source_session(run *r)
+{
+    PGconn *src = lm_connect(r->o->source, "source", 0);
+    char *lit = lm_literal(r->snapshot);
+    char *sql = lm_psprintf("SET client_encoding = %s; BEGIN ISOLATION LEVEL REPEATABLE READ "
+                            "READ ONLY; SET TRANSACTION SNAPSHOT %s", r->src_encoding, lit);
+    char *err = NULL;
+    PGresult *res = lm_exec_try(src, sql, &err);
+    if (!res) {
+        lm_error("could not import snapshot \"%s\" on the source: %s", r->snapshot, err);
+        lm_hint("The process holding the snapshot has gone; run again with --resume to "
+                "re-copy unfinished tables under a fresh snapshot.");
+        exit(LM_EXIT_PREFLIGHT);
+    }
+    PQclear(res);
+    free(sql);
+    free(lit);
+    return src;
+}
+
+static PGconn *target_session(run *r)
+{
+    PGconn *tgt = lm_connect(r->o->target, "target", 0);
+    char *sql = lm_psprintf("SET synchronous_commit = off; SET client_encoding = %s",
+                            r->src_encoding);
+    lm_exec_cmd(tgt, LM_EXIT_SERVER, sql);
+    free(sql);
+    return tgt;
+}
+
+static char *source_copy_sql(const chunk *c)
+{
+    const table *t = c->t;
+    lm_buf b = {0};
+    if (c->first_page < 0) {
+        put_s(&b, "COPY ");
+        put_s(&b, t->qname);
+        put_s(&b, " (");
+        put_s(&b, t->columns);
+        put_s(&b, ") TO STDOUT");
+    } else {
+        char tmp[128];
+        put_s(&b, "COPY (SELECT ");
+        put_s(&b, t->columns);
+        put_s(&b, " FROM ONLY ");
+        put_s(&b, t->qname);
+        snprintf(tmp, sizeof tmp, " WHERE ctid >= '(%" PRId64 ",0)'::tid", c->first_page);
+        put_s(&b, tmp);
+        if (c->end_page >= 0) {
+            snprintf(tmp, sizeof tmp, " AND ctid < '(%" PRId64 ",0)'::tid", c->end_page);
+            put_s(&b, tmp);
+        }
+        put_s(&b, ") TO STDOUT");
+    }
+    if (t->binary)
+        put_s(&b, " WITH (FORMAT binary)");
+    lm_buf_u8(&b, '\0');
+    return (char *)b.data;
+}
+
+/* Finish a COPY on conn: the command's result, rows from its tag. */
+static uint64_t copy_result(PGconn *conn, const char *what, const char *sql)
+{
+    PGresult *res;
+    uint64_t rows = 0;
+    bool failed = false;
+    while ((res = PQgetResult(conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            if (!failed)
+                lm_log_result_error(res, conn, sql);
+            failed = true;
+        } else
+            rows = strtoull(PQcmdTuples(res), NULL, 10);
+        PQclear(res);
+    }
+    if (failed) {
+        lm_error("copy %s failed", what);
+        exit(LM_EXIT_SERVER);
+    }
+    return rows;
+}
+
+static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
+{
+    table *t = c->t;
+    char *src_sql = source_copy_sql(c);
+    lm_buf tsql = {0};
+    lm_buf piece = {0};
+    PGresult *res;
+    uint64_t bytes = 0, rows;
+    int64_t start = lm_monotonic_us();
+    char *buf;
+    int n;
+
+    if (tgt) {
+        put_s(&tsql, "BEGIN; ");
+        if (c->whole) {
+            put_s(&tsql, t->hypertable ? "TRUNCATE " : "TRUNCATE ONLY ");
+            put_s(&tsql, t->qname);
+            put_s(&tsql, "; DELETE FROM lm.copy WHERE nspname = ");
+            lm_quote_literal(&tsql, t->nspname);
+            put_s(&tsql, " AND relname = ");
+            lm_quote_literal(&tsql, t->relname);
+            put_s(&tsql, "; ");
+        }
+        put_s(&tsql, "COPY ");
+        put_s(&tsql, t->qname);
+        put_s(&tsql, " (");
+        put_s(&tsql, t->columns);
+        put_s(&tsql, ") FROM STDIN");
+        if (t->binary || (c->whole && !t->hypertable)) {
+            put_s(&tsql, " WITH (");
+            if (t->binary)
+                put_s(&tsql, "FORMAT binary");
+            if (c->whole && !t->hypertable)
+                put_s(&tsql, t->binary ? ", FREEZE" : "FREEZE");
+            put_s(&tsql, ")");
+        }
+        lm_buf_u8(&tsql, '\0');
+        res = PQexec(tgt, (char *)tsql.data);
+        if (PQresultStatus(res) != PGRES_COPY_IN) {
+            lm_log_result_error(res, tgt, (char *)tsql.data);
+            exit(LM_EXIT_SERVER);
+        }
+        PQclear(res);
+    } else {
+        lm_record rec;
+        pthread_mutex_lock(&r->wmu);
+        memset(&rec, 0, sizeof rec);
+        rec.type = LM_REC_COPY_BEGIN;
+        rec.u.copy_begin.nspname = t->nspname;
+        rec.u.copy_begin.relname = t->relname;
+        rec.u.copy_begin.chunk = (uint32_t)c->chunk;
+        rec.u.copy_begin.nchunks = (uint32_t)c->nchunks;
+        rec.u.copy_begin.format = t->binary ? 'b' : 't';
+        rec.u.copy_begin.sync_lsn = r->have_sync ? r->sync_lsn : 0;
+        rec.u.copy_begin.columns = t->columns;
+        lm_writer_put(r->w, &rec);
+    }
+
+    res = PQexec(src, src_sql);
+    if (PQresultStatus(res) != PGRES_COPY_OUT) {
+        lm_log_result_error(res, src, src_sql);
+        exit(LM_EXIT_SERVER);
+    }
+    PQclear(res);
+    while ((n = PQgetCopyData(src, &buf, 0)) > 0) {
+        bytes += (uint64_t)n;
+        if (tgt) {
+            if (PQputCopyData(tgt, buf, n) != 1) {
+                lm_error("copy of %s to the target failed: %s", t->qname, PQerrorMessage(tgt));
+                exit(LM_EXIT_SERVER);
+            }
+        } else {
+            /* pieces of at most PIECE_MAX bytes, rows may straddle them */
+            for (int off = 0; off < n;) {
+                size_t room = PIECE_MAX - piece.len;
+                size_t take = (size_t)(n - off) < room ? (size_t)(n - off) : room;
+                lm_buf_put(&piece, buf + off, take);
+                off += (int)take;
+                if (piece.len == PIECE_MAX) {
+                    lm_record rec;
+                    rec.type = LM_REC_COPY_DATA;
+                    rec.u.copy_data.len = (uint32_t)piece.len;
+                    rec.u.copy_data.data = piece.data;
+                    lm_writer_put(r->w, &rec);
+                    lm_buf_reset(&piece);
+                }
+            }
+        }
+        PQfreemem(buf);
+        __atomic_store_n(&c->copied, bytes, __ATOMIC_RELAXED);
+        if (lm_interrupted)
+            lm_fatal(LM_EXIT_FAILURE, "interrupted by signal %d", (int)lm_signal_number);
+    }
+    if (n == -2) {
+        lm_error("copy of %s from the source failed: %s", t->qname, PQerrorMessage(src));
+        exit(LM_EXIT_SERVER);
+    }
+    rows = copy_result(src, "from the source", src_sql);
+
+    if (tgt) {
+        char *ins;
+        char first[32] = "NULL", last[32] = "NULL", lsn[32] = "NULL";
+        if (PQputCopyEnd(tgt, NULL) != 1) {
+            lm_error("copy of %s to the target failed: %s", t->qname, PQerrorMessage(tgt));
+            exit(LM_EXIT_SERVER);
+        }
+        copy_result(tgt, "to the target", (char *)tsql.data);
+        if (r->o->test_delay_ms > 0)
+            usleep((useconds_t)r->o->test_delay_ms * 1000);
+        if (c->first_page >= 0)
+            snprintf(first, sizeof first, "%" PRId64, c->first_page);
+        if (c->end_page >= 0)
+            snprintf(last, sizeof last, "%" PRId64, c->end_page - 1);
+        if (r->have_sync)
+            snprintf(lsn, sizeof lsn, "'%X/%X'", (unsigned)(r->sync_lsn >> 32),
+                     (unsigned)r->sync_lsn);
+        {
+            char *nsp = lm_literal(t->nspname), *rel = lm_literal(t->relname);
+            char *snap = lm_literal(r->snapshot);
+            ins = lm_psprintf("INSERT INTO lm.copy (nspname, relname, chunk, nchunks, first_page,"
+                              " last_page, rows, bytes, snapshot, sync_lsn) VALUES (%s, %s, %d, %d,"
+                              " %s, %s, %" PRIu64 ", %" PRIu64 ", %s, %s); COMMIT",
+                              nsp, rel, c->chunk, c->nchunks, first, last, rows, bytes, snap, lsn);
+            free(nsp);
+            free(rel);
+            free(snap);
+        }
+        lm_exec_cmd(tgt, LM_EXIT_SERVER, ins);
+        free(ins);
+    } else {
+        lm_record rec;
+        if (piece.len) {
+            rec.type = LM_REC_COPY_DATA;
+            rec.u.copy_data.len = (uint32_t)piece.len;
+            rec.u.copy_data.data = piece.data;
+            lm_writer_put(r->w, &rec);
+        }
+        rec.type = LM_REC_COPY_END;
+        rec.u.copy_end.rows = rows;
+        rec.u.copy_end.bytes = bytes;
+        lm_writer_put(r->w, &rec);
+        lm_writer_flush(r->w, LM_FLUSH_WRITE);
+        pthread_mutex_unlock(&r->wmu);
+    }
+
+    pthread_mutex_lock(&r->mu);
+    t->rows += rows;
+    t->copied += bytes;
+    t->chunks_done++;
+    if (!t->start_us || start < t->start_us)
+        t->start_us = start;
+    t->end_us = lm_monotonic_us();
+    if (r->o->progress && t->chunks_done == t->nchunks) {
+        char b1[32];
+        fprintf(stderr, "%s: %s: %" PRIu64 " rows, %s in %.1f s%s\n", lm_progname(), t->qname,
+                t->rows, fmt_bytes(t->copied, b1, sizeof b1), (t->end_us - t->start_us) / 1e6,
+                t->nchunks > 1 ? "" : "");
+    }
+    pthread_mutex_unlock(&r->mu);
+    __atomic_store_n(&c->copied, c->est_bytes > bytes ? c->est_bytes : bytes, __ATOMIC_RELAXED);
+    free(piece.data);
+    free(tsql.data);
+    free(src_sql);
+}
+
+static int active_workers;
+
+static void *worker(void *arg)
+{
+    run *r = arg;
+    PGconn *src = NULL, *tgt = NULL;
+
+    for (;;) {
+        chunk *c = NULL;
+        pthread_mutex_lock(&r->mu);
+        if (r->next < r->nchunks)
+            c = &r->chunks[r->next++];
+        pthread_mutex_unlock(&r->mu);
+        if (!c)
+            break;
+        if (!src)
+            src = source_session(r);
+        if (!tgt && r->o->target)
+            tgt = target_session(r);
+        copy_one(r, c, src, tgt);
+    }
+    if (src) {
+        PQclear(PQexec(src, "COMMIT"));
+        PQfinish(src);
+    }
+    if (tgt)
+        PQfinish(tgt);
+    pthread_mutex_lock(&r->mu);
+    active_workers--;
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+static void progress_line(run *r, int64_t start_us, bool last)
+{
+    uint64_t done = 0;
+    int tables_done = 0, tables_total = 0;
+    double secs = (lm_monotonic_us() - start_us) / 1e6;
+    double pct, rate;
+    char b1[32], b2[32], b3[32], eta[32] = "-";
+
+    for (int i = 0; i < r->nchunks; i++) {
+        uint64_t c = __atomic_load_n(&r->chunks[i].copied, __ATOMIC_RELAXED);
+        done += c < r->chunks[i].est_bytes ? c : r->chunks[i].est_bytes;
+    }
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->ntables; i++) {
+        if (r->tables[i].skipped || !r->tables[i].nchunks)
+            continue;
+        tables_total++;
+        if (r->tables[i].chunks_done == r->tables[i].nchunks)
+            tables_done++;
+    }
+    pthread_mutex_unlock(&r->mu);
+    pct = r->total_est ? 100.0 * (double)done / (double)r->total_est : 100.0;
+    if (!last && pct > 99.9)
+        pct = 99.9;
+    if (last)
+        pct = 100.0;
+    rate = secs > 0 ? (double)done / secs : 0;
+    if (!last && rate > 0 && r->total_est > done) {
+        long s = (long)((double)(r->total_est - done) / rate);
+        snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    }
+    fprintf(stderr, "%s: copying: %.1f%% (%s of %s), %s/s, ETA %s, %d of %d tables done\n",
+            lm_progname(), pct, fmt_bytes(done, b1, sizeof b1), fmt_bytes(r->total_est, b2, sizeof b2),
+            fmt_bytes((uint64_t)rate, b3, sizeof b3), eta, tables_done, tables_total);
+}
+
+void copy_chunks(run *r)
+{
+    int nw = r->o->jobs;
+    pthread_t *th;
+    int64_t start = lm_monotonic_us(), last = start;
+
+    if (r->nchunks == 0)
+        return;
+    if (nw > r->nchunks)
+        nw = r->nchunks;
+    r->next = 0;
+    active_workers = nw;
+    th = lm_malloc((size_t)nw * sizeof *th);
+    for (int i = 0; i < nw; i++)
+        if (pthread_create(&th[i], NULL, worker, r) != 0)
+            lm_fatal(LM_EXIT_FAILURE, "could not start a worker thread");
+    for (;;) {
+        int active;
+        usleep(100 * 1000);
+        pthread_mutex_lock(&r->mu);
+        active = active_workers;
+        pthread_mutex_unlock(&r->mu);
+        if (active == 0)
+            break;
+        if (r->o->progress && lm_monotonic_us() - last >= 1000000) {
+            last = lm_monotonic_us();
+            progress_line(r, start, false);
+        }
+    }
+    for (int i = 0; i < nw; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    if (r->o->progress)
+        progress_line(r, start, true);
+}
+
+void print_summary(run *r)
+{
+    char b1[32];
+    int shown = 0;
+    for (int i = 0; i < r->ntables; i++) {
+        table *t = &r->tables[i];
+        if (!t->nchunks)
+            continue;
+        if (!shown++)
+            fprintf(stderr, "%-40s %8s %12s %10s %8s\n", "table", "chunks", "rows", "bytes", "seconds");
+        fprintf(stderr, "%-40s %8d %12" PRIu64 " %10s %8.1f\n", t->qname, t->nchunks, t->rows,
+                fmt_bytes(t->copied, b1, sizeof b1), (t->end_us - t->start_us) / 1e6);
+    }
+}

@@ -1,0 +1,105 @@
+/* lm-snapshot: schema and data of a source database as of an exported
+ * snapshot, copied to a target (or written as a change stream). */
+#ifndef LM_SNAPSHOT_H
+#define LM_SNAPSHOT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+#include "schema.h"
+#include "stream.h"
+
+typedef struct hypertable_opt {
+    char *table;      /* as given: [schema.]table */
+    char *column;
+    char *interval;   /* NULL: the extension's default */
+} hypertable_opt;
+
+typedef struct options {
+    const char *source;
+    const char *target;
+    const char *output;       /* stream mode */
+    const char *snapshot;
+    const char *slot;         /* for the stream header */
+    const char *workdir;
+    int jobs;
+    uint64_t split_bytes;
+    bool schema_only, data_only, post_data_only;
+    bool no_owner, resume, progress, compress;
+    bool have_sync_lsn;
+    uint64_t sync_lsn;
+    const char **tables; int ntables;
+    const char **schemas; int nschemas;
+    const char **excludes; int nexcludes;
+    hypertable_opt *hypertables; int nhypertables;
+    int test_delay_ms;        /* LM_SNAPSHOT_TEST_DELAY_MS: slow each chunk */
+} options;
+
+typedef struct table {
+    unsigned oid;             /* on the source */
+    char *nspname, *relname;
+    char *qname;              /* "nsp"."rel" */
+    char *columns;            /* "a", "b" (generated columns left out) */
+    bool binary;              /* every column type built in, same major */
+    bool hypertable;          /* made a hypertable on the target */
+    uint64_t bytes;           /* pg_relation_size on the source */
+    uint64_t pages;
+    /* filled while copying */
+    int nchunks, chunks_done;
+    uint64_t rows, copied;    /* rows and COPY bytes so far */
+    int64_t start_us, end_us;
+    bool skipped;             /* finished in an earlier run */
+} table;
+
+typedef struct chunk {
+    table *t;
+    int chunk;                /* number recorded in lm.copy */
+    int nchunks;
+    int64_t first_page;       /* -1: no ctid range (whole table) */
+    int64_t end_page;         /* exclusive; -1: open-ended */
+    bool whole;               /* the whole table in one transaction (FREEZE) */
+    uint64_t est_bytes;
+    uint64_t copied;          /* progress (bytes relayed so far) */
+} chunk;
+
+/* Shared run state. */
+typedef struct run {
+    options *o;
+    const char *snapshot;     /* the snapshot the data is read under */
+    bool fresh;               /* a fresh snapshot replaced a dead one */
+    bool have_sync;           /* sync_lsn valid */
+    uint64_t sync_lsn;
+    int src_version, tgt_version;
+    char *src_encoding;
+    table *tables; int ntables;
+    chunk *chunks; int nchunks;
+    /* work queue and progress */
+    pthread_mutex_t mu;
+    int next;
+    uint64_t total_est;
+    lm_writer *w;             /* stream mode */
+    pthread_mutex_t wmu;
+} run;
+
+/* plan.c */
+/* The source's copyable leaf tables in scope, under the run's snapshot
+ * (plan is a source connection inside the snapshot transaction). */
+void plan_tables(run *r, PGconn *plan);
+/* Cut tables into chunks, skipping what lm.copy on target says is done
+ * (target NULL: stream mode, nothing done). Tables to reload whole are
+ * reset on the target here. Returns the chunks, largest table first. */
+void plan_chunks(run *r, PGconn *target);
+/* Roles the schema needs that the target lacks: logs them, exit 4. */
+void check_roles(run *r, PGconn *src, PGconn *tgt);
+/* A psql-style name pattern as an anchored POSIX regex for one part. */
+char *pattern_regex(const char *pattern, char **nsp_regex);
+
+/* copy.c */
+/* Copy every chunk with o->jobs workers; progress on stderr. */
+void copy_chunks(run *r);
+/* Print the per-table summary on stderr. */
+void print_summary(run *r);
+
+#endif

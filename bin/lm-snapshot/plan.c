@@ -1,0 +1,435 @@
+/* Which tables to copy, cut into which chunks, and what an earlier run
+ * already finished (lm.copy on the target). */
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "pgconn.h"
+#include "lm-snapshot.h"
+
+#define BLCKSZ_DEFAULT 8192
+
+/* psql's pattern rules: unquoted letters fold to lower case, * and ? are
+ * wildcards, an unquoted dot separates schema from name, $ is literal,
+ * other regex characters work as regex; double quotes quote literally. */
+char *pattern_regex(const char *pattern, char **nsp_regex)
+{
+    lm_buf cur = {0};
+    char *first = NULL;
+    bool inq = false;
+
+    lm_buf_u8(&cur, '^');
+    lm_buf_u8(&cur, '(');
+    for (const char *p = pattern; *p; p++) {
+        char c = *p;
+        if (c == '"') {
+            if (inq && p[1] == '"') {
+                lm_buf_u8(&cur, '"');
+                p++;
+            } else
+                inq = !inq;
+        } else if (!inq && c == '.' && !first) {
+            lm_buf_put(&cur, ")$", 3);
+            first = (char *)cur.data;
+            memset(&cur, 0, sizeof cur);
+            lm_buf_put(&cur, "^(", 2);
+        } else if (inq) {
+            if (strchr("|*+?()[]{}.^$\\", c))
+                lm_buf_u8(&cur, '\\');
+            lm_buf_u8(&cur, (uint8_t)c);
+        } else if (c == '*')
+            lm_buf_put(&cur, ".*", 2);
+        else if (c == '?')
+            lm_buf_u8(&cur, '.');
+        else if (c == '$')
+            lm_buf_put(&cur, "\\$", 2);
+        else
+            lm_buf_u8(&cur, (uint8_t)tolower((unsigned char)c));
+    }
+    lm_buf_put(&cur, ")$", 3);
+    if (nsp_regex)
+        *nsp_regex = first;
+    else
+        free(first);
+    return (char *)cur.data;
+}
+
+static void put_s(lm_buf *b, const char *s) { lm_buf_put(b, s, strlen(s)); }
+
+/* SQL condition on n.nspname / c.relname (or a partition's root) for the
+ * filters; "true" without filters. */
+static char *scope_condition(const options *o)
+{
+    lm_buf b = {0};
+    put_s(&b, "true");
+    if (o->nschemas) {
+        put_s(&b, " AND (false");
+        for (int i = 0; i < o->nschemas; i++) {
+            char *re = pattern_regex(o->schemas[i], NULL);
+            put_s(&b, " OR n.nspname ~ ");
+            lm_quote_literal(&b, re);
+            free(re);
+        }
+        put_s(&b, ")");
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const char **pats = pass ? o->excludes : o->tables;
+        int npats = pass ? o->nexcludes : o->ntables;
+        if (!npats)
+            continue;
+        put_s(&b, pass ? " AND NOT (false" : " AND (false");
+        for (int i = 0; i < npats; i++) {
+            char *nre = NULL;
+            char *re = pattern_regex(pats[i], &nre);
+            /* a partition goes with its root */
+            put_s(&b, " OR EXISTS (SELECT 1 FROM pg_class pc JOIN pg_namespace pn ON pn.oid = pc.relnamespace"
+                      " WHERE pc.oid IN (c.oid, pg_partition_root(c.oid)) AND pc.relname ~ ");
+            lm_quote_literal(&b, re);
+            if (nre) {
+                put_s(&b, " AND pn.nspname ~ ");
+                lm_quote_literal(&b, nre);
+            }
+            put_s(&b, ")");
+            free(re);
+            free(nre);
+        }
+        put_s(&b, ")");
+    }
+    lm_buf_u8(&b, '\0');
+    return (char *)b.data;
+}
+
+void plan_tables(run *r, PGconn *plan)
+{
+    char *cond = scope_condition(r->o);
+    bool same_major = r->src_version / 10000 == r->tgt_version / 10000;
+    char *sql = lm_psprintf(
+        "SELECT c.oid, n.nspname, c.relname, pg_relation_size(c.oid),"
+        " (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a"
+        "   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),"
+        " (SELECT coalesce(bool_and(a.atttypid < 16384), true) FROM pg_attribute a"
+        "   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),"
+        " current_setting('block_size')::int"
+        " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
+        " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'lm')"
+        " AND n.nspname !~ '^pg_(toast|temp)'"
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+        "   AND d.objid = c.oid AND d.deptype = 'e')"
+        " AND %s"
+        " ORDER BY 4 DESC, 2, 3", cond);
+    PGresult *res = lm_exec(plan, LM_EXIT_SERVER, sql);
+    int n = PQntuples(res);
+
+    r->tables = lm_malloc((size_t)(n ? n : 1) * sizeof *r->tables);
+    memset(r->tables, 0, (size_t)(n ? n : 1) * sizeof *r->tables);
+    r->ntables = n;
+    for (int i = 0; i < n; i++) {
+        table *t = &r->tables[i];
+        uint64_t blcksz = strtoull(PQgetvalue(res, i, 6), NULL, 10);
+        t->oid = (unsigned)strtoul(PQgetvalue(res, i, 0), NULL, 10);
+        t->nspname = lm_strdup(PQgetvalue(res, i, 1));
+        t->relname = lm_strdup(PQgetvalue(res, i, 2));
+        t->qname = lm_qualified(t->nspname, t->relname);
+        t->bytes = strtoull(PQgetvalue(res, i, 3), NULL, 10);
+        t->pages = t->bytes / (blcksz ? blcksz : BLCKSZ_DEFAULT);
+        t->columns = lm_strdup(PQgetisnull(res, i, 4) ? "" : PQgetvalue(res, i, 4));
+        t->binary = same_major && strcmp(PQgetvalue(res, i, 5), "t") == 0 &&
+                    !getenv("LM_SNAPSHOT_TEXT");
+        for (int h = 0; h < r->o->nhypertables; h++) {
+            /* names as they are in the catalog, schema optional */
+            const char *spec = r->o->hypertables[h].table;
+            const char *dot = strchr(spec, '.');
+            if (dot ? (strncmp(spec, t->nspname, (size_t)(dot - spec)) == 0 &&
+                       t->nspname[dot - spec] == '\0' && strcmp(dot + 1, t->relname) == 0)
+                    : strcmp(spec, t->relname) == 0)
+                t->hypertable = true;
+        }
+    }
+    PQclear(res);
+    free(sql);
+    free(cond);
+}
+
+typedef struct range { int64_t first, end; } range;   /* end -1: open */
+
+static int range_cmp(const void *a, const void *b)
+{
+    const range *x = a, *y = b;
+    return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static void add_chunk(run *r, int *cap, table *t, int num, int nchunks, int64_t first,
+                      int64_t end, bool whole)
+{
+    chunk *c;
+    if (r->nchunks == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        r->chunks = lm_realloc(r->chunks, (size_t)*cap * sizeof *r->chunks);
+    }
+    c = &r->chunks[r->nchunks++];
+    memset(c, 0, sizeof *c);
+    c->t = t;
+    c->chunk = num;
+    c->nchunks = nchunks;
+    c->first_page = first;
+    c->end_page = end;
+    c->whole = whole;
+    if (whole || t->pages == 0)
+        c->est_bytes = t->bytes;
+    else {
+        int64_t e = end < 0 ? (int64_t)t->pages : end;
+        c->est_bytes = e > first ? (uint64_t)(e - first) * (t->bytes / (t->pages ? t->pages : 1)) : 0;
+    }
+    t->nchunks++;
+    r->total_est += c->est_bytes;
+}
+
+/* A fresh plan for a table: one whole chunk, or ctid ranges. */
+static void plan_fresh(run *r, int *cap, table *t)
+{
+    uint64_t split = r->o->split_bytes;
+    if (t->bytes > split && t->pages > 1 && !t->hypertable) {
+        uint64_t n = (t->bytes + split - 1) / split;
+        uint64_t per, count;
+        if (n > t->pages)
+            n = t->pages;
+        per = (t->pages + n - 1) / n;
+        count = (t->pages + per - 1) / per;
+        for (uint64_t i = 0; i < count; i++)
+            add_chunk(r, cap, t, (int)i, (int)count, (int64_t)(i * per),
+                      i + 1 == count ? -1 : (int64_t)((i + 1) * per), false);
+    } else
+        add_chunk(r, cap, t, 0, 1, -1, -1, true);
+}
+
+static void reset_table(run *r, PGconn *target, table *t)
+{
+    lm_buf b = {0};
+    put_s(&b, "BEGIN; TRUNCATE ");
+    put_s(&b, t->hypertable ? "" : "ONLY ");
+    put_s(&b, t->qname);
+    put_s(&b, "; DELETE FROM lm.copy WHERE nspname = ");
+    lm_quote_literal(&b, t->nspname);
+    put_s(&b, " AND relname = ");
+    lm_quote_literal(&b, t->relname);
+    put_s(&b, "; COMMIT");
+    lm_buf_u8(&b, '\0');
+    lm_exec_cmd(target, LM_EXIT_SERVER, (char *)b.data);
+    free(b.data);
+}
+
+void plan_chunks(run *r, PGconn *target)
+{
+    PGresult *done = NULL;
+    int cap = 0, ndone = 0, skipped = 0, reset = 0;
+    lm_buf sync = {0};
+
+    r->chunks = NULL;
+    r->nchunks = 0;
+    r->total_est = 0;
+    if (target) {
+        done = lm_exec(target, LM_EXIT_SERVER,
+                       "SELECT nspname, relname, chunk, first_page, last_page, snapshot"
+                       " FROM lm.copy ORDER BY nspname, relname, chunk");
+        ndone = PQntuples(done);
+    }
+    for (int i = 0; i < r->ntables; i++) {
+        table *t = &r->tables[i];
+        range *rg = NULL;
+        int nr = 0, maxchunk = -1;
+        bool other_snapshot = false;
+
+        for (int k = 0; k < ndone; k++) {
+            if (strcmp(PQgetvalue(done, k, 0), t->nspname) != 0 ||
+                strcmp(PQgetvalue(done, k, 1), t->relname) != 0)
+                continue;
+            rg = lm_realloc(rg, (size_t)(nr + 1) * sizeof *rg);
+            rg[nr].first = PQgetisnull(done, k, 3) ? 0 : strtoll(PQgetvalue(done, k, 3), NULL, 10);
+            rg[nr].end = PQgetisnull(done, k, 4) ? -1 : strtoll(PQgetvalue(done, k, 4), NULL, 10) + 1;
+            nr++;
+            if (atoi(PQgetvalue(done, k, 2)) > maxchunk)
+                maxchunk = atoi(PQgetvalue(done, k, 2));
+            if (PQgetisnull(done, k, 5) || strcmp(PQgetvalue(done, k, 5), r->snapshot) != 0)
+                other_snapshot = true;
+        }
+        if (nr == 0)
+            plan_fresh(r, &cap, t);
+        else {
+            /* the pages not covered by finished chunks */
+            range *gaps = NULL;
+            int ngaps = 0;
+            int64_t cursor = 0;
+            qsort(rg, (size_t)nr, sizeof *rg, range_cmp);
+            for (int k = 0; k < nr && cursor >= 0; k++) {
+                if (rg[k].first > cursor) {
+                    gaps = lm_realloc(gaps, (size_t)(ngaps + 1) * sizeof *gaps);
+                    gaps[ngaps++] = (range){cursor, rg[k].first};
+                }
+                if (rg[k].end < 0)
+                    cursor = -1;
+                else if (rg[k].end > cursor)
+                    cursor = rg[k].end;
+            }
+            if (cursor >= 0) {
+                gaps = lm_realloc(gaps, (size_t)(ngaps + 1) * sizeof *gaps);
+                gaps[ngaps++] = (range){cursor, -1};
+            }
+            if (ngaps == 0) {
+                t->skipped = true;
+                skipped++;
+            } else if (other_snapshot) {
+                /* chunks of another (dead) snapshot cannot be completed
+                 * under this one: reload the whole table */
+                lm_info("%s: %d chunk%s from snapshot other than \"%s\": reloading the table",
+                        t->qname, nr, nr == 1 ? "" : "s", r->snapshot);
+                plan_fresh(r, &cap, t);
+                if (!r->chunks[r->nchunks - 1].whole)
+                    reset_table(r, target, t);
+                reset++;
+            } else {
+                for (int g = 0; g < ngaps; g++)
+                    add_chunk(r, &cap, t, maxchunk + 1 + g, nr + ngaps, gaps[g].first,
+                              gaps[g].end, false);
+            }
+            free(gaps);
+        }
+        free(rg);
+        if (!t->skipped && r->have_sync && target) {
+            char lsn[32];
+            snprintf(lsn, sizeof lsn, "%X/%X", (unsigned)(r->sync_lsn >> 32), (unsigned)r->sync_lsn);
+            put_s(&sync, sync.len ? ", (" : "(");
+            lm_quote_literal(&sync, t->nspname);
+            put_s(&sync, ", ");
+            lm_quote_literal(&sync, t->relname);
+            put_s(&sync, ", ");
+            lm_quote_literal(&sync, lsn);
+            put_s(&sync, ", ");
+            lm_quote_literal(&sync, r->snapshot);
+            put_s(&sync, ")");
+        }
+    }
+    if (sync.len) {
+        char *sql;
+        lm_buf_u8(&sync, '\0');
+        sql = lm_psprintf("INSERT INTO lm.sync (nspname, relname, sync_lsn, snapshot) VALUES %s"
+                          " ON CONFLICT (nspname, relname) DO UPDATE SET sync_lsn = EXCLUDED.sync_lsn,"
+                          " snapshot = EXCLUDED.snapshot, updated_at = clock_timestamp()",
+                          (char *)sync.data);
+        lm_exec_cmd(target, LM_EXIT_SERVER, sql);
+        free(sql);
+    }
+    free(sync.data);
+    if (skipped)
+        lm_info("%d table%s finished by an earlier run, left as they are", skipped,
+                skipped == 1 ? "" : "s");
+    if (reset)
+        lm_info("%d unfinished table%s reloaded whole", reset, reset == 1 ? "" : "s");
+    PQclear(done);
+}
+
+void check_roles(run *r, PGconn *src, PGconn *tgt)
+{
+    const options *o = r->o;
+    lm_buf b = {0};
+    PGresult *res, *have;
+    int missing = 0;
+    char *cond;
+
+    /* the namespaces in scope, the classes in scope, and what lives there */
+    if (o->ntables) {
+        lm_buf ids = {0};
+        put_s(&ids, "ARRAY[0");
+        for (int i = 0; i < r->ntables; i++) {
+            char tmp[32];
+            snprintf(tmp, sizeof tmp, ",%u", r->tables[i].oid);
+            put_s(&ids, tmp);
+        }
+        put_s(&ids, "]::oid[]");
+        lm_buf_u8(&ids, '\0');
+        cond = lm_psprintf(
+            "WITH sel AS (SELECT unnest(%s) AS oid),"
+            " cls AS (SELECT c.oid, c.relowner, c.relacl FROM pg_class c"
+            " WHERE c.oid IN (SELECT oid FROM sel)"
+            " OR c.oid IN (SELECT a.relid FROM sel, pg_partition_ancestors(sel.oid) a)"
+            " OR c.oid IN (SELECT d.objid FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+            "   AND d.deptype = 'a' AND d.refobjid IN (SELECT oid FROM sel)))"
+            " SELECT DISTINCT ro.rolname FROM ("
+            " SELECT relowner AS r FROM cls"
+            " UNION SELECT (aclexplode(relacl)).grantee FROM cls WHERE relacl IS NOT NULL"
+            " ) x JOIN pg_roles ro ON ro.oid = x.r ORDER BY 1", (char *)ids.data);
+        put_s(&b, cond);
+        free(cond);
+        free(ids.data);
+    } else {
+        char *sc = NULL;
+        if (o->nschemas) {
+            lm_buf s = {0};
+            put_s(&s, "(false");
+            for (int i = 0; i < o->nschemas; i++) {
+                char *re = pattern_regex(o->schemas[i], NULL);
+                put_s(&s, " OR n.nspname ~ ");
+                lm_quote_literal(&s, re);
+                free(re);
+            }
+            put_s(&s, ")");
+            lm_buf_u8(&s, '\0');
+            sc = (char *)s.data;
+        }
+        cond = lm_psprintf(
+            "WITH ns AS (SELECT n.oid, n.nspowner, n.nspacl FROM pg_namespace n"
+            " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'lm')"
+            " AND n.nspname !~ '^pg_(toast|temp)' AND %s"
+            " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_namespace'::regclass"
+            "   AND d.objid = n.oid AND d.deptype = 'e'))"
+            " SELECT DISTINCT ro.rolname FROM ("
+            " SELECT nspowner AS r FROM ns"
+            " UNION SELECT (aclexplode(nspacl)).grantee FROM ns WHERE nspacl IS NOT NULL"
+            " UNION SELECT relowner FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns)"
+            " UNION SELECT (aclexplode(relacl)).grantee FROM pg_class"
+            "   WHERE relnamespace IN (SELECT oid FROM ns) AND relacl IS NOT NULL"
+            " UNION SELECT (aclexplode(a.attacl)).grantee FROM pg_attribute a JOIN pg_class c"
+            "   ON c.oid = a.attrelid WHERE c.relnamespace IN (SELECT oid FROM ns) AND a.attacl IS NOT NULL"
+            " UNION SELECT proowner FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns)"
+            " UNION SELECT (aclexplode(proacl)).grantee FROM pg_proc"
+            "   WHERE pronamespace IN (SELECT oid FROM ns) AND proacl IS NOT NULL"
+            " UNION SELECT typowner FROM pg_type WHERE typnamespace IN (SELECT oid FROM ns)"
+            " UNION SELECT (aclexplode(typacl)).grantee FROM pg_type"
+            "   WHERE typnamespace IN (SELECT oid FROM ns) AND typacl IS NOT NULL"
+            " UNION SELECT defaclrole FROM pg_default_acl"
+            " UNION SELECT (aclexplode(defaclacl)).grantee FROM pg_default_acl"
+            " UNION SELECT lomowner FROM pg_largeobject_metadata"
+            " ) x JOIN pg_roles ro ON ro.oid = x.r ORDER BY 1",
+            sc ? sc : "true");
+        put_s(&b, cond);
+        free(cond);
+        free(sc);
+    }
+    lm_buf_u8(&b, '\0');
+    res = lm_exec(src, LM_EXIT_SERVER, (char *)b.data);
+    have = lm_exec(tgt, LM_EXIT_SERVER, "SELECT rolname FROM pg_roles");
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *role = PQgetvalue(res, i, 0);
+        bool found = false;
+        for (int k = 0; k < PQntuples(have) && !found; k++)
+            found = strcmp(PQgetvalue(have, k, 0), role) == 0;
+        if (!found) {
+            if (!missing)
+                lm_error("roles the schema needs (owners, grantees) do not exist on the target");
+            lm_detail("missing role: %s", role);
+            missing++;
+        }
+    }
+    PQclear(have);
+    PQclear(res);
+    free(b.data);
+    if (missing) {
+        lm_hint("Create the roles on the target (pg_dumpall --roles-only on the source lists them), "
+                "or run with --no-owner to restore without owners and privileges.");
+        exit(LM_EXIT_PREFLIGHT);
+    }
+}

@@ -1,0 +1,389 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "exitcodes.h"
+#include "log.h"
+#include "pgconn.h"
+#include "schema.h"
+
+extern char **environ;
+
+/* connection keyword -> libpq environment variable (libpq's own table) */
+static const struct { const char *key, *env; } envmap[] = {
+    {"host", "PGHOST"}, {"hostaddr", "PGHOSTADDR"}, {"port", "PGPORT"},
+    {"dbname", "PGDATABASE"}, {"user", "PGUSER"}, {"password", "PGPASSWORD"},
+    {"passfile", "PGPASSFILE"}, {"service", "PGSERVICE"}, {"options", "PGOPTIONS"},
+    {"application_name", "PGAPPNAME"}, {"sslmode", "PGSSLMODE"},
+    {"requiressl", "PGREQUIRESSL"}, {"sslcompression", "PGSSLCOMPRESSION"},
+    {"sslcert", "PGSSLCERT"}, {"sslkey", "PGSSLKEY"}, {"sslrootcert", "PGSSLROOTCERT"},
+    {"sslcrl", "PGSSLCRL"}, {"sslcrldir", "PGSSLCRLDIR"}, {"sslsni", "PGSSLSNI"},
+    {"ssl_min_protocol_version", "PGSSLMINPROTOCOLVERSION"},
+    {"ssl_max_protocol_version", "PGSSLMAXPROTOCOLVERSION"},
+    {"gssencmode", "PGGSSENCMODE"}, {"krbsrvname", "PGKRBSRVNAME"},
+    {"gsslib", "PGGSSLIB"}, {"channel_binding", "PGCHANNELBINDING"},
+    {"connect_timeout", "PGCONNECT_TIMEOUT"}, {"client_encoding", "PGCLIENTENCODING"},
+    {"target_session_attrs", "PGTARGETSESSIONATTRS"},
+    {"load_balance_hosts", "PGLOADBALANCEHOSTS"},
+};
+
+const char *lm_pgbin(void)
+{
+    const char *e = getenv("PGBIN");
+    if (e && *e)
+        return e;
+    if (access("/usr/lib/postgresql/15/bin/pg_dump", X_OK) == 0)
+        return "/usr/lib/postgresql/15/bin";
+    return NULL;
+}
+
+bool lm_conninfo_to_env(const char *conninfo)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo ? conninfo : "", NULL);
+    if (!opts)
+        return false;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        for (size_t i = 0; i < sizeof envmap / sizeof envmap[0]; i++)
+            if (strcmp(o->keyword, envmap[i].key) == 0)
+                setenv(envmap[i].env, o->val, 1);
+    }
+    PQconninfoFree(opts);
+    return true;
+}
+
+static size_t name_len(const char *entry)
+{
+    const char *eq = strchr(entry, '=');
+    return eq ? (size_t)(eq - entry) : strlen(entry);
+}
+
+/* Replace or append "NAME=value" in a growing envp. */
+static void env_set(char ***envp, size_t *n, char *entry)
+{
+    size_t nl = name_len(entry);
+    for (size_t i = 0; i < *n; i++)
+        if (name_len((*envp)[i]) == nl && strncmp((*envp)[i], entry, nl) == 0) {
+            free((*envp)[i]);
+            (*envp)[i] = entry;
+            return;
+        }
+    *envp = lm_realloc(*envp, (*n + 2) * sizeof **envp);
+    (*envp)[(*n)++] = entry;
+    (*envp)[*n] = NULL;
+}
+
+char **lm_conninfo_envp(const char *conninfo, const char *const *extra_env)
+{
+    PQconninfoOption *opts = NULL;
+    char **envp;
+    size_t n = 0;
+
+    if (conninfo) {
+        opts = PQconninfoParse(conninfo, NULL);
+        if (!opts)
+            return NULL;
+    }
+    for (char **e = environ; *e; e++)
+        n++;
+    envp = lm_malloc((n + 1) * sizeof *envp);
+    for (size_t i = 0; i < n; i++)
+        envp[i] = lm_strdup(environ[i]);
+    envp[n] = NULL;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++) {
+        if (!o->val || !*o->val)
+            continue;
+        for (size_t i = 0; i < sizeof envmap / sizeof envmap[0]; i++)
+            if (strcmp(o->keyword, envmap[i].key) == 0)
+                env_set(&envp, &n, lm_psprintf("%s=%s", envmap[i].env, o->val));
+    }
+    for (const char *const *x = extra_env; x && *x; x++)
+        env_set(&envp, &n, lm_strdup(*x));
+    if (opts)
+        PQconninfoFree(opts);
+    return envp;
+}
+
+void lm_envp_free(char **envp)
+{
+    if (!envp)
+        return;
+    for (char **e = envp; *e; e++)
+        free(*e);
+    free(envp);
+}
+
+int lm_run_pgtool(const char *conninfo, const char *const *argv,
+                  const char *const *extra_env, char **errout)
+{
+    const char *bin = lm_pgbin();
+    char *path = bin ? lm_psprintf("%s/%s", bin, argv[0]) : lm_strdup(argv[0]);
+    char **envp = lm_conninfo_envp(conninfo, extra_env);
+    int pfd[2];
+    pid_t pid;
+    lm_buf err = {0};
+    int status = 0, rc;
+
+    if (errout)
+        *errout = NULL;
+    if (!envp) {
+        free(path);
+        if (errout)
+            *errout = lm_strdup("invalid connection string");
+        return 127;
+    }
+    if (pipe(pfd) != 0) {
+        lm_envp_free(envp);
+        free(path);
+        if (errout)
+            *errout = lm_psprintf("pipe: %s", strerror(errno));
+        return 127;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+        lm_envp_free(envp);
+        free(path);
+        if (errout)
+            *errout = lm_psprintf("fork: %s", strerror(errno));
+        return 127;
+    }
+    if (pid == 0) {
+        /* only async-signal-safe calls here: the parent may have threads */
+        close(pfd[0]);
+        dup2(STDERR_FILENO, STDOUT_FILENO);
+        dup2(pfd[1], STDERR_FILENO);
+        close(pfd[1]);
+        if (strchr(path, '/'))
+            execve(path, (char *const *)argv, envp);
+        else
+            execvpe(path, (char *const *)argv, envp);
+        {
+            static const char m[] = "could not execute the program\n";
+            ssize_t w = write(STDERR_FILENO, m, sizeof m - 1);
+            (void)w;
+        }
+        _exit(127);
+    }
+    close(pfd[1]);
+    for (;;) {
+        char tmp[4096];
+        ssize_t r = read(pfd[0], tmp, sizeof tmp);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        lm_buf_put(&err, tmp, (size_t)r);
+    }
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(status))
+        rc = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        rc = 128 + WTERMSIG(status);
+    else
+        rc = 127;
+    lm_buf_u8(&err, '\0');
+    if (errout)
+        *errout = (char *)err.data;
+    else
+        free(err.data);
+    lm_envp_free(envp);
+    free(path);
+    return rc;
+}
+
+/* Log a tool's stderr line by line as details (at most the last 40). */
+static void log_tool_output(const char *out, bool as_detail)
+{
+    int nlines = 0, skip;
+    const char *p;
+
+    if (!out)
+        return;
+    for (p = out; *p; p++)
+        if (*p == '\n')
+            nlines++;
+    skip = nlines > 40 ? nlines - 40 : 0;
+    p = out;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        if (skip > 0)
+            skip--;
+        else if (len > 0) {
+            if (as_detail)
+                lm_detail("%.*s", len, p);
+            else
+                lm_debug("%.*s", len, p);
+        }
+        p += len + (nl ? 1 : 0);
+    }
+}
+
+int lm_schema_dump(const char *source_conninfo, const char *snapshot,
+                   const char *archive_path, const lm_schema_filter *filter)
+{
+    const char **argv;
+    int argc = 0, rc, n = 18;
+    char *tmp = lm_psprintf("%s.partial", archive_path);
+    char *fileopt = lm_psprintf("--file=%s", tmp);
+    char *snapopt = snapshot ? lm_psprintf("--snapshot=%s", snapshot) : NULL;
+    char *out = NULL;
+    int code = 0;
+
+    if (filter)
+        n += 2 * (filter->ntables + filter->nschemas + filter->nexclude);
+    argv = lm_malloc((size_t)n * sizeof *argv);
+    argv[argc++] = "pg_dump";
+    argv[argc++] = "--format=custom";
+    argv[argc++] = "--schema-only";
+    argv[argc++] = "--no-publications";
+    argv[argc++] = "--no-subscriptions";
+    /* the tool's own state schema is not the application's */
+    argv[argc++] = "--exclude-schema=lm";
+    argv[argc++] = fileopt;
+    if (snapopt)
+        argv[argc++] = snapopt;
+    for (int i = 0; filter && i < filter->nschemas; i++) {
+        argv[argc++] = "--schema";
+        argv[argc++] = filter->schemas[i];
+    }
+    for (int i = 0; filter && i < filter->ntables; i++) {
+        argv[argc++] = "--table";
+        argv[argc++] = filter->tables[i];
+    }
+    for (int i = 0; filter && i < filter->nexclude; i++) {
+        argv[argc++] = "--exclude-table";
+        argv[argc++] = filter->exclude[i];
+    }
+    argv[argc] = NULL;
+
+    rc = lm_run_pgtool(source_conninfo, argv, NULL, &out);
+    if (rc != 0) {
+        if (out && strstr(out, "invalid snapshot identifier")) {
+            lm_error("pg_dump could not use snapshot \"%s\": it is not (or no longer) exported",
+                     snapshot ? snapshot : "");
+            code = LM_EXIT_PREFLIGHT;
+        } else {
+            lm_error("pg_dump of the schema failed (exit status %d)", rc);
+            code = rc == 127 ? LM_EXIT_FAILURE : LM_EXIT_SERVER;
+        }
+        log_tool_output(out, true);
+        unlink(tmp);
+        goto done;
+    }
+    log_tool_output(out, false);
+    if (rename(tmp, archive_path) != 0) {
+        lm_error("could not rename \"%s\" to \"%s\": %s", tmp, archive_path, strerror(errno));
+        code = LM_EXIT_IO;
+    }
+done:
+    free(out);
+    free(argv);
+    free(snapopt);
+    free(fileopt);
+    free(tmp);
+    return code;
+}
+
+int lm_schema_restore(const char *archive_path, const char *target_conninfo,
+                      const char *section, int jobs, bool no_owner)
+{
+    const char *argv[16];
+    const char *env[2];
+    int argc = 0, rc, code = 0;
+    char *sectopt = lm_psprintf("--section=%s", section);
+    char *jobsopt = NULL, *dbopt = NULL, *out = NULL, *err = NULL, *options = NULL;
+    const char *mwm = getenv("LM_MAINTENANCE_WORK_MEM");
+    const char *user_opts = getenv("PGOPTIONS");
+    PQconninfoOption *opts;
+    PGconn *conn;
+
+    /* pg_restore needs -d to restore rather than print a script: give it
+     * only the database name (no secrets), the rest comes by environment */
+    conn = lm_connect_try(target_conninfo, "target", LM_CONN_NO_SETTINGS, &err);
+    if (!conn) {
+        lm_error("%s", err);
+        free(err);
+        free(sectopt);
+        return LM_EXIT_CONNECT;
+    }
+    {
+        lm_buf b = {0};
+        lm_buf_put(&b, "dbname=", 7);
+        lm_quote_literal(&b, PQdb(conn));
+        lm_buf_u8(&b, '\0');
+        dbopt = (char *)b.data;
+        /* E'' is not conninfo syntax: a name with a backslash is quoted
+         * the conninfo way instead */
+        if (dbopt[7] == 'E') {
+            lm_buf c = {0};
+            lm_buf_put(&c, "dbname='", 8);
+            for (const char *p = PQdb(conn); *p; p++) {
+                if (*p == '\'' || *p == '\\')
+                    lm_buf_u8(&c, '\\');
+                lm_buf_u8(&c, (uint8_t)*p);
+            }
+            lm_buf_put(&c, "'", 2);
+            free(dbopt);
+            dbopt = (char *)c.data;
+        }
+    }
+    PQfinish(conn);
+
+    opts = PQconninfoParse(target_conninfo ? target_conninfo : "", NULL);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (strcmp(o->keyword, "options") == 0 && o->val && *o->val)
+            user_opts = o->val;
+    options = lm_psprintf("PGOPTIONS=-c maintenance_work_mem=%s -c synchronous_commit=off%s%s",
+                          mwm && *mwm ? mwm : "512MB", user_opts ? " " : "",
+                          user_opts ? user_opts : "");
+    if (opts)
+        PQconninfoFree(opts);
+    env[0] = options;
+    env[1] = NULL;
+
+    argv[argc++] = "pg_restore";
+    argv[argc++] = sectopt;
+    argv[argc++] = "--exit-on-error";
+    argv[argc++] = "-d";
+    argv[argc++] = dbopt;
+    if (jobs > 1 && strcmp(section, "pre-data") != 0) {
+        jobsopt = lm_psprintf("--jobs=%d", jobs);
+        argv[argc++] = jobsopt;
+    }
+    if (no_owner) {
+        argv[argc++] = "--no-owner";
+        argv[argc++] = "--no-privileges";
+    }
+    argv[argc++] = archive_path;
+    argv[argc] = NULL;
+
+    rc = lm_run_pgtool(target_conninfo, argv, env, &out);
+    if (rc != 0) {
+        lm_error("restoring the %s section of the schema failed (pg_restore exit status %d)",
+                 section, rc);
+        log_tool_output(out, true);
+        code = rc == 127 ? LM_EXIT_FAILURE : LM_EXIT_SERVER;
+    } else
+        log_tool_output(out, false);
+    free(out);
+    free(options);
+    free(jobsopt);
+    free(dbopt);
+    free(sectopt);
+    return code;
+}
