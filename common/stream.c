@@ -275,6 +275,17 @@ uint64_t lm_reader_block_offset(const lm_reader *r) { return r->block_off; }
 uint64_t lm_reader_record_offset(const lm_reader *r) { return r->rec_off; }
 uint64_t lm_reader_file_offset(const lm_reader *r) { return r->file_off; }
 size_t lm_reader_record_size(const lm_reader *r) { return r->rec_size; }
+
+const uint8_t *lm_reader_record_raw(const lm_reader *r, size_t *len)
+{
+    *len = r->rec_size;
+    return r->block + (r->bpos - r->rec_size);
+}
+
+bool lm_reader_buffered(const lm_reader *r)
+{
+    return r->bpos < r->block_len || r->plain.len > r->plain_pos || r->in_pos < r->in_len;
+}
 const lm_record *lm_reader_header(const lm_reader *r) { return r->have_header ? &r->header : NULL; }
 bool lm_reader_compressed(const lm_reader *r) { return r->detected == DETECT_ZSTD; }
 bool lm_reader_at_frame_end(const lm_reader *r) { return r->detected != DETECT_ZSTD || r->frame_end; }

@@ -85,6 +85,11 @@ uint64_t lm_reader_block_offset(const lm_reader *r);
 uint64_t lm_reader_record_offset(const lm_reader *r);
 /* Bytes of the current input file consumed so far (compressed if zstd). */
 uint64_t lm_reader_file_offset(const lm_reader *r);
+/* The last record's encoded bytes (type, length, body), valid until the
+ * next call: for keeping records to replay. */
+const uint8_t *lm_reader_record_raw(const lm_reader *r, size_t *len);
+/* Whether input is buffered already (the next record may not block). */
+bool lm_reader_buffered(const lm_reader *r);
 /* Encoded size of the last record (type + length + body). */
 size_t lm_reader_record_size(const lm_reader *r);
 /* The first header seen (NULL before one was read); strings stay valid. */

@@ -1,40 +1,16 @@
-/* Spool directory of lm-decode: zstd segment files named by LSN range.
- *
- *   seg-<START>.lmz.partial    the segment being written
- *   seg-<START>-<END>.lmz      a finished segment: fsync'd, renamed, acked
- *
- * START and END are LSNs as 16 hex digits, so names sort in stream order.
- * START is where the segment's stream begins (the previous segment's END),
- * END the last durable position in it (a commit's end LSN or a keepalive
- * position). */
+/* lm-decode's own part of the spool: recovery of a leftover partial
+ * segment. Naming and listing are in common/spooldir.h. */
 #ifndef LM_DECODE_SPOOL_H
 #define LM_DECODE_SPOOL_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
-typedef struct spool_seg {
-    char *name;
-    uint64_t start, end;
-    bool partial;
-} spool_seg;
-
-/* List segments in LSN order (finished ones, then the partial if any).
- * Returns the count; *segs is malloc'd. -1 on error (errno). */
-int spool_list(const char *dir, spool_seg **segs);
-void spool_list_free(spool_seg *segs, int n);
-/* Parse a segment file name. */
-bool spool_parse_name(const char *name, spool_seg *seg);
-char *spool_partial_name(uint64_t start);
-char *spool_final_name(uint64_t start, uint64_t end);
+#include "spooldir.h"
 
 /* Cut a leftover partial back to its last complete transaction, append a
  * trailer and finish it, or remove it if it holds no complete transaction.
  * Returns the END of the finished segment, or start if it was removed.
  * Exits on I/O errors. */
 uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start);
-
-/* fsync a directory (after a rename or unlink). */
-void spool_sync_dir(const char *dir);
 
 #endif
