@@ -30,7 +30,11 @@ load_bats_libs
 # The directory all clusters of this test file live in.
 lm_cluster_root() {
     if [ -z "${LM_CLUSTER_ROOT:-}" ] || [ ! -d "$LM_CLUSTER_ROOT" ]; then
-        LM_CLUSTER_ROOT=$(mktemp -d /tmp/lm-test.XXXXXX)
+        # under the run's own directory when scripts/run-tests made one, so
+        # that its sweep stops only this run's servers
+        local parent=${LM_TEST_RUN_DIR:-/tmp}
+        LM_CLUSTER_ROOT=$(mktemp -d "$parent/lm-test.XXXXXX")
+        chmod 755 "$parent" 2>/dev/null
         chmod 755 "$LM_CLUSTER_ROOT"
         [ "$(id -u)" -eq 0 ] && chown postgres: "$LM_CLUSTER_ROOT"
         export LM_CLUSTER_ROOT
