@@ -1,0 +1,207 @@
+/* Bulk table data from `lm-snapshot --output`: the schema archive and
+ * COPY chunks. Each chunk is loaded and marked done in lm.copy in one target
+ * transaction, so loading a stream twice loads nothing twice. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "exitcodes.h"
+#include "log.h"
+#include "lsn.h"
+#include "pgconn.h"
+#include "schema.h"
+#include "state.h"
+
+extern const char *target_conninfo;
+
+static bool active;         /* inside a chunk */
+static bool skipping;       /* the chunk is done already */
+static char *nsp, *rel;
+static uint32_t chunk, nchunks;
+static uint64_t sync_lsn;
+static uint64_t rows_loaded;
+static FILE *archive;
+static char archive_path[256];
+static bool have_archive;
+
+bool bulk_active(void) { return active; }
+
+static bool meta_flag(const char *key)
+{
+    const char *p[1] = {key};
+    PGresult *res = lm_execp(tconn, LM_EXIT_SERVER, "SELECT 1 FROM lm.meta WHERE key = $1", 1, p);
+    bool set = PQntuples(res) > 0;
+    PQclear(res);
+    return set;
+}
+
+static void meta_set(const char *key)
+{
+    const char *p[1] = {key};
+    PQclear(lm_execp(tconn, LM_EXIT_SERVER,
+                     "INSERT INTO lm.meta VALUES ($1, now()::text) ON CONFLICT (key) DO NOTHING", 1, p));
+}
+
+void bulk_archive(const lm_record *r)
+{
+    if (!archive) {
+        int fd;
+        const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+        snprintf(archive_path, sizeof archive_path, "%s/lm-apply-schema.XXXXXX", tmp);
+        fd = mkstemp(archive_path);
+        if (fd < 0 || !(archive = fdopen(fd, "w")))
+            lm_fatal(LM_EXIT_IO, "could not create a temporary file for the schema archive: %s",
+                     strerror(errno));
+    }
+    if (fwrite(r->u.archive.data, 1, r->u.archive.len, archive) != r->u.archive.len)
+        lm_fatal(LM_EXIT_IO, "could not write \"%s\": %s", archive_path, strerror(errno));
+    if (!r->u.archive.last)
+        return;
+    if (fclose(archive) != 0)
+        lm_fatal(LM_EXIT_IO, "could not write \"%s\": %s", archive_path, strerror(errno));
+    archive = NULL;
+    have_archive = true;
+    tgt_leave_pipeline();
+    lm_state_ensure(tconn);
+    if (meta_flag("stream_pre_data")) {
+        lm_info("schema from the stream was restored before; not again");
+        return;
+    }
+    lm_info("restoring the schema (pre-data) from the stream");
+    {
+        int rc = lm_schema_restore(archive_path, target_conninfo, "pre-data", 1, false);
+        if (rc)
+            exit(rc);
+    }
+    meta_set("stream_pre_data");
+}
+
+void bulk_finish(void)
+{
+    if (!have_archive)
+        return;
+    have_archive = false;
+    tgt_leave_pipeline();
+    if (!meta_flag("stream_post_data")) {
+        int rc;
+        lm_info("restoring indexes and constraints (post-data) from the stream");
+        rc = lm_schema_restore(archive_path, target_conninfo, "post-data", 2, false);
+        if (rc)
+            exit(rc);
+        meta_set("stream_post_data");
+    }
+    unlink(archive_path);
+}
+
+void bulk_begin(const lm_record *r)
+{
+    const char *p[3];
+    char chunkbuf[16];
+    PGresult *res;
+    char *qual, *sql;
+    const char *cols = r->u.copy_begin.columns;
+
+    tgt_leave_pipeline();
+    lm_state_ensure(tconn);
+    free(nsp);
+    free(rel);
+    nsp = lm_strdup(r->u.copy_begin.nspname);
+    rel = lm_strdup(r->u.copy_begin.relname);
+    chunk = r->u.copy_begin.chunk;
+    nchunks = r->u.copy_begin.nchunks;
+    sync_lsn = r->u.copy_begin.sync_lsn;
+    rows_loaded = 0;
+    active = true;
+    snprintf(chunkbuf, sizeof chunkbuf, "%u", chunk);
+    p[0] = nsp;
+    p[1] = rel;
+    p[2] = chunkbuf;
+    res = lm_execp(tconn, LM_EXIT_SERVER,
+                   "SELECT 1 FROM lm.copy WHERE nspname = $1 AND relname = $2 AND chunk = $3::int",
+                   3, p);
+    skipping = PQntuples(res) > 0;
+    PQclear(res);
+    if (skipping) {
+        lm_info("%s.%s chunk %u/%u was loaded before; skipping it", nsp, rel, chunk + 1, nchunks);
+        return;
+    }
+    qual = lm_qualified(nsp, rel);
+    lm_exec_cmd(tconn, LM_EXIT_SERVER, "BEGIN");
+    if (nchunks == 1) {
+        /* a whole table: start it empty, and let COPY freeze its rows */
+        sql = lm_psprintf("TRUNCATE ONLY %s", qual);
+        lm_exec_cmd(tconn, LM_EXIT_SERVER, sql);
+        free(sql);
+    }
+    sql = lm_psprintf("COPY %s %s%s%s FROM STDIN WITH (FORMAT %s%s)", qual, *cols ? "(" : "", cols,
+                      *cols ? ")" : "", r->u.copy_begin.format == 'b' ? "binary" : "text",
+                      nchunks == 1 ? ", FREEZE" : "");
+    res = PQexec(tconn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        lm_log_result_error(res, tconn, sql);
+        exit(LM_EXIT_SERVER);
+    }
+    PQclear(res);
+    free(sql);
+    free(qual);
+}
+
+void bulk_data(const lm_record *r)
+{
+    if (!active)
+        lm_fatal(LM_EXIT_CORRUPT, "bulk data outside a table chunk in the stream");
+    if (skipping)
+        return;
+    if (PQputCopyData(tconn, (const char *)r->u.copy_data.data, (int)r->u.copy_data.len) != 1)
+        lm_fatal(LM_EXIT_SERVER, "could not send COPY data: %s", PQerrorMessage(tconn));
+}
+
+void bulk_end(const lm_record *r)
+{
+    PGresult *res;
+    char chunkbuf[16], nch[16], rowsb[32], bytesb[32], lsnb[LM_LSN_BUFSZ];
+    const char *p[7];
+
+    if (!active)
+        lm_fatal(LM_EXIT_CORRUPT, "end of a table chunk that did not begin");
+    active = false;
+    if (skipping)
+        return;
+    if (PQputCopyEnd(tconn, NULL) != 1)
+        lm_fatal(LM_EXIT_SERVER, "could not end COPY: %s", PQerrorMessage(tconn));
+    res = PQgetResult(tconn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        lm_error("could not load %s.%s chunk %u: %s", nsp, rel, chunk + 1, PQresultErrorMessage(res));
+        exit(LM_EXIT_SERVER);
+    }
+    PQclear(res);
+    while ((res = PQgetResult(tconn)) != NULL)
+        PQclear(res);
+    snprintf(chunkbuf, sizeof chunkbuf, "%u", chunk);
+    snprintf(nch, sizeof nch, "%u", nchunks);
+    snprintf(rowsb, sizeof rowsb, "%" PRIu64, r->u.copy_end.rows);
+    snprintf(bytesb, sizeof bytesb, "%" PRIu64, r->u.copy_end.bytes);
+    p[0] = nsp;
+    p[1] = rel;
+    p[2] = chunkbuf;
+    p[3] = nch;
+    p[4] = rowsb;
+    p[5] = bytesb;
+    p[6] = sync_lsn ? lm_lsn_format(sync_lsn, lsnb) : NULL;
+    PQclear(lm_execp(tconn, LM_EXIT_SERVER,
+                     "INSERT INTO lm.copy (nspname, relname, chunk, nchunks, rows, bytes, sync_lsn) "
+                     "VALUES ($1, $2, $3::int, $4::int, $5::bigint, $6::bigint, $7::pg_lsn)",
+                     7, p));
+    if (sync_lsn)
+        PQclear(lm_execp(tconn, LM_EXIT_SERVER,
+                         "INSERT INTO lm.sync (nspname, relname, sync_lsn) VALUES ($1, $2, $3::pg_lsn) "
+                         "ON CONFLICT (nspname, relname) DO UPDATE SET sync_lsn = excluded.sync_lsn, "
+                         "updated_at = clock_timestamp()",
+                         3, (const char *const[]){nsp, rel, p[6]}));
+    lm_exec_cmd(tconn, LM_EXIT_SERVER, "COMMIT");
+    st_rows_copy += r->u.copy_end.rows;
+}

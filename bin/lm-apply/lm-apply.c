@@ -1,0 +1,940 @@
+/* lm-apply: applies an lm change stream to the target exactly once.
+ *
+ * Source transactions are grouped into target transactions; each target
+ * transaction moves the replication origin to the end LSN of the last
+ * source commit it holds, atomically with the data. Every transaction at or
+ * below the origin's position is skipped, whenever it comes. A group's
+ * complete source transactions are kept (as raw records, bounded) until the
+ * group commits, so that a transaction the stream abandons (producer
+ * reconnected, corrupt input) can be rolled back alone. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply.h"
+#include "exitcodes.h"
+#include "json.h"
+#include "log.h"
+#include "lsn.h"
+#include "opts.h"
+#include "pgconn.h"
+#include "sig.h"
+#include "spooldir.h"
+#include "state.h"
+#include "stream.h"
+
+const char *target_conninfo = "";
+static const char *opt_origin;
+static const char *opt_spool;
+static bool opt_follow;
+static const char *opt_ack;
+static bool opt_prune;
+static bool opt_progress;
+static bool opt_status;
+static bool opt_json;
+static char **files;
+static int nfiles;
+
+static lm_reader *rd;
+static lm_relcache *rels;
+static int cur_fd = -1;
+static int file_idx;
+static spool_seg cur_seg;      /* spool: the segment being read */
+static char *cur_path;
+
+static bool origin_ready;
+static uint64_t applied;       /* origin position: everything at or below is applied */
+static uint64_t last_position; /* last keepalive position seen between transactions */
+static uint64_t last_acked;
+static int ack_fd = -1;
+static int64_t last_ack_us, last_prune_us, last_progress_us, started_us;
+
+/* the source transaction being read */
+static bool in_src;
+static bool src_skip;
+static uint64_t src_commit_lsn;
+static bool src_marker;
+
+/* the group: source transactions in the open target transaction */
+static struct {
+    uint64_t ntxn;
+    uint64_t changes;
+    uint64_t bytes;
+    int64_t started_us;
+    uint64_t end_lsn;
+    int64_t commit_ts;
+} grp;
+static lm_buf rbuf;            /* raw records of the group, for replay */
+static size_t rbuf_mark;       /* where the transaction being read starts */
+static bool rbuf_on = true;    /* false: the transaction being read is not kept */
+static bool replaying;
+static bool done;              /* an end record that stops the stream */
+static int end_reason;
+static uint64_t n_xacts, n_skipped;
+
+static void usage(void)
+{
+    printf("%s applies an lm change stream to the target, exactly once.\n\n"
+           "Usage:\n  %s --target CONN [OPTION]... [FILE]...\n"
+           "  %s --target CONN --spool DIR [--follow] [OPTION]...\n"
+           "  %s --target CONN --origin NAME --status [--json]\n\n"
+           "Input is standard input, the FILEs in order, or a spool directory of\n"
+           "lm-decode; plain or zstd-compressed alike.\n\n"
+           "Options:\n"
+           "  -t, --target=CONN        target connection string or URI\n"
+           "      --origin=NAME        replication origin (default: the stream's slot name)\n"
+           "      --spool=DIR          read the segments of DIR in LSN order\n"
+           "  -f, --follow             with --spool: wait for new segments; stop at an end\n"
+           "                           record whose reason is endpos or the cutover marker\n"
+           "      --ack=FILE           write the durable position (LSN lines) to FILE or FIFO\n"
+           "                           for lm-decode --ack\n"
+           "      --prune              with --spool: delete segments wholly applied and durable\n"
+           "      --status             print the origin's position and exit\n"
+           "      --json               with --status: JSON output\n"
+           "      --batch-rows=N       rows per batched UPDATE/DELETE (default 2000)\n"
+           "      --group-changes=N    source changes per target transaction (default 50000)\n"
+           "      --group-time=SECS    age of a target transaction before it commits at the\n"
+           "                           next source commit (default 0.5)\n"
+           "      --progress           report progress on stderr once a second\n"
+           "  -v, --verbose            more messages (repeat for debug)\n"
+           "  -V, --version            output version information, then exit\n"
+           "  -?, --help               show this help, then exit\n\n"
+           "Exit status: 0 ok, 2 usage, 3 connect, 4 preflight (privileges, missing table\n"
+           "or column), 5 server, 6 corrupt, 7 truncated, 8 another source, 9 I/O\n"
+           "(see lm-apply(1)).\n",
+           lm_progname(), lm_progname(), lm_progname(), lm_progname());
+}
+
+/* ------------------------------------------------------------- ack, prune */
+
+static void open_ack(void)
+{
+    struct stat sb;
+    if (!opt_ack)
+        return;
+    if (stat(opt_ack, &sb) == 0 && S_ISFIFO(sb.st_mode))
+        ack_fd = open(opt_ack, O_RDWR | O_CLOEXEC);
+    else
+        ack_fd = open(opt_ack, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (ack_fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open ack file \"%s\": %s", opt_ack, strerror(errno));
+}
+
+/* The durable position: with synchronous_commit off a returned COMMIT is
+ * not durable yet, so ask the origin with flush. A keepalive position is
+ * acknowledged once everything before it is durable. */
+static uint64_t durable_position(void)
+{
+    uint64_t d;
+    if (!origin_ready)
+        return 0;
+    d = tgt_origin_progress(true);
+    if (d >= applied && !in_src && !tgt_in_xact() && last_position > d)
+        d = last_position;
+    return d;
+}
+
+static void prune(uint64_t durable)
+{
+    spool_seg *segs;
+    int n = spool_list(opt_spool, &segs);
+    bool removed = false;
+
+    for (int i = 0; i < n; i++) {
+        if (segs[i].partial || segs[i].end > durable || segs[i].end == 0)
+            continue;
+        {
+            char *path = lm_psprintf("%s/%s", opt_spool, segs[i].name);
+            if (unlink(path) == 0) {
+                removed = true;
+                lm_debug("pruned %s", segs[i].name);
+            } else if (errno != ENOENT)
+                lm_warning("could not remove \"%s\": %s", path, strerror(errno));
+            free(path);
+        }
+    }
+    if (n > 0)
+        spool_list_free(segs, n);
+    if (removed)
+        spool_sync_dir(opt_spool);
+}
+
+static void acknowledge(bool force)
+{
+    int64_t now = lm_monotonic_us();
+    uint64_t d;
+
+    if (!origin_ready || (ack_fd < 0 && !opt_prune))
+        return;
+    if (!force && now - last_ack_us < 1000000)
+        return;
+    if (tgt_in_xact())
+        return;  /* a query between groups only */
+    last_ack_us = now;
+    d = durable_position();
+    if (ack_fd >= 0 && d > last_acked) {
+        char line[LM_LSN_BUFSZ + 1];
+        size_t n;
+        lm_lsn_format(d, line);
+        n = strlen(line);
+        line[n++] = '\n';
+        if (write(ack_fd, line, n) != (ssize_t)n)
+            lm_warning("could not write to ack file \"%s\": %s", opt_ack, strerror(errno));
+        last_acked = d;
+    }
+    if (opt_prune && opt_spool && (force || now - last_prune_us > 5000000)) {
+        last_prune_us = now;
+        prune(d);
+    }
+}
+
+static void progress(bool force)
+{
+    int64_t now = lm_monotonic_us();
+    double secs;
+    char a[LM_LSN_BUFSZ];
+    uint64_t rows = st_rows_copy + st_rows_insert + st_rows_update + st_rows_delete;
+
+    if (!opt_progress || (!force && now - last_progress_us < 1000000))
+        return;
+    last_progress_us = now;
+    secs = (double)(now - started_us) / 1e6;
+    fprintf(stderr, "%s: %" PRIu64 " transactions (%" PRIu64 " skipped), %" PRIu64 " rows "
+            "(%" PRIu64 " copied, %" PRIu64 " inserted, %" PRIu64 " updated, %" PRIu64 " deleted), "
+            "%.0f rows/s, applied %s%s\n",
+            lm_progname(), n_xacts, n_skipped, rows, st_rows_copy, st_rows_insert, st_rows_update,
+            st_rows_delete, secs > 0 ? (double)rows / secs : 0.0, lm_lsn_format(applied, a),
+            force ? " (done)" : "");
+}
+
+/* ------------------------------------------------------------- the group */
+
+static void group_reset(void)
+{
+    memset(&grp, 0, sizeof grp);
+    rbuf.len = 0;
+    rbuf_mark = 0;
+    rbuf_on = true;
+}
+
+static void commit_group(void)
+{
+    if (tgt_in_xact()) {
+        tgt_commit(grp.end_lsn, grp.commit_ts);
+        if (grp.end_lsn > applied)
+            applied = grp.end_lsn;
+    }
+    group_reset();
+}
+
+static void process(const lm_record *r);
+
+/* Feed kept raw records through process() again. */
+static void replay(const uint8_t *p, size_t len)
+{
+    lm_arena a = {0};
+    lm_cursor c;
+    bool saved = replaying;
+
+    replaying = true;
+    lm_cursor_init(&c, p, len);
+    while (lm_cursor_left(&c) > 0) {
+        uint8_t type;
+        uint64_t blen;
+        const uint8_t *body;
+        lm_record rec;
+        if (!lm_cur_u8(&c, &type) || !lm_cur_varint(&c, &blen) || !lm_cur_raw(&c, (size_t)blen, &body) ||
+            !lm_record_decode(type, body, (size_t)blen, &rec, &a))
+            lm_fatal(LM_EXIT_FAILURE, "internal error: a kept record does not decode");
+        process(&rec);
+        lm_arena_reset(&a);
+    }
+    lm_arena_free(&a);
+    replaying = saved;
+}
+
+/* The source transaction being read will not complete here: undo it alone. */
+static void abandon(const char *why)
+{
+    uint8_t *keep = NULL;
+    size_t keep_len = rbuf_mark;
+    uint64_t ntxn = grp.ntxn;
+    uint64_t end_lsn = grp.end_lsn;
+    int64_t ts = grp.commit_ts;
+
+    lm_info("dropping the unfinished source transaction at %X/%X (%s)",
+            (unsigned)(src_commit_lsn >> 32), (unsigned)src_commit_lsn, why);
+    if (ntxn > 0 && !rbuf_on && rbuf_mark == 0)
+        lm_fatal(LM_EXIT_FAILURE, "internal error: complete transactions of the group were not kept");
+    if (keep_len) {
+        keep = lm_malloc(keep_len);
+        memcpy(keep, rbuf.data, keep_len);
+    }
+    tgt_rollback();
+    group_reset();
+    in_src = false;
+    src_skip = false;
+    if (ntxn > 0 && keep_len) {
+        replay(keep, keep_len);
+        grp.end_lsn = end_lsn;
+        grp.commit_ts = ts;
+        commit_group();
+    }
+    free(keep);
+}
+
+/* The transaction being read has outgrown what is kept: commit the
+ * complete ones before it, and go on with it as the group's first. */
+static void split_group(void)
+{
+    uint8_t *tail;
+    size_t tail_len = rbuf.len - rbuf_mark;
+    uint8_t *head = lm_malloc(rbuf_mark + 1);
+    size_t head_len = rbuf_mark;
+    uint64_t end_lsn = grp.end_lsn;
+    int64_t ts = grp.commit_ts;
+
+    memcpy(head, rbuf.data, head_len);
+    tail = lm_malloc(tail_len + 1);
+    memcpy(tail, rbuf.data + rbuf_mark, tail_len);
+    tgt_rollback();
+    group_reset();
+    in_src = false;
+    if (head_len) {
+        replay(head, head_len);
+        grp.end_lsn = end_lsn;
+        grp.commit_ts = ts;
+        commit_group();
+    }
+    replay(tail, tail_len);   /* reopens the transaction: in_src again */
+    rbuf_on = false;
+    rbuf.len = 0;
+    rbuf_mark = 0;
+    free(head);
+    free(tail);
+}
+
+static bool input_idle(void)
+{
+    struct pollfd pfd;
+    if (lm_reader_buffered(rd))
+        return false;
+    if (opt_spool)
+        return false;   /* files always poll readable; the wait hook handles idleness */
+    pfd.fd = cur_fd;
+    pfd.events = POLLIN;
+    return poll(&pfd, 1, 0) == 0;
+}
+
+static void maybe_commit(void)
+{
+    bool full = grp.changes >= lim.group_changes || grp.bytes >= lim.group_bytes ||
+                lm_monotonic_us() - grp.started_us >= lim.group_time_us;
+    if (src_marker || full || input_idle())
+        commit_group();
+}
+
+static void ensure_origin(void)
+{
+    const lm_record *h;
+    if (origin_ready)
+        return;
+    h = lm_reader_header(rd);
+    if (!h)
+        lm_fatal(LM_EXIT_CORRUPT, "changes before a stream header");
+    if (!opt_origin) {
+        if (!*h->u.header.slot)
+            lm_fatal(LM_EXIT_USAGE, "the stream names no slot: give --origin");
+        opt_origin = h->u.header.slot;
+        opt_origin = lm_strdup(opt_origin);
+    }
+    origin_name = opt_origin;
+    applied = tgt_origin_setup(h);
+    tgt_load_sync();
+    origin_ready = true;
+    {
+        char a[LM_LSN_BUFSZ];
+        lm_info("origin \"%s\" is at %s", origin_name, applied ? lm_lsn_format(applied, a) : "the start");
+    }
+}
+
+static lm_relentry *relation(uint32_t relid)
+{
+    lm_relentry *e = lm_relcache_get(rels, relid);
+    if (!e)
+        lm_fatal(LM_EXIT_CORRUPT, "%s: change to relation %u before its relation record (offset %" PRIu64 ")",
+                 lm_reader_name(rd), relid, lm_reader_record_offset(rd));
+    return e;
+}
+
+static void keep_raw(const lm_record *r)
+{
+    const uint8_t *raw;
+    size_t len;
+    if (replaying || !rbuf_on)
+        return;
+    raw = lm_reader_record_raw(rd, &len);
+    lm_buf_put(&rbuf, raw, len);
+    grp.bytes += len;
+    if (in_src && rbuf.len - rbuf_mark > lim.group_bytes) {
+        if (grp.ntxn == 0) {
+            rbuf_on = false;   /* first of the group: a plain rollback undoes it */
+            rbuf.len = 0;
+        } else
+            split_group();
+    }
+}
+
+static void process(const lm_record *r)
+{
+    switch (r->type) {
+    case LM_REC_HEADER:
+        break;
+    case LM_REC_RELATION:
+        lm_relcache_put(rels, &r->u.rel);
+        break;
+    case LM_REC_TYPE:
+    case LM_REC_ORIGIN:
+        break;
+    case LM_REC_BEGIN:
+        if (in_src && !replaying)
+            abandon("a new transaction began before it committed");
+        ensure_origin();
+        in_src = true;
+        src_marker = false;
+        src_commit_lsn = r->u.begin.final_lsn;
+        src_skip = r->u.begin.final_lsn < applied ||
+                   (grp.ntxn > 0 && r->u.begin.final_lsn < grp.end_lsn);
+        if (src_skip) {
+            n_skipped++;
+            break;
+        }
+        if (grp.ntxn == 0 && !tgt_in_xact())
+            grp.started_us = lm_monotonic_us();
+        if (!replaying) {
+            rbuf_mark = rbuf.len;
+            keep_raw(r);
+        }
+        break;
+    case LM_REC_COMMIT:
+        if (!in_src)
+            lm_fatal(LM_EXIT_CORRUPT, "%s: commit without a transaction at offset %" PRIu64,
+                     lm_reader_name(rd), lm_reader_record_offset(rd));
+        in_src = false;
+        if (src_skip)
+            break;
+        keep_raw(r);
+        tgt_touch();
+        grp.ntxn++;
+        grp.end_lsn = r->u.commit.end_lsn;
+        grp.commit_ts = r->u.commit.commit_ts;
+        rbuf_mark = rbuf.len;
+        if (!rbuf_on && !replaying) {
+            /* a big transaction was not kept: nothing before it to keep either */
+            commit_group();
+        }
+        n_xacts++;
+        if (!replaying)
+            maybe_commit();
+        break;
+    case LM_REC_INSERT:
+    case LM_REC_UPDATE:
+    case LM_REC_DELETE: {
+        uint32_t relid = r->type == LM_REC_INSERT ? r->u.insert.relid
+                         : r->type == LM_REC_UPDATE ? r->u.update.relid : r->u.del.relid;
+        lm_relentry *e;
+        if (!in_src)
+            lm_fatal(LM_EXIT_CORRUPT, "%s: %s outside a transaction at offset %" PRIu64,
+                     lm_reader_name(rd), lm_rectype_name(r->type), lm_reader_record_offset(rd));
+        if (src_skip)
+            break;
+        keep_raw(r);
+        e = relation(relid);
+        if (!tgt_change_wanted(e, src_commit_lsn))
+            break;
+        if (r->type == LM_REC_INSERT)
+            tgt_insert(e, &r->u.insert.newtup);
+        else if (r->type == LM_REC_UPDATE)
+            tgt_update(e, r);
+        else
+            tgt_delete(e, r);
+        grp.changes++;
+        break;
+    }
+    case LM_REC_TRUNCATE: {
+        lm_relentry **list;
+        uint32_t n = 0;
+        if (!in_src || src_skip)
+            break;
+        keep_raw(r);
+        list = lm_malloc(sizeof *list * (r->u.truncate.nrels + 1));
+        for (uint32_t i = 0; i < r->u.truncate.nrels; i++) {
+            lm_relentry *e = relation(r->u.truncate.relids[i]);
+            if (tgt_change_wanted(e, src_commit_lsn))
+                list[n++] = e;
+        }
+        tgt_truncate(list, n, r->u.truncate.flags);
+        grp.changes++;
+        free(list);
+        break;
+    }
+    case LM_REC_MESSAGE:
+        if (!(r->u.message.flags & 1) || !in_src || src_skip)
+            break;
+        keep_raw(r);
+        if (strcmp(r->u.message.prefix, LM_MARKER_PREFIX) == 0) {
+            tgt_marker(r);
+            src_marker = true;
+        }
+        break;
+    case LM_REC_POSITION:
+        if (!in_src && r->u.position.lsn > last_position)
+            last_position = r->u.position.lsn;
+        break;
+    case LM_REC_END:
+        if (r->u.end.reason == LM_END_SHUTDOWN) {
+            /* the producer stopped; a transaction it did not finish is dropped,
+             * and more may follow (a restarted producer) */
+            if (in_src)
+                abandon("the producer stopped inside it");
+            commit_group();
+        } else {
+            if (in_src)
+                abandon("the stream ended inside it");
+            commit_group();
+            done = true;
+            end_reason = r->u.end.reason;
+        }
+        break;
+    case LM_REC_TRAILER:
+        break;
+    case LM_REC_ARCHIVE:
+        commit_group();
+        bulk_archive(r);
+        break;
+    case LM_REC_COPY_BEGIN:
+        commit_group();
+        bulk_begin(r);
+        break;
+    case LM_REC_COPY_DATA:
+        bulk_data(r);
+        break;
+    case LM_REC_COPY_END:
+        bulk_end(r);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---------------------------------------------------------------- input */
+
+static int open_file(const char *path)
+{
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", path, strerror(errno));
+    return fd;
+}
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* When a reader waits for more input: commit what is complete first, so
+ * a live stream is applied with low latency. */
+static void idle_work(void)
+{
+    if (!in_src)
+        commit_group();
+    acknowledge(false);
+    progress(false);
+}
+
+/* spool: the next segment after the current one, or NULL */
+static bool next_segment(spool_seg *out)
+{
+    spool_seg *segs;
+    int n = spool_list(opt_spool, &segs);
+    bool found = false;
+
+    if (n < 0)
+        lm_fatal(LM_EXIT_IO, "could not read spool directory \"%s\": %s", opt_spool, strerror(errno));
+    for (int i = 0; i < n && !found; i++) {
+        spool_seg *s = &segs[i];
+        if (cur_path) {
+            /* after the current segment (finished: by its end; partial: only
+             * once it is finished, which next_after handles) */
+            if (s->start < cur_seg.end || (!s->partial && s->end <= cur_seg.end))
+                continue;
+            if (strcmp(s->name, cur_seg.name) == 0)
+                continue;
+        } else if (!s->partial && s->end <= applied && s->end != 0) {
+            continue;   /* wholly applied */
+        }
+        *out = *s;
+        out->name = lm_strdup(s->name);
+        found = true;
+    }
+    if (n > 0)
+        spool_list_free(segs, n);
+    return found;
+}
+
+/* In follow mode at the end of the file being read. 1: read again, 0: the
+ * file is finished, -1: stop. */
+static int spool_wait(lm_reader *r, void *arg)
+{
+    struct stat sb;
+    char *partial;
+
+    (void)arg;
+    if (lm_interrupted) {
+        lm_reader_set_error(r, LM_EXIT_OK, "interrupted");
+        return -1;
+    }
+    if (fstat(cur_fd, &sb) == 0 && (uint64_t)sb.st_size < lm_reader_file_offset(r)) {
+        lm_reader_set_error(r, 1000, "%s was cut back under the reader (lm-decode restarted)",
+                            cur_path);
+        return -1;
+    }
+    if (!cur_seg.partial)
+        return 0;
+    /* a partial that was finished (renamed) and fully read is done */
+    partial = lm_psprintf("%s/%s", opt_spool, cur_seg.name);
+    if (access(partial, F_OK) != 0) {
+        spool_seg *segs;
+        int n = spool_list(opt_spool, &segs);
+        bool finished = false;
+        for (int i = 0; i < n; i++)
+            if (!segs[i].partial && segs[i].start == cur_seg.start) {
+                finished = true;
+                if (fstat(cur_fd, &sb) == 0 && (uint64_t)sb.st_size == lm_reader_file_offset(r)) {
+                    cur_seg.end = segs[i].end;
+                    free(partial);
+                    spool_list_free(segs, n);
+                    return 0;
+                }
+            }
+        if (n > 0)
+            spool_list_free(segs, n);
+        if (!finished) {
+            /* removed (cut back to nothing by a restarted lm-decode) */
+            free(partial);
+            lm_reader_set_error(r, 1000, "%s disappeared under the reader", cur_path);
+            return -1;
+        }
+        free(partial);
+        return 1;
+    }
+    free(partial);
+    if (!opt_follow)
+        return 0;
+    idle_work();
+    sleep_ms(50);
+    return 1;
+}
+
+static bool open_next_input(void)
+{
+    if (opt_spool) {
+        spool_seg s;
+        for (;;) {
+            if (next_segment(&s))
+                break;
+            if (!opt_follow || lm_interrupted)
+                return false;
+            idle_work();
+            sleep_ms(100);
+        }
+        if (cur_fd > 0)
+            close(cur_fd);
+        free(cur_seg.name);
+        cur_seg = s;
+        free(cur_path);
+        cur_path = lm_psprintf("%s/%s", opt_spool, s.name);
+        cur_fd = open(cur_path, O_RDONLY | O_CLOEXEC);
+        if (cur_fd < 0) {
+            if (errno == ENOENT) {
+                /* renamed or pruned between listing and opening: list again */
+                free(cur_path);
+                cur_path = NULL;
+                return open_next_input();
+            }
+            lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", cur_path, strerror(errno));
+        }
+        if (s.partial && !opt_follow) {
+            /* a partial read once: its unfinished tail is not an error */
+        }
+    } else {
+        if (file_idx >= nfiles)
+            return false;
+        if (cur_fd > 0)
+            close(cur_fd);
+        free(cur_path);
+        cur_path = lm_strdup(files[file_idx]);
+        cur_fd = open_file(cur_path);
+        file_idx++;
+    }
+    if (!rd) {
+        rd = lm_reader_new(cur_fd, strcmp(cur_path, "-") == 0 ? "standard input" : cur_path);
+        if (opt_spool)
+            lm_reader_set_wait(rd, spool_wait, NULL);
+    } else
+        lm_reader_reset_input(rd, cur_fd, strcmp(cur_path, "-") == 0 ? "standard input" : cur_path);
+    return true;
+}
+
+/* Start reading the spool again from the beginning (a segment changed under
+ * the reader): everything applied is skipped by the origin. */
+static void restart_spool(const char *why)
+{
+    lm_warning("%s; reading the spool again from the applied position", why);
+    if (in_src)
+        abandon("the segment holding it changed");
+    commit_group();
+    if (cur_fd > 0)
+        close(cur_fd);
+    cur_fd = -1;
+    free(cur_path);
+    cur_path = NULL;
+    free(cur_seg.name);
+    memset(&cur_seg, 0, sizeof cur_seg);
+    lm_relcache_free(rels);
+    rels = lm_relcache_new(tgt_free_tabinfo);
+}
+
+static int run(void)
+{
+    lm_record rec;
+    uint8_t last_type = 0;
+
+    if (!open_next_input())
+        return 0;
+    for (;;) {
+        int rc;
+        if (lm_interrupted)
+            break;
+        rc = lm_reader_next(rd, &rec);
+        if (rc > 0) {
+            last_type = rec.type;
+            process(&rec);
+            if (done)
+                break;
+            if (rec.type == LM_REC_TRAILER || (rec.type == LM_REC_END && opt_spool && !cur_seg.partial)) {
+                /* this segment ends; the stream goes on in the next */
+                if (!open_next_input())
+                    break;
+            }
+            acknowledge(false);
+            progress(false);
+            continue;
+        }
+        if (rc == 0) {
+            /* end of this input */
+            if (!open_next_input())
+                break;
+            continue;
+        }
+        /* an error in the input */
+        if (lm_reader_errcode(rd) == 1000) {
+            restart_spool(lm_reader_error(rd));
+            lm_reader_free(rd);
+            rd = NULL;
+            if (!open_next_input())
+                break;
+            continue;
+        }
+        if (lm_reader_errcode(rd) == LM_EXIT_OK && lm_interrupted)
+            break;
+        if (opt_spool && cur_seg.partial && !opt_follow &&
+            lm_reader_errcode(rd) == LM_EXIT_TRUNCATED) {
+            /* the growing segment's unfinished tail */
+            last_type = LM_REC_TRAILER;
+            break;
+        }
+        /* corrupt or truncated: keep what is complete, drop the rest */
+        if (in_src)
+            abandon("the input is damaged after it");
+        commit_group();
+        lm_error("%s", lm_reader_error(rd));
+        lm_detail("every transaction before that point is applied (up to %X/%X); none after it",
+                  (unsigned)(applied >> 32), (unsigned)applied);
+        acknowledge(true);
+        return lm_reader_errcode(rd);
+    }
+    if (lm_interrupted) {
+        if (in_src)
+            abandon("interrupted");
+        commit_group();
+        acknowledge(true);
+        return 0;
+    }
+    if (in_src)
+        abandon("the input ended inside it");
+    commit_group();
+    bulk_finish();
+    acknowledge(true);
+    if (!done && !opt_spool && last_type != LM_REC_END && last_type != LM_REC_TRAILER) {
+        if (last_type == 0) {
+            lm_error("empty stream: no header, no records");
+            return LM_EXIT_TRUNCATED;
+        }
+        lm_error("%s: the stream ends without an end record (truncated?); every complete "
+                 "transaction was applied", lm_reader_name(rd));
+        return LM_EXIT_TRUNCATED;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- status */
+
+static int print_status(void)
+{
+    const char *p[1];
+    PGresult *res;
+    char *lit;
+    char *sql;
+    bool state = lm_state_exists(tconn);
+
+    if (!opt_origin)
+        lm_usage_error("--status needs --origin");
+    p[0] = opt_origin;
+    lit = lm_literal(opt_origin);
+    sql = lm_psprintf(
+        "SELECT (SELECT pg_replication_origin_progress(%s, true) WHERE EXISTS "
+        "(SELECT 1 FROM pg_replication_origin WHERE roname = %s))::text, %s",
+        lit, lit,
+        state ? "(SELECT source_sysid::text FROM lm.origin WHERE origin = $1), "
+                "(SELECT slot FROM lm.origin WHERE origin = $1), "
+                "(SELECT commit_ts::text FROM lm.progress WHERE origin = $1), "
+                "(SELECT applied_at::text FROM lm.progress WHERE origin = $1)"
+              : "NULL::text, NULL::text, NULL::text, NULL::text WHERE $1 IS NOT NULL");
+    res = lm_execp(tconn, LM_EXIT_SERVER, sql, 1, p);
+    free(sql);
+    free(lit);
+    if (opt_json) {
+        const char *keys[] = {"position", "source_system_identifier", "slot", "last_commit_time",
+                              "applied_at"};
+        printf("{\"origin\":");
+        lm_json_fputs(stdout, opt_origin);
+        for (int i = 0; i < 5; i++) {
+            printf(",\"%s\":", keys[i]);
+            if (PQgetisnull(res, 0, i))
+                printf("null");
+            else
+                lm_json_fputs(stdout, PQgetvalue(res, 0, i));
+        }
+        printf("}\n");
+    } else {
+        printf("origin: %s\nposition: %s\n", opt_origin,
+               PQgetisnull(res, 0, 0) ? "(none)" : PQgetvalue(res, 0, 0));
+        if (!PQgetisnull(res, 0, 1))
+            printf("source_system_identifier: %s\nslot: %s\n", PQgetvalue(res, 0, 1),
+                   PQgetvalue(res, 0, 2));
+        if (!PQgetisnull(res, 0, 3))
+            printf("last_commit_time: %s\napplied_at: %s\n", PQgetvalue(res, 0, 3),
+                   PQgetvalue(res, 0, 4));
+    }
+    PQclear(res);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"target", required_argument, NULL, 't'},
+        {"origin", required_argument, NULL, 1},
+        {"spool", required_argument, NULL, 2},
+        {"follow", no_argument, NULL, 'f'},
+        {"ack", required_argument, NULL, 3},
+        {"prune", no_argument, NULL, 4},
+        {"status", no_argument, NULL, 5},
+        {"json", no_argument, NULL, 6},
+        {"batch-rows", required_argument, NULL, 7},
+        {"group-changes", required_argument, NULL, 8},
+        {"group-time", required_argument, NULL, 9},
+        {"progress", no_argument, NULL, 10},
+        {"verbose", no_argument, NULL, 'v'},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, '?'},
+        {NULL, 0, NULL, 0}};
+    int c, verbose = 0, rc;
+    bool have_target = false;
+
+    lm_log_init(argv[0]);
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
+        usage();
+        return 0;
+    }
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        lm_print_version();
+        return 0;
+    }
+    while ((c = getopt_long(argc, argv, "t:fvV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': target_conninfo = optarg; have_target = true; break;
+        case 1: opt_origin = optarg; break;
+        case 2: opt_spool = optarg; break;
+        case 'f': opt_follow = true; break;
+        case 3: opt_ack = optarg; break;
+        case 4: opt_prune = true; break;
+        case 5: opt_status = true; break;
+        case 6: opt_json = true; break;
+        case 7: lim.batch_rows = (uint64_t)lm_opt_int("--batch-rows", optarg, 1, 1000000); break;
+        case 8: lim.group_changes = (uint64_t)lm_opt_int("--group-changes", optarg, 1, 100000000); break;
+        case 9: lim.group_time_us = lm_opt_duration_ms("--group-time", optarg, 0, 3600000) * 1000; break;
+        case 10: opt_progress = true; break;
+        case 'v': verbose++; break;
+        case 'V': lm_print_version(); return 0;
+        default:
+            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
+            return LM_EXIT_USAGE;
+        }
+    }
+    if (!have_target)
+        lm_usage_error("no target given: use --target");
+    files = argv + optind;
+    nfiles = argc - optind;
+    if (opt_spool && nfiles > 0)
+        lm_usage_error("--spool and FILE arguments cannot be combined");
+    if (opt_follow && !opt_spool)
+        lm_usage_error("--follow needs --spool");
+    if (opt_prune && !opt_spool)
+        lm_usage_error("--prune needs --spool");
+    if (opt_json && !opt_status)
+        lm_usage_error("--json goes with --status");
+    if (nfiles == 0 && !opt_spool) {
+        static char *dash[] = {"-"};
+        files = dash;
+        nfiles = 1;
+    }
+    if (verbose)
+        lm_log_set_level(verbose > 1 ? LM_LOG_DEBUG : LM_LOG_INFO);
+    else
+        lm_log_set_level(LM_LOG_WARNING);
+
+    tgt_connect(target_conninfo);
+    if (opt_status)
+        return print_status();
+    lm_signals_init();
+    rels = lm_relcache_new(tgt_free_tabinfo);
+    started_us = lm_monotonic_us();
+    open_ack();
+    rc = run();
+    progress(true);
+    if (rc == 0 && done)
+        lm_info("the stream ended (%s)", lm_end_reason_name((uint8_t)end_reason));
+    PQfinish(tconn);
+    return rc;
+}
