@@ -64,7 +64,7 @@ start_hold() {
     exec 5<>"$HOLD_FIFO"
     bg_start HOLD_PID bash -c 'echo $$ >"$6"; exec lm-slot create --source "$1" --slot "$2" --hold "${@:7}" <"$3" >"$4" 2>"$5"' \
         _ "$SOURCE_CONN" "$slot" "$HOLD_FIFO" "$HOLD_OUT" "$HOLD_ERR" "$BATS_TEST_TMPDIR/hold.pid" "$@"
-    wait_for 30 grep -q '^database: ' "$HOLD_OUT" || { cat "$HOLD_ERR" >&2; return 1; }
+    wait_for 30 grep -Eq '^database: |"database":' "$HOLD_OUT" || { cat "$HOLD_ERR" >&2; return 1; }
     HOLD_SNAPSHOT=$(sed -n 's/^snapshot: //p' "$HOLD_OUT")
 }
 
@@ -382,8 +382,9 @@ peek_count() {     # peek_count SLOT PUBLICATION
     wait_for 20 grep -q "waits for 1 running transaction" "$err"
     grep -q "pg_sleep\|idle\|active" "$err"
     kill -TERM "$(cat "$BATS_TEST_TMPDIR/wait.pid")"
-    run wait "$WPID"
-    [ "$status" -ne 0 ]
+    local rc=0
+    wait "$WPID" || rc=$?
+    [ "$rc" -eq 1 ]
     grep -q "dropped publication" "$err"
     [ "$(count_slots waiting1)" = 0 ]
     [ "$(count_pubs waiting1)" = 0 ]

@@ -56,7 +56,7 @@ static void usage_drop(void)
 
 static void usage_advance(void)
 {
-    printf("  %s advance --source=CONN --slot=NAME --to=LSN\n"
+    printf("  %s advance --source=CONN --slot=NAME --to=LSN [--json]\n"
            "    Move the slot's confirmed position forward to LSN, releasing WAL.\n",
            lm_progname());
 }
