@@ -82,7 +82,9 @@ static uint64_t seg_start;
 static char *seg_partial;              /* file name of the open partial */
 static int64_t seg_opened_us;
 static bool seg_has_lsn;               /* holds a complete transaction or position */
-static uint64_t seg_unsynced_lsn;      /* written but not fsync'd yet */
+static uint64_t cut_lsn;               /* written_lsn at the last zstd frame end between
+                                        * transactions: where recovery can cut the partial */
+static int64_t last_sync_us;
 
 /* ack channel */
 static int ack_fd = -1;
@@ -188,21 +190,36 @@ static void open_segment(void)
     put_catalog();
     /* the header and catalog make a frame of their own: a cut point */
     lm_writer_flush(w, LM_FLUSH_FRAME);
+    cut_lsn = seg_start;
 }
 
-/* fsync what is written; what it holds becomes durable and may be acked */
+/* End the zstd frame between transactions: a point where a crashed
+ * partial can be cut (spool_recover_partial), so a point that may be
+ * acknowledged once fsync'd. A frame end inside a transaction is no cut
+ * point: recovery would go back to the frame end before its Begin. */
+static void end_frame(void)
+{
+    lm_writer_flush(w, LM_FLUSH_FRAME);
+    if (!in_xact)
+        cut_lsn = written_lsn;
+    unflushed = false;
+    last_flush_us = lm_monotonic_us();
+}
+
+/* fsync what is written; everything up to the last cut point becomes
+ * durable and may be acknowledged. */
 static void sync_segment(void)
 {
     if (!w)
         return;
-    lm_writer_flush(w, LM_FLUSH_FRAME);
+    if (!in_xact)
+        end_frame();
+    else
+        lm_writer_flush(w, LM_FLUSH_WRITE);
     lm_writer_sync(w);
-    if (seg_has_lsn && written_lsn > durable_lsn && !in_xact)
-        durable_lsn = written_lsn;
-    else if (seg_has_lsn && seg_unsynced_lsn > durable_lsn)
-        durable_lsn = seg_unsynced_lsn;
-    unflushed = false;
-    last_flush_us = lm_monotonic_us();
+    if (cut_lsn > durable_lsn)
+        durable_lsn = cut_lsn;
+    last_sync_us = lm_monotonic_us();
 }
 
 /* Finish the open segment: trailer, fsync, rename, directory fsync. */
@@ -251,10 +268,13 @@ static void maybe_rotate(void)
 
     /* rotate between transactions; a huge transaction may span segments,
      * but only when it has grown well past the size */
-    if (!seg_has_lsn)
+    /* rotate only between transactions: a segment that began inside a
+     * transaction could not be read alone, and a crash while writing it
+     * could not be cut back without touching the finished segment before
+     * it. A transaction larger than --segment-size makes a larger segment. */
+    if (!seg_has_lsn || in_xact)
         return;
-    if ((!in_xact && (big || old)) ||
-        (in_xact && lm_writer_file_bytes(w) >= 2 * opt_seg_size)) {
+    if (big || old) {
         close_segment(true);
         open_segment();
     }
@@ -266,12 +286,18 @@ static void put(const lm_record *r)
     unflushed = true;
 }
 
-/* Make what is written visible downstream (pipe) or cuttable (spool). */
+/* Make what is written visible downstream (pipe) or cuttable (spool:
+ * only between transactions). */
 static void flush_output(void)
 {
     if (!w || !unflushed)
         return;
-    lm_writer_flush(w, opt_spool ? LM_FLUSH_FRAME : LM_FLUSH_WRITE);
+    if (opt_spool) {
+        if (!in_xact)
+            end_frame();
+        return;
+    }
+    lm_writer_flush(w, LM_FLUSH_WRITE);
     unflushed = false;
     last_flush_us = lm_monotonic_us();
 }
@@ -514,8 +540,11 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
         put(&r);
         written_lsn = r.u.commit.end_lsn;
         seg_has_lsn = true;
-        seg_unsynced_lsn = written_lsn;
         n_xacts++;
+        /* busy: end a frame at the first commit after ~100 ms, so that the
+         * partial keeps getting cut points */
+        if (opt_spool && lm_monotonic_us() - last_flush_us >= 100000)
+            end_frame();
         if (marker_in_xact && opt_stop_at_marker)
             return LM_END_MARKER;
         if (opt_have_endpos && r.u.commit.end_lsn >= opt_endpos)
@@ -526,12 +555,16 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
         put(&r);
         return 0;
     case LM_REC_TYPE: {
-        lm_record *t;
-        for (size_t i = 0; i < ntypes; i++)
+        lm_record *t = NULL;
+        /* replace a type sent again (after a reconnect): new segments
+         * repeat each type once */
+        for (size_t i = 0; i < ntypes && !t; i++)
             if (types[i].u.type.oid == r.u.type.oid)
-                types[i].u.type.oid = 0; /* superseded; kept harmlessly */
-        types = lm_realloc(types, (ntypes + 1) * sizeof *types);
-        t = &types[ntypes++];
+                t = &types[i];
+        if (!t) {
+            types = lm_realloc(types, (ntypes + 1) * sizeof *types);
+            t = &types[ntypes++];
+        }
         *t = r;
         t->u.type.nspname = lm_arena_strndup(&types_arena, r.u.type.nspname, strlen(r.u.type.nspname));
         t->u.type.typname = lm_arena_strndup(&types_arena, r.u.type.typname, strlen(r.u.type.typname));
@@ -574,7 +607,6 @@ static int handle_keepalive(const uint8_t *p, size_t len, bool *reply)
         put(&r);
         written_lsn = walend;
         seg_has_lsn = true;
-        seg_unsynced_lsn = walend;
         if (opt_have_endpos && walend >= opt_endpos)
             return LM_END_ENDPOS;
     }
@@ -605,11 +637,13 @@ static void housekeeping(void)
 {
     int64_t now = lm_monotonic_us();
 
-    /* end a frame at a commit when idle or every ~100 ms when busy */
+    /* pipe: hand over what is complete when idle, and every ~100 ms when
+     * busy; spool: end a frame between transactions */
     if (unflushed && (!in_xact || now - last_flush_us >= 100000))
         flush_output();
     if (opt_spool) {
-        if (now - last_status_us >= 1000000 && (seg_unsynced_lsn > durable_lsn))
+        if (now - last_sync_us >= 1000000 &&
+            (cut_lsn > durable_lsn || (!in_xact && written_lsn > durable_lsn)))
             sync_segment();
         maybe_rotate();
     } else
@@ -625,7 +659,8 @@ static void wait_input(int ms)
     pfd[n].fd = PQsocket(conn);
     pfd[n].events = POLLIN;
     n++;
-    if (ack_fd >= 0) {
+    /* a regular file is always readable: polling it would spin */
+    if (ack_fd >= 0 && ack_is_fifo) {
         pfd[n].fd = ack_fd;
         pfd[n].events = POLLIN;
         n++;
@@ -962,14 +997,15 @@ int main(int argc, char **argv)
         end_stream(LM_END_SHUTDOWN, "stopped inside a transaction; it will be sent again");
     else
         end_stream((uint8_t)reason, reason == LM_END_SHUTDOWN ? "stopped by a signal" : "");
+    /* an abandoned transaction ends at the end record: readers drop it, and
+     * the next run receives it again from written_lsn */
+    in_xact = false;
+    skipping = false;
     if (opt_spool) {
-        if (reason == LM_END_SHUTDOWN && in_xact) {
-            /* leave the partial: the next run cuts its unfinished tail */
-            sync_segment();
-        } else {
-            seg_has_lsn = true;
-            close_segment(false);
-        }
+        /* a finished segment even when stopped inside a transaction: its
+         * END is the last complete transaction, where the next run resumes */
+        seg_has_lsn = true;
+        close_segment(false);
     } else {
         lm_writer_flush(w, LM_FLUSH_FRAME);
         if (opt_ack) {
