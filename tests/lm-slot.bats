@@ -393,6 +393,22 @@ peek_count() {     # peek_count SLOT PUBLICATION
     [ "$(q source -c "SELECT count(*) FROM keyless WHERE a = 99")" = 0 ]
 }
 
+@test "create: DDL gives up after lock_timeout 5s instead of queueing behind the application" {
+    bg_start LOCKER psql -X -q -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres -d postgres \
+        -c "BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60); COMMIT"
+    wait_for 10 bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $SOURCE_PORT -U postgres -d postgres -c \"SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'items' AND l.mode = 'AccessExclusiveLock' AND l.granted\")\" = 1 ]"
+    local t0=$SECONDS
+    run --separate-stderr lm-slot create --source "$SOURCE_CONN" --slot locked1 --table items
+    [ "$status" -eq 5 ]
+    [ $((SECONDS - t0)) -lt 30 ]
+    [[ "$stderr" == *"lock timeout"* ]]
+    [[ "$stderr" == *"Nothing was created on the source"* ]]
+    [ "$(count_slots locked1)" = 0 ]
+    [ "$(count_pubs locked1)" = 0 ]
+    q source -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE items%' AND pid <> pg_backend_pid()" >/dev/null
+    wait "$LOCKER" || true
+}
+
 # ---------- status, drop, advance ----------
 
 @test "status: text and JSON, lag and retained WAL in bytes; a missing slot exits 4" {
