@@ -15,8 +15,7 @@ typedef struct apply_limits {
     uint64_t group_changes;    /* source changes per target transaction */
     uint64_t group_bytes;      /* stream bytes per target transaction */
     int64_t group_time_us;     /* age of a target transaction */
-    uint64_t batch_rows;       /* rows in one batched UPDATE/DELETE or COPY */
-    uint64_t copy_bytes;       /* COPY buffer before it is sent */
+    uint64_t batch_rows;       /* rows in one batched UPDATE or DELETE */
 } apply_limits;
 
 extern apply_limits lim;

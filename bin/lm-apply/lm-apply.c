@@ -399,6 +399,8 @@ static void process(const lm_record *r)
     case LM_REC_HEADER:
         break;
     case LM_REC_RELATION:
+        /* what is pending was built for the old definition */
+        tgt_flush_pending();
         lm_relcache_put(rels, &r->u.rel);
         break;
     case LM_REC_TYPE:
@@ -685,6 +687,10 @@ static bool open_next_input(void)
         cur_path = lm_strdup(files[file_idx]);
         cur_fd = open_file(cur_path);
         file_idx++;
+    }
+    if (cur_fd == 0) {
+        /* a deeper pipe lets the producer run ahead while the target works */
+        (void)fcntl(0, F_SETPIPE_SZ, 1 << 20);
     }
     if (!rd) {
         rd = lm_reader_new(cur_fd, strcmp(cur_path, "-") == 0 ? "standard input" : cur_path);

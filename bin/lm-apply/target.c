@@ -20,7 +20,6 @@ apply_limits lim = {
     .group_bytes = 32u << 20,
     .group_time_us = 500000,
     .batch_rows = 2000,
-    .copy_bytes = 8u << 20,
 };
 PGconn *tconn;
 const char *origin_name;
@@ -396,6 +395,8 @@ void tgt_load_sync(void)
     PQclear(res);
 }
 
+static bool copy_is_open(void);
+
 static tabinfo *table_info(lm_relentry *e)
 {
     tabinfo *ti = e->user;
@@ -422,6 +423,8 @@ static tabinfo *table_info(lm_relentry *e)
 
     p[0] = e->rel.nspname;
     p[1] = e->rel.relname;
+    if (copy_is_open())
+        tgt_flush_pending();
     res = tgt_query(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
         "  EXISTS (SELECT 1 FROM pg_operator o WHERE o.oprname = '=' AND o.oprleft = a.atttypid "
@@ -531,7 +534,11 @@ static struct {
     uint64_t *keyhash;       /* open addressing set of key hashes */
     size_t keycap;
     uint64_t lsn;            /* for messages */
+    bool copying;            /* insert: a COPY is open; rows stream into it */
+    lm_buf copybuf;          /* COPY text not sent yet */
 } pend;
+
+static bool copy_is_open(void) { return pend.copying; }
 
 static void arrays_reset(uint32_t n)
 {
@@ -638,19 +645,96 @@ static char *column_list(const tabinfo *ti, const char *mask)
     return (char *)b.data;
 }
 
+/* Append the kept rows of the run as COPY text to pend.copybuf. */
+static void rows_to_copy(tabinfo *ti)
+{
+    const uint8_t *p = pend.rowbuf.data, *end = p + pend.rowbuf.len;
+    while (p < end) {
+        for (uint32_t i = 0; i < ti->natts; i++) {
+            char kind = (char)*p++;
+            uint32_t len;
+            memcpy(&len, p, 4);
+            p += 4;
+            if (i)
+                lm_buf_u8(&pend.copybuf, '\t');
+            if (kind == 'n')
+                lm_buf_put(&pend.copybuf, "\\N", 2);
+            else
+                copy_escape(&pend.copybuf, p, len);
+            p += len;
+        }
+        lm_buf_u8(&pend.copybuf, '\n');
+    }
+    pend.rowbuf.len = 0;
+}
+
+static void copy_send(void)
+{
+    if (pend.copybuf.len == 0)
+        return;
+    if (PQputCopyData(tconn, (const char *)pend.copybuf.data, (int)pend.copybuf.len) != 1)
+        lm_fatal(LM_EXIT_SERVER, "could not send COPY data to the target: %s", PQerrorMessage(tconn));
+    pend.copybuf.len = 0;
+}
+
+/* A run of inserts has grown long: open a COPY and let the rows stream into
+ * it as they arrive, so the target works while the stream is read. */
+static void copy_open(void)
+{
+    lm_relentry *e = pend.rel;
+    tabinfo *ti = table_info(e);
+    char *cols = column_list(ti, NULL);
+    char *sql = lm_psprintf("COPY %s (%s) FROM STDIN", e->qualname, cols);
+    PGresult *res;
+
+    pipeline_exit();
+    res = PQexec(tconn, sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN)
+        fail_result(res, lm_psprintf("a COPY into %s", e->display));
+    PQclear(res);
+    pend.copying = true;
+    rows_to_copy(ti);
+    copy_send();
+    free(sql);
+    free(cols);
+}
+
+static void copy_close(void)
+{
+    lm_relentry *e = pend.rel;
+    PGresult *res;
+
+    copy_send();
+    if (PQputCopyEnd(tconn, NULL) != 1)
+        lm_fatal(LM_EXIT_SERVER, "could not send COPY data to the target: %s", PQerrorMessage(tconn));
+    res = PQgetResult(tconn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_result(res, lm_psprintf("a COPY of %" PRIu64 " rows into %s", pend.rows, e->display));
+    PQclear(res);
+    while ((res = PQgetResult(tconn)) != NULL)
+        PQclear(res);
+    st_rows_copy += pend.rows;
+    st_stmts++;
+    pend.copying = false;
+}
+
 static void flush_inserts(void)
 {
     lm_relentry *e = pend.rel;
     tabinfo *ti = table_info(e);
     const uint8_t *p = pend.rowbuf.data, *end = p + pend.rowbuf.len;
-    char *cols = column_list(ti, NULL);
 
-    if (pend.rows < 16) {
-        /* a short run: pipelined INSERTs beat a COPY round trip */
+    if (pend.copying) {
+        copy_close();
+        return;
+    }
+    /* a short run: pipelined INSERTs beat a COPY round trip */
+    {
         lm_buf sql = {0};
         const char *name;
         char **vals = lm_malloc(sizeof(char *) * (ti->natts + 1));
         char desc[DESC_LEN];
+        char *cols = column_list(ti, NULL);
         lm_buf_put(&sql, "INSERT INTO ", 12);
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " (", 2);
@@ -684,49 +768,9 @@ static void flush_inserts(void)
             st_rows_insert++;
         }
         free(vals);
+        free(cols);
         lm_buf_free(&sql);
-    } else {
-        lm_buf data = {0};
-        char *sql;
-        PGresult *res;
-        while (p < end) {
-            for (uint32_t i = 0; i < ti->natts; i++) {
-                char kind = (char)*p++;
-                uint32_t len;
-                memcpy(&len, p, 4);
-                p += 4;
-                if (i)
-                    lm_buf_u8(&data, '\t');
-                if (kind == 'n')
-                    lm_buf_put(&data, "\\N", 2);
-                else
-                    copy_escape(&data, p, len);
-                p += len;
-            }
-            lm_buf_u8(&data, '\n');
-        }
-        pipeline_exit();
-        sql = lm_psprintf("COPY %s (%s) FROM STDIN", e->qualname, cols);
-        res = PQexec(tconn, sql);
-        if (PQresultStatus(res) != PGRES_COPY_IN)
-            fail_result(res, lm_psprintf("a COPY into %s", e->display));
-        PQclear(res);
-        if (PQputCopyData(tconn, (const char *)data.data, (int)data.len) != 1 ||
-            PQputCopyEnd(tconn, NULL) != 1)
-            lm_fatal(LM_EXIT_SERVER, "could not send COPY data to the target: %s",
-                     PQerrorMessage(tconn));
-        res = PQgetResult(tconn);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            fail_result(res, lm_psprintf("a COPY of %" PRIu64 " rows into %s", pend.rows, e->display));
-        PQclear(res);
-        while ((res = PQgetResult(tconn)) != NULL)
-            PQclear(res);
-        st_rows_copy += pend.rows;
-        st_stmts++;
-        free(sql);
-        lm_buf_free(&data);
     }
-    free(cols);
 }
 
 /* UPDATE ... FROM unnest(text arrays): one statement per batch */
@@ -907,19 +951,39 @@ void tgt_insert(lm_relentry *e, const lm_tuple *t)
         lm_fatal(LM_EXIT_CORRUPT, "insert into %s has %u columns; its relation has %u",
                  e->display, t->ncols, ti->natts);
     begin_if_needed();
-    if (!pend_matches(PEND_INSERT, e) || pend.rowbuf.len >= lim.copy_bytes)
+    if (!pend_matches(PEND_INSERT, e))
         pend_start(PEND_INSERT, e);
     for (uint32_t i = 0; i < t->ncols; i++) {
         const lm_value *v = &t->cols[i];
-        uint32_t len = v->kind == 'n' ? 0 : v->len;
         if (v->kind == 'u' || v->kind == 'b')
             lm_fatal(LM_EXIT_CORRUPT, "insert into %s carries a%s value, which inserts never have",
                      e->display, v->kind == 'u' ? "n unchanged-TOAST" : " binary");
+    }
+    pend.rows++;
+    if (pend.copying) {
+        for (uint32_t i = 0; i < t->ncols; i++) {
+            const lm_value *v = &t->cols[i];
+            if (i)
+                lm_buf_u8(&pend.copybuf, '\t');
+            if (v->kind == 'n')
+                lm_buf_put(&pend.copybuf, "\\N", 2);
+            else
+                copy_escape(&pend.copybuf, v->data, v->len);
+        }
+        lm_buf_u8(&pend.copybuf, '\n');
+        if (pend.copybuf.len >= 65536)
+            copy_send();
+        return;
+    }
+    for (uint32_t i = 0; i < t->ncols; i++) {
+        const lm_value *v = &t->cols[i];
+        uint32_t len = v->kind == 'n' ? 0 : v->len;
         lm_buf_u8(&pend.rowbuf, (uint8_t)v->kind);
         lm_buf_put(&pend.rowbuf, &len, 4);
         lm_buf_put(&pend.rowbuf, v->data, len);
     }
-    pend.rows++;
+    if (pend.rows >= 16)
+        copy_open();
 }
 
 static char *value_dup(const lm_value *v)
@@ -1233,6 +1297,14 @@ void tgt_commit(uint64_t end_lsn, int64_t commit_ts)
 void tgt_rollback(void)
 {
     /* forget what is pending, undo what was sent */
+    if (pend.copying) {
+        PGresult *res;
+        PQputCopyEnd(tconn, "transaction abandoned");
+        while ((res = PQgetResult(tconn)) != NULL)
+            PQclear(res);
+        pend.copying = false;
+        pend.copybuf.len = 0;
+    }
     pend.kind = PEND_NONE;
     pend.rows = 0;
     pend.rowbuf.len = 0;

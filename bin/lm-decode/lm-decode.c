@@ -182,7 +182,7 @@ static void open_segment(void)
     out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out_fd < 0)
         lm_fatal(LM_EXIT_IO, "could not create spool segment \"%s\": %s", path, strerror(errno));
-    w = lm_writer_new(out_fd, path, true, 1);
+    w = lm_writer_new(out_fd, path, true, 3);
     free(path);
     seg_opened_us = lm_monotonic_us();
     seg_has_lsn = false;
@@ -918,7 +918,7 @@ int main(int argc, char **argv)
             out_fd = 1;
             out_name = lm_strdup("standard output");
         }
-        w = lm_writer_new(out_fd, out_name, opt_compress, 1);
+        w = lm_writer_new(out_fd, out_name, opt_compress, 3);
         put_header();
         flush_output();
         open_ack();
