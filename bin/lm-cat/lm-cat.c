@@ -621,6 +621,7 @@ int main(int argc, char **argv)
     int nfiles;
 
     lm_log_init(argv[0]);
+    argv[0] = (char *)lm_progname(); /* getopt says "lm-x: ..." */
     if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
         usage();
         return 0;

@@ -125,6 +125,7 @@ int main(int argc, char **argv)
 
     memset(&o, 0, sizeof o);
     lm_log_init(argv[0]);
+    argv[0] = (char *)lm_progname(); /* getopt says "lm-x: ..." */
     if (argc < 2)
         lm_usage_error("no subcommand given: use create, status, drop or advance");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0 ||
