@@ -102,3 +102,17 @@ void lm_print_version(void)
 {
     printf("%s (lm) %s\n", lm_progname(), LM_VERSION);
 }
+
+void lm_program_start(int argc, char **argv, void (*usage)(void))
+{
+    lm_log_init(argv[0]);
+    argv[0] = (char *)lm_progname();
+    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
+        usage();
+        exit(0);
+    }
+    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+        lm_print_version();
+        exit(0);
+    }
+}

@@ -16,6 +16,10 @@ int64_t lm_opt_duration_ms(const char *opt, const char *val, int64_t min_ms, int
 /* Replication slot names: a-z, 0-9, _ and at most 63 bytes (the server's
  * rule), checked before connecting. */
 bool lm_slot_name_valid(const char *name, const char **why);
+/* Start of every program: logging with the program name as prefix (also in
+ * getopt's messages), and --help / -? (usage on stdout) or --version / -V as
+ * the first argument answered at once with exit 0. */
+void lm_program_start(int argc, char **argv, void (*usage)(void));
 /* Print the version line: "prog (lm) VERSION". */
 void lm_print_version(void);
 

@@ -620,16 +620,7 @@ int main(int argc, char **argv)
     const char **files;
     int nfiles;
 
-    lm_log_init(argv[0]);
-    argv[0] = (char *)lm_progname(); /* getopt says "lm-x: ..." */
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
-        usage();
-        return 0;
-    }
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        lm_print_version();
-        return 0;
-    }
+    lm_program_start(argc, argv, usage);
     while ((c = getopt_long(argc, argv, "t:qV", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': mode = MODE_JSON; nmodes++; break;
