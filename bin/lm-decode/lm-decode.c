@@ -842,15 +842,7 @@ int main(int argc, char **argv)
     long retries = 0;
     char a[LM_LSN_BUFSZ];
 
-    lm_log_init(argv[0]);
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
-        usage();
-        return 0;
-    }
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        lm_print_version();
-        return 0;
-    }
+    lm_program_start(argc, argv, usage);
     while ((c = getopt_long(argc, argv, "s:S:P:E:o:zvV", longopts, NULL)) != -1) {
         switch (c) {
         case 's': opt_source = optarg; break;
