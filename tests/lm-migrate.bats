@@ -1,0 +1,254 @@
+#!/usr/bin/env bats
+# lm-migrate: the whole story on real clusters.  One source and one target
+# cluster for the file; every test migrates a database of its own, cloned
+# from a template that holds pagila, pgbench's tables and a sequence no
+# column owns.  ROUNDS=N repeats the kill -9 rounds of the resume test.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+setup_file() {
+    pg_start source "max_connections = 200"
+    pg_start target "max_connections = 200"
+    q source -c "CREATE DATABASE tmpl"
+    PGDATABASE_TEST=tmpl q source -f "$LM_FIXTURES/pagila/pagila-schema.sql" >/dev/null
+    PGDATABASE_TEST=tmpl q source -f "$LM_FIXTURES/pagila/pagila-data.sql" >/dev/null
+    pgbench -i -q -s 1 "host=127.0.0.1 port=$SOURCE_PORT dbname=tmpl user=postgres" >/dev/null 2>&1
+    PGDATABASE_TEST=tmpl q source -c "CREATE SEQUENCE public.free_seq START 1000" \
+        -c "CREATE TABLE public.big (id bigint PRIMARY KEY, v text)" \
+        -c "INSERT INTO public.big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 150000) g"
+}
+
+teardown_file() {
+    pg_stop_all
+}
+
+setup() {
+    pg_env
+    W=$BATS_TEST_TMPDIR/work
+}
+
+teardown() {
+    stop_load
+    if [ -f "$W/config" ]; then
+        lm-migrate abort --workdir "$W" >/dev/null 2>&1 || true
+    fi
+}
+
+# A database pair for one test: SRC (a clone of tmpl) and an empty TGT.
+mkdb() {
+    q source -c "CREATE DATABASE s_$1 TEMPLATE tmpl"
+    q target -c "CREATE DATABASE t_$1"
+    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_$1 user=postgres"
+    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_$1 user=postgres"
+    DB=$1
+}
+
+qs() { PGDATABASE_TEST=s_$DB q source "$@"; }
+qt() { PGDATABASE_TEST=t_$DB q target "$@"; }
+
+# Writes on the source: pgbench's transaction plus inserts, updates and
+# deletes on pagila tables and a sequence no column owns.
+start_load() {   # start_load RATE
+    cat >"$BATS_TEST_TMPDIR/extra.sql" <<'SQL'
+\set a random(1, 200)
+INSERT INTO actor (first_name, last_name) VALUES ('LOAD', 'TEST');
+UPDATE actor SET last_update = now() WHERE actor_id = :a;
+DELETE FROM film_actor WHERE actor_id = :a AND film_id = (SELECT min(film_id) FROM film_actor WHERE actor_id = :a);
+SELECT nextval('free_seq');
+SQL
+    bg_start LOAD_SH sh -c "echo \$\$ >'$BATS_TEST_TMPDIR/load.pid'; exec pgbench -n -c 2 -j 2 -T 600 -R ${1:-100} -b tpcb-like@4 -f '$BATS_TEST_TMPDIR/extra.sql@1' '$SRC' >'$BATS_TEST_TMPDIR/load.log' 2>&1"
+    wait_for 10 test -s "$BATS_TEST_TMPDIR/load.pid"
+}
+
+stop_load() {
+    local pid
+    pid=$(cat "$BATS_TEST_TMPDIR/load.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null
+    wait_for 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null
+    rm -f "$BATS_TEST_TMPDIR/load.pid"
+}
+
+phase_is() { [ "$(cat "$W/phase" 2>/dev/null)" = "$1" ]; }
+pid_of() { awk '{print $1}' "$W/pids/$1" 2>/dev/null; }
+alive() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
+lag_zero() { [ "$(lm-migrate status --workdir "$W" --json | jq -r .lag_bytes)" = 0 ]; }
+
+# Every sequence of the target at or past the source's value.
+sequences_caught_up() {
+    local s t
+    s=$(qs -c "SELECT schemaname || '.' || sequencename || ' ' || coalesce(last_value, 0) FROM pg_sequences ORDER BY 1")
+    t=$(qt -c "SELECT schemaname || '.' || sequencename || ' ' || coalesce(last_value, 0) FROM pg_sequences ORDER BY 1")
+    [ -n "$s" ] || return 1
+    join <(echo "$s") <(echo "$t") | awk '$3 < $2 { print "behind: " $0; bad = 1 } END { exit bad }'
+    [ "$(echo "$s" | wc -l)" = "$(echo "$t" | wc -l)" ]
+}
+
+@test "lm-migrate: --help, --version, bad options and commands" {
+    run -0 lm-migrate --help
+    assert_output --partial "Usage:"
+    assert_output --partial "cutover"
+    run -0 lm-migrate --version
+    assert_output --regexp '^lm-migrate \(lm\) [0-9]'
+    run -2 --separate-stderr lm-migrate --bogus
+    assert_equal "$output" ""
+    [[ $stderr == *'unrecognized option "--bogus"'* ]]
+    [[ $stderr == *'Try "lm-migrate --help"'* ]]
+    run -2 lm-migrate
+    assert_output --partial "no command given"
+    run -2 lm-migrate frobnicate
+    assert_output --partial 'unknown command "frobnicate"'
+    run -2 lm-migrate start --jobs 0 --source x --target y
+    assert_output --partial "1..64"
+    run -2 lm-migrate cutover --timeout abc
+    assert_output --partial "--timeout"
+    run -2 lm-migrate status --fence
+    assert_output --partial "not valid"
+    run -2 lm-migrate start --source
+    assert_output --partial "needs a value"
+    run -2 lm-migrate status --workdir "$BATS_TEST_TMPDIR/none"
+    assert_output --partial "no migration"
+}
+
+@test "lm-migrate: a password in a connection string is refused before anything runs" {
+    run -2 lm-migrate start --source "host=x password=secret" --target "host=y" --workdir "$W"
+    assert_output --partial "contains a password"
+    assert_output --partial ".pgpass"
+    run -2 lm-migrate start --source "postgresql://u:secret@h/db" --target "host=y" --workdir "$W"
+    assert_output --partial "contains a password"
+    [ ! -e "$W/config" ]
+}
+
+@test "lm-migrate: preflight refuses a non-empty target (exit 4) and creates nothing" {
+    mkdb pre
+    qt -c "CREATE TABLE squatter (i int)"
+    run -4 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W"
+    assert_output --partial "not empty"
+    assert_output --partial "public.squatter"
+    run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
+    assert_output 0
+    run -0 qs -c "SELECT count(*) FROM pg_publication"
+    assert_output 0
+    # a target we cannot reach: exit 3
+    run -3 lm-migrate start --source "$SRC" --target "host=127.0.0.1 port=1 user=postgres dbname=x" --workdir "$BATS_TEST_TMPDIR/w2"
+}
+
+@test "lm-migrate: the full story under pgbench load: start, caught up, cutover, verify, sequences, pgbench on the target" {
+    mkdb story
+    start_load 100
+    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full
+    assert_output --partial "caught up"
+    run -0 lm-migrate status --workdir "$W" --json
+    echo "$output" | jq -e '.phase == "streaming" and .stages.decode and .stages.apply and .copy.tables_done == .copy.tables_total' >/dev/null
+    echo "$output" | jq -e '.attention == []' >/dev/null
+    run -0 lm-migrate status --workdir "$W"
+    assert_output --partial "phase:      streaming"
+    sleep 2
+    run -0 lm-migrate cutover --workdir "$W" --fence --timeout 120
+    assert_output --partial "cutover complete"
+    assert_output --regexp "downtime: +[0-9.]+s"
+    assert_output --partial "point of no return"
+    assert_output --regexp "[0-9]+ tables equal"
+    [ "$(cat "$W/phase")" = done ]
+    # the fence ended pgbench's sessions: nothing writes any more
+    local slot
+    slot=$(jq -r .slot "$W/slot.json")
+    run -0 lm-migrate verify --workdir "$W"
+    sequences_caught_up
+    run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
+    assert_output 0
+    run -0 qs -c "SELECT count(*) FROM pg_publication WHERE pubname = '$slot'"
+    assert_output 0
+    # the source is fenced; the application can write to the target
+    run -0 qs -c "SHOW default_transaction_read_only"
+    assert_output on
+    run -0 pgbench -n -c 2 -T 2 -f "$BATS_TEST_TMPDIR/extra.sql" -b tpcb-like "$TGT"
+    # a second cutover is a no-op
+    run -0 lm-migrate cutover --workdir "$W"
+    assert_output --partial "already done"
+}
+
+@test "lm-migrate: kill -9 of the orchestrator and of each stage, then --resume: verify passes" {
+    mkdb resume
+    start_load 50
+    # the orchestrator dies during the copy
+    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
+    wait_for 60 test -f "$W/pids/snapshot"
+    phase_is copy
+    kill -9 "$(pid_of migrate)"
+    run -2 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W"
+    assert_output --partial "start --resume"
+    run lm-migrate status --workdir "$W" --json
+    echo "$output" | jq -e '.attention | map(select(test("orchestrator|died"))) | length > 0' >/dev/null
+    # resumed in the background; now the copy stage dies
+    local old
+    old=$(cat "$W/pids/snapshot")
+    run -0 lm-migrate start --resume --workdir "$W" --detach
+    if wait_for 30 bash -c "[ -f '$W/pids/snapshot' ] && [ \"\$(cat '$W/pids/snapshot')\" != '$old' ]"; then
+        kill -9 "$(pid_of snapshot)" 2>/dev/null || true
+    fi
+    wait_for 120 bash -c "! kill -0 $(pid_of migrate) 2>/dev/null"
+    run -0 lm-migrate start --resume --workdir "$W"
+    assert_output --partial "caught up"
+    # stages die while streaming
+    local round stage
+    for round in $(seq 1 "${ROUNDS:-1}"); do
+        for stage in decode apply; do
+            kill -9 "$(pid_of "$stage")"
+            wait_for 10 bash -c "! kill -0 $(pid_of "$stage") 2>/dev/null"
+            run -0 lm-migrate status --workdir "$W" --json
+            echo "$output" | jq -e --arg s "$stage" '.stages[$s] == false and (.attention | length > 0)' >/dev/null
+            sleep 1
+            run -0 lm-migrate start --resume --workdir "$W"
+            assert_output --partial "caught up"
+        done
+    done
+    # writes stop: the lag reaches 0 and status --json says so
+    stop_load
+    wait_for 60 lag_zero
+    run -0 lm-migrate status --workdir "$W" --json
+    echo "$output" | jq -e '.lag_bytes == 0 and .lag_seconds == 0 and .caught_up' >/dev/null
+    run -0 lm-migrate cutover --workdir "$W" --timeout 120
+    assert_output --partial "tables equal"
+    run -0 lm-migrate verify --workdir "$W"
+    sequences_caught_up
+}
+
+@test "lm-migrate: abort leaves no slot, publication, origin or lm schema behind (twice)" {
+    mkdb abort
+    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
+    local slot
+    slot=$(jq -r .slot "$W/slot.json")
+    run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
+    assert_output 1
+    run -0 lm-migrate abort --workdir "$W"
+    run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
+    assert_output 0
+    run -0 qs -c "SELECT count(*) FROM pg_publication WHERE pubname = '$slot'"
+    assert_output 0
+    run -0 qt -c "SELECT count(*) FROM pg_replication_origin WHERE roname = '$slot'"
+    assert_output 0
+    run -0 qt -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'lm'"
+    assert_output 0
+    [ ! -e "$W/spool" ]
+    local s
+    for s in decode apply snapshot slot; do
+        ! alive "$s"
+    done
+    run -0 lm-migrate abort --workdir "$W"
+    run -0 lm-migrate clean --workdir "$W"
+    [ ! -e "$W" ]
+    run -0 lm-migrate clean --workdir "$W"
+}
+
+@test "lm-migrate: verify reports a difference with exit 10 and names the key range" {
+    mkdb verify
+    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
+    wait_for 60 lag_zero
+    run -0 lm-migrate verify --workdir "$W" --table public.actor --table public.big
+    qt -c "UPDATE public.big SET v = 'x' WHERE id = 7"
+    run -10 lm-migrate verify --workdir "$W" --table public.actor --table public.big
+    assert_output --partial "public.big"
+    assert_output --partial "id in [0,1000000)"
+    refute_output --partial "public.actor "
+}
