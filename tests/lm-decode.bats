@@ -26,6 +26,7 @@ setup() {
 }
 
 teardown() {
+    [ -z "${LM_TIMING:-}" ] || echo "# ${SECONDS}s: $BATS_TEST_DESCRIPTION" >&3
     # a failed test must not leave a decoder or writer behind
     local p
     for p in ${DEC_PID:-} ${WRITER:-}; do
@@ -38,9 +39,10 @@ teardown() {
 
 curlsn() { q src -c "SELECT pg_current_wal_insert_lsn()"; }
 confirmed() { q src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$1'"; }
-# lsn_le A B: A <= B
-lsn_le() { [ "$(q src -c "SELECT '$1'::pg_lsn <= '$2'::pg_lsn")" = t ]; }
-lsn_lt() { [ "$(q src -c "SELECT '$1'::pg_lsn < '$2'::pg_lsn")" = t ]; }
+# LSN comparisons in the shell: lsn_le A B is A <= B
+lsn_int() { local h=${1%/*} l=${1#*/}; echo $(( (16#$h << 32) | 16#$l )); }
+lsn_le() { [ "$(lsn_int "$1")" -le "$(lsn_int "$2")" ]; }
+lsn_lt() { [ "$(lsn_int "$1")" -lt "$(lsn_int "$2")" ]; }
 confirmed_ge() { lsn_le "$2" "$(confirmed "$1")"; }
 
 # mkslot NAME "publication body": a publication and a pgoutput slot named NAME
@@ -76,8 +78,20 @@ dec_wait() {
 slot_active() { [ "$(q src -c "SELECT active FROM pg_replication_slots WHERE slot_name = '$SLOT'")" = t ]; }
 
 # writer_start TABLE FIRST N ROWS: N transactions of ROWS rows each, ids from
-# FIRST on, one psql each (a restart of the source only fails that one)
+# FIRST on, in one session, 10 ms apart
 writer_start() {
+    local i a
+    for i in $(seq 0 $(($3 - 1))); do
+        a=$(($2 + i * $4))
+        echo "INSERT INTO $1 SELECT g, md5(g::text) FROM generate_series($a, $((a + $4 - 1))) g;"
+        echo "SELECT pg_sleep(0.01);"
+    done >"$T/writer.sql"
+    bg_start WRITER psql -X -q -o /dev/null -h 127.0.0.1 -p "$SRC_PORT" -U postgres -d postgres -f "$T/writer.sql"
+}
+
+# writer_start_each: the same, one psql per transaction (a restart of the
+# source fails only the transactions it hits)
+writer_start_each() {
     bg_start WRITER bash -c '
         t=$0 first=$1 n=$2 rows=$3 port=$4
         for i in $(seq 0 $((n - 1))); do
@@ -98,13 +112,14 @@ records() { lm-cat --json "$@" 2>/dev/null || true; }
 # ids of committed inserts into TABLE, in stream order, one per line;
 # inserts of a transaction abandoned at an end record are dropped
 committed_ids() {
-    jq -rs --arg t "$1" '
-        reduce .[] as $r ({cur: [], ids: []};
-            if $r.type == "begin" then .cur = []
-            elif $r.type == "insert" and $r.table == $t then .cur += [$r.new.id]
-            elif $r.type == "commit" then .ids += .cur | .cur = []
-            elif $r.type == "end" or $r.type == "header" then .cur = []
-            else . end) | .ids[]'
+    jq -r --arg t "$1" '
+        if .type == "insert" and .table == $t then "I " + .new.id
+        elif .type == "commit" then "C"
+        elif .type == "begin" or .type == "end" or .type == "header" then "X"
+        else empty end' |
+    awk '$1 == "I" { cur[n++] = $2; next }
+         $1 == "C" { for (i = 0; i < n; i++) print cur[i] }
+         { n = 0 }'
 }
 
 # every commit once: no commit_lsn twice
@@ -343,6 +358,26 @@ SQL
     grep -q "no --ack channel" "$T/dec.err"
 }
 
+@test "lm-decode: --endpos reached while idle ends at a position past it; one at or before the start ends at once" {
+    q src -c "CREATE TABLE ep (id int PRIMARY KEY); CREATE TABLE ep_unpub (id int)"
+    mkslot endp "TABLE ep"
+    q src -c "INSERT INTO ep VALUES (1)"
+    q src -c "INSERT INTO ep_unpub SELECT generate_series(1, 1000)"
+    local end
+    end=$(curlsn)
+    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot endp --endpos "$end" -o "$T/e.lm"
+    records "$T/e.lm" >"$T/e.json"
+    [ "$(jq -r 'select(.type == "end") .reason' "$T/e.json")" = endpos ]
+    [ "$(jq -r 'select(.type == "insert") .new.id' "$T/e.json")" = 1 ]
+    lsn_le "$end" "$(jq -r 'select(.type == "position") .lsn' "$T/e.json" | tail -1)"
+    # the slot was not acknowledged (no --ack): move it, then ask for less
+    q src -c "SELECT 1 FROM pg_replication_slot_advance('endp', pg_current_wal_insert_lsn())" >/dev/null
+    run -0 --separate-stderr timeout 8 lm-decode --source "$SRC_CONN" --slot endp --endpos 0/1 -o "$T/e2.lm"
+    run -0 lm-cat --verify "$T/e2.lm"
+    assert_output --partial "end record: endpos"
+    [ "$(records "$T/e2.lm" | jq -r 'select(.type == "insert")' | wc -l)" -eq 0 ]
+}
+
 # ------------------------------------------------------------------ spool
 
 @test "lm-decode: spool segments rotate, each verifies alone, and the slot is acknowledged only up to what the spool holds" {
@@ -351,9 +386,9 @@ SQL
     SLOT=spool1
     local start
     start=$(confirmed spool1)
-    dec_start --spool "$T/spool" --segment-size 4kB --segment-time 1
+    dec_start --spool "$T/spool" --segment-size 16kB --segment-time 1 --status-interval 1
     wait_for 10 slot_active
-    writer_start sp 1 120 50
+    writer_start sp 1 150 50
     local samples=0 c h
     while kill -0 "$WRITER" 2>/dev/null; do
         c=$(confirmed spool1)
@@ -405,10 +440,10 @@ SQL
     q src -c "CREATE TABLE kl (id int PRIMARY KEY, v text)"
     mkslot kill9 "TABLE kl"
     SLOT=kill9
-    dec_start --spool "$T/spool" --segment-size 64kB
+    dec_start --spool "$T/spool" --segment-size 64kB --status-interval 1
     wait_for 10 slot_active
-    writer_start kl 1 200 40
-    sleep 2.5
+    writer_start kl 1 300 40
+    sleep 2
     kill -9 "$DEC_PID"
     dec_wait
     local at_kill partial
@@ -416,7 +451,7 @@ SQL
     partial=$(ls "$T/spool" | grep partial || true)
     [ -n "$partial" ]
     # restart while the writer goes on
-    dec_start --spool "$T/spool" --segment-size 64kB
+    dec_start --spool "$T/spool" --segment-size 64kB --status-interval 1
     wait_for 10 slot_active
     # the partial was finished, cut back to a point at or past what the slot had
     local recovered
@@ -437,7 +472,7 @@ SQL
     (cd "$T/spool" && records $segs) >"$T/all.json"
     assert_commits_unique "$T/all.json"
     assert_ids_match_table "$T/all.json" kl
-    [ "$(q src -c "SELECT count(*) FROM kl")" -ge 4000 ]
+    [ "$(q src -c "SELECT count(*) FROM kl")" -eq 12000 ]
 }
 
 @test "lm-decode: writes only to an unpublished table still advance the slot (spool)" {
@@ -550,16 +585,33 @@ SQL
         wait_for 20 slot_active
     done
     writer_wait
+    # one large transaction, and the walsender terminated while it streams:
+    # abandoned with an end record, then sent again in full
+    local size0 size
+    size0=$(stat -c %s "$T/r.lm")
+    bg_start WRITER psql -X -q -h 127.0.0.1 -p "$SRC_PORT" -U postgres -d postgres \
+        -c "INSERT INTO rc SELECT g, md5(g::text) FROM generate_series(1000001, 1200000) g"
+    for k in $(seq 1 600); do
+        size=$(stat -c %s "$T/r.lm")
+        [ "$size" -gt $((size0 + 500000)) ] && break
+        sleep 0.05
+    done
+    q src -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'recon1' AND active_pid IS NOT NULL" >/dev/null
+    writer_wait
+    wait_for 20 slot_active
     q src -c "SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover')" >/dev/null
     dec_wait
     [ "$DEC_RC" -eq 0 ]
     records "$T/r.lm" >"$T/r.json"
     [ "$(jq -r 'select(.type == "end") .reason' "$T/r.json" | tail -1)" = marker ]
+    jq -r 'if .type == "end" then "end:" + .reason else .type end' "$T/r.json" >"$T/types"
     # a new header for each reconnection
-    [ "$(jq -r 'select(.type == "header")' "$T/r.json" | jq -s length)" -ge 4 ]
-    # an abandoned transaction ends with "shutdown" and a header follows
-    run jq -rs '[range(0; length) as $i | select(.[$i].type == "end" and .[$i].reason == "shutdown") | .[$i + 1].type] | unique | join(",")' "$T/r.json"
-    [ "$output" = "" ] || [ "$output" = header ]
+    [ "$(grep -c '^header$' "$T/types")" -ge 5 ]
+    # the abandoned transaction ends with "shutdown", and a header follows
+    run bash -c "awk 'p == \"end:shutdown\" { print } { p = \$0 }' '$T/types' | sort -u"
+    assert_output header
+    # which readers drop: the large transaction's rows are there once
+    [ "$(q src -c "SELECT count(*) FROM rc WHERE id > 1000000")" -eq 200000 ]
     grep -q "reconnected" "$T/dec.err"
     assert_commits_unique "$T/r.json"
     assert_ids_match_table "$T/r.json" rc
@@ -569,9 +621,9 @@ SQL
     q src -c "CREATE TABLE ri (id int PRIMARY KEY, v text)"
     mkslot recon2 "TABLE ri"
     SLOT=recon2
-    dec_start --spool "$T/spool" --segment-size 16kB
+    dec_start --spool "$T/spool" --segment-size 16kB --status-interval 1
     wait_for 10 slot_active
-    writer_start ri 1 150 100
+    writer_start_each ri 1 100 100
     sleep 1.5
     pg_restart src immediate
     writer_wait

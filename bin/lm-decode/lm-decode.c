@@ -607,9 +607,11 @@ static int handle_keepalive(const uint8_t *p, size_t len, bool *reply)
         put(&r);
         written_lsn = walend;
         seg_has_lsn = true;
-        if (opt_have_endpos && walend >= opt_endpos)
-            return LM_END_ENDPOS;
     }
+    /* also when the server has nothing new: an --endpos at or before the
+     * start must end the stream, not wait for more WAL */
+    if (opt_have_endpos && !in_xact && walend >= opt_endpos)
+        return LM_END_ENDPOS;
     return 0;
 }
 
@@ -928,7 +930,11 @@ int main(int argc, char **argv)
     }
     lm_info("streaming slot \"%s\" from %s", opt_slot, lm_lsn_format(written_lsn, a));
 
-    for (;;) {
+    /* nothing to wait for: every transaction still to come commits past
+     * --endpos (the server may never send a keepalive to say so) */
+    if (opt_have_endpos && written_lsn >= opt_endpos)
+        reason = LM_END_ENDPOS;
+    while (reason == 0) {
         loop_result lr = stream_loop(&reason);
         int64_t backoff_ms;
 
