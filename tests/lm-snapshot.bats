@@ -282,6 +282,27 @@ setup() {
     assert_output 10000
 }
 
+@test "lm-snapshot: --schema-only, --data-only, then --post-data (snapshot released) add up to a full copy" {
+    newdb phases
+    hold_snapshot pagila
+    run -0 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt phases)" \
+        --snapshot "$SNAP" --workdir "$WORK" --schema-only
+    run -0 qt phases -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
+    assert_output 0
+    run -0 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt phases)" \
+        --snapshot "$SNAP" --workdir "$WORK" --data-only --jobs 2
+    release_snapshot pagila
+    run -0 --separate-stderr lm-snapshot --target "$(tgt phases)" --workdir "$WORK" --post-data
+    [ "$(qs pagila -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")" = \
+      "$(qt phases -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")" ]
+    hashes source pagila >"$BATS_TEST_TMPDIR/s"
+    hashes target phases >"$BATS_TEST_TMPDIR/t"
+    diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t"
+    # a --post-data without the archive is a precondition error
+    run -4 --separate-stderr lm-snapshot --target "$(tgt phases)" --workdir "$BATS_TEST_TMPDIR/none" --post-data
+    [[ $stderr == *"no schema archive"* ]]
+}
+
 @test "lm-snapshot: existing lm.copy rows without --resume are refused (exit 4)" {
     newdb again
     hold_snapshot big

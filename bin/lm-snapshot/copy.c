@@ -270,9 +270,8 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     t->end_us = lm_monotonic_us();
     if (r->o->progress && t->chunks_done == t->nchunks) {
         char b1[32];
-        fprintf(stderr, "%s: %s: %" PRIu64 " rows, %s in %.1f s%s\n", lm_progname(), t->qname,
-                t->rows, fmt_bytes(t->copied, b1, sizeof b1), (t->end_us - t->start_us) / 1e6,
-                t->nchunks > 1 ? "" : "");
+        fprintf(stderr, "%s: %s: %" PRIu64 " rows, %s in %.1f s\n", lm_progname(), t->qname,
+                t->rows, fmt_bytes(t->copied, b1, sizeof b1), (t->end_us - t->start_us) / 1e6);
     }
     pthread_mutex_unlock(&r->mu);
     __atomic_store_n(&c->copied, c->est_bytes > bytes ? c->est_bytes : bytes, __ATOMIC_RELAXED);
