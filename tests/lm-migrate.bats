@@ -175,7 +175,10 @@ sequences_caught_up() {
     run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
     wait_for 60 test -f "$W/pids/snapshot"
     phase_is copy
-    kill -9 "$(pid_of migrate)"
+    local mpid
+    mpid=$(pid_of migrate)
+    kill -9 "$mpid"
+    wait_for 10 bash -c "! kill -0 $mpid 2>/dev/null"
     run -2 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W"
     assert_output --partial "start --resume"
     run lm-migrate status --workdir "$W" --json
