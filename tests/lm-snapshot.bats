@@ -382,6 +382,29 @@ setup() {
     release_snapshot big
 }
 
+@test "lm-snapshot: credentials reach pg_dump and pg_restore by environment, never in argv" {
+    newdb creds
+    local bin=$BATS_TEST_TMPDIR/pgbin
+    mkdir -p "$bin"
+    for p in pg_dump pg_restore vacuumdb; do
+        cat >"$bin/$p" <<EOF
+#!/bin/sh
+echo "$p argv: \$*" >>"$bin/log"
+echo "$p PGPASSWORD=\$PGPASSWORD PGHOST=\$PGHOST" >>"$bin/log"
+exec "$PGBIN/$p" "\$@"
+EOF
+        chmod +x "$bin/$p"
+    done
+    hold_snapshot big
+    PGBIN=$bin run -0 --separate-stderr lm-snapshot --source "$(src big) password=s3cret" \
+        --target "$(tgt creds) password=s3cret" --snapshot "$SNAP" --workdir "$WORK" --table small1
+    release_snapshot big
+    ! grep argv "$bin/log" | grep -q s3cret
+    grep -q "pg_dump PGPASSWORD=s3cret PGHOST=127.0.0.1" "$bin/log"
+    grep -q "pg_restore PGPASSWORD=s3cret" "$bin/log"
+    [[ $stderr != *s3cret* ]]
+}
+
 # ---------- schema: roles, failures, hypertables ----------
 
 @test "lm-snapshot: roles missing on the target are named before anything is restored (exit 4); --no-owner works" {
