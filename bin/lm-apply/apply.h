@@ -53,6 +53,9 @@ void tgt_touch(void);
 void tgt_leave_pipeline(void);
 /* run a statement outside a group and wait (pipeline-safe) */
 PGresult *tgt_query(const char *sql, int nparams, const char *const *params);
+/* called before exiting because the target lacks a table or column the
+ * stream needs, with the target transaction still usable */
+extern void (*tgt_mismatch_hook)(void);
 /* free a table's target metadata (relcache callback) */
 void tgt_free_tabinfo(void *p);
 /* stats */

@@ -207,7 +207,7 @@ static void progress(bool force)
         return;
     last_progress_us = now;
     secs = (double)(now - started_us) / 1e6;
-    fprintf(stderr, "%s: %" PRIu64 " transactions (%" PRIu64 " skipped), %" PRIu64 " rows "
+    fprintf(stderr, "%s: %" PRIu64 " transactions applied, %" PRIu64 " skipped (already applied), %" PRIu64 " rows "
             "(%" PRIu64 " copied, %" PRIu64 " inserted, %" PRIu64 " updated, %" PRIu64 " deleted), "
             "%.0f rows/s, applied %s%s\n",
             lm_progname(), n_xacts, n_skipped, rows, st_rows_copy, st_rows_insert, st_rows_update,
@@ -289,6 +289,15 @@ static void abandon(const char *why)
         commit_group();
     }
     free(keep);
+}
+
+/* The target lacks a table or column the transaction being read needs:
+ * commit the complete transactions of the group before it, so that a
+ * restart after the fix resumes exactly at the failing one. */
+static void keep_complete_before_exit(void)
+{
+    if (!replaying && in_src && grp.ntxn > 0 && tgt_in_xact())
+        abandon("the target lacks what it needs");
 }
 
 /* The transaction being read has outgrown what is kept: commit the
@@ -393,10 +402,31 @@ static void keep_raw(const lm_record *r)
     }
 }
 
+/* spool: whether a segment after the one being read exists */
+static bool later_segment(void)
+{
+    spool_seg *segs;
+    int n = spool_list(opt_spool, &segs);
+    bool found = false;
+
+    for (int i = 0; i < n; i++)
+        if (segs[i].start > cur_seg.start)
+            found = true;
+    if (n > 0)
+        spool_list_free(segs, n);
+    return found;
+}
+
 static void process(const lm_record *r)
 {
     switch (r->type) {
     case LM_REC_HEADER:
+        /* pair the origin with the stream's source now: a foreign stream is
+         * refused even when it holds no transaction, and the lm schema
+         * exists from the first run on (streams of lm-snapshot name no slot:
+         * their origin waits for the first transaction) */
+        if (!origin_ready && (opt_origin || *r->u.header.slot))
+            ensure_origin();
         break;
     case LM_REC_RELATION:
         /* what is pending was built for the old definition */
@@ -512,6 +542,13 @@ static void process(const lm_record *r)
             if (in_src)
                 abandon("the stream ended inside it");
             commit_group();
+            if (opt_spool ? later_segment() : file_idx < nfiles) {
+                /* lm-decode stopped there and was started again: its next
+                 * run's segments (or the next FILE) continue the stream */
+                lm_info("%s: the stream ended (%s) but more input follows; going on",
+                        lm_reader_name(rd), lm_end_reason_name(r->u.end.reason));
+                break;
+            }
             done = true;
             end_reason = r->u.end.reason;
         }
@@ -935,6 +972,7 @@ int main(int argc, char **argv)
         return print_status();
     lm_signals_init();
     rels = lm_relcache_new(tgt_free_tabinfo);
+    tgt_mismatch_hook = keep_complete_before_exit;
     started_us = lm_monotonic_us();
     open_ack();
     rc = run();

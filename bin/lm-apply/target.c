@@ -397,6 +397,20 @@ void tgt_load_sync(void)
 
 static bool copy_is_open(void);
 
+void (*tgt_mismatch_hook)(void);
+
+/* The target lacks a table or column: nothing failed on the server yet, so
+ * the complete source transactions before this one can still be committed
+ * (the hook) before exiting. */
+static void target_mismatch_exit(void)
+{
+    void (*hook)(void) = tgt_mismatch_hook;
+    tgt_mismatch_hook = NULL;
+    if (hook)
+        hook();
+    exit(LM_EXIT_PREFLIGHT);
+}
+
 static tabinfo *table_info(lm_relentry *e)
 {
     tabinfo *ti = e->user;
@@ -441,7 +455,7 @@ static tabinfo *table_info(lm_relentry *e)
         lm_error("table %s does not exist on the target", e->display);
         lm_detail("nothing of the transaction that changes it was applied");
         lm_hint("Create it on the target (lm-snapshot copies the schema), then restart lm-apply.");
-        exit(LM_EXIT_PREFLIGHT);
+        target_mismatch_exit();
     }
     for (uint32_t i = 0; i < ti->natts; i++) {
         const char *name = e->rel.cols[i].name;
@@ -454,7 +468,7 @@ static tabinfo *table_info(lm_relentry *e)
             lm_detail("nothing of the transaction that changes it was applied");
             lm_hint("The source's table changed (ALTER TABLE): make the same change on the "
                     "target, then restart lm-apply.");
-            exit(LM_EXIT_PREFLIGHT);
+            target_mismatch_exit();
         }
         ti->colq[i] = lm_ident(name);
         ti->coltype[i] = lm_strdup(PQgetvalue(res, row, 1));
