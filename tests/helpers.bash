@@ -95,7 +95,10 @@ free_port() {
 pg_start() {
     local name=$1; shift
     local root dir port
-    root=$(lm_cluster_root)
+    # not root=$(lm_cluster_root): a subshell would lose the export, so each
+    # cluster got a root of its own and pg_stop_all in teardown_file saw none
+    lm_cluster_root >/dev/null
+    root=$LM_CLUSTER_ROOT
     dir="$root/$name"
     port=$(free_port) || return 1
     if [ ! -d "$dir" ]; then
