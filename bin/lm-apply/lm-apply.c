@@ -631,52 +631,64 @@ static bool next_segment(spool_seg *out)
 }
 
 /* In follow mode at the end of the file being read. 1: read again, 0: the
- * file is finished, -1: stop. */
+ * file is finished, -1: stop. A restarted lm-decode replaces a partial it
+ * recovers by a new file: the reader sees that by the inode and starts over
+ * from the applied position. */
 static int spool_wait(lm_reader *r, void *arg)
 {
-    struct stat sb;
+    struct stat sb, cur;
     char *partial;
+    int ret = 1;
 
     (void)arg;
     if (lm_interrupted) {
         lm_reader_set_error(r, LM_EXIT_OK, "interrupted");
         return -1;
     }
-    if (fstat(cur_fd, &sb) == 0 && (uint64_t)sb.st_size < lm_reader_file_offset(r)) {
+    if (fstat(cur_fd, &cur) != 0 || (uint64_t)cur.st_size < lm_reader_file_offset(r)) {
         lm_reader_set_error(r, 1000, "%s was cut back under the reader (lm-decode restarted)",
                             cur_path);
         return -1;
     }
     if (!cur_seg.partial)
         return 0;
-    /* a partial that was finished (renamed) and fully read is done */
     partial = lm_psprintf("%s/%s", opt_spool, cur_seg.name);
-    if (access(partial, F_OK) != 0) {
+    if (stat(partial, &sb) == 0) {
+        if (sb.st_ino != cur.st_ino) {
+            lm_reader_set_error(r, 1000, "%s was replaced under the reader (lm-decode restarted)",
+                                cur_path);
+            ret = -1;
+        }
+    } else {
+        /* finished (renamed), or recovered into a new file, or removed */
         spool_seg *segs;
         int n = spool_list(opt_spool, &segs);
-        bool finished = false;
-        for (int i = 0; i < n; i++)
-            if (!segs[i].partial && segs[i].start == cur_seg.start) {
-                finished = true;
-                if (fstat(cur_fd, &sb) == 0 && (uint64_t)sb.st_size == lm_reader_file_offset(r)) {
+        bool same = false;
+        for (int i = 0; i < n; i++) {
+            char *fpath;
+            if (segs[i].partial || segs[i].start != cur_seg.start)
+                continue;
+            fpath = lm_psprintf("%s/%s", opt_spool, segs[i].name);
+            if (stat(fpath, &sb) == 0 && sb.st_ino == cur.st_ino) {
+                same = true;
+                if ((uint64_t)cur.st_size == lm_reader_file_offset(r)) {
                     cur_seg.end = segs[i].end;
-                    free(partial);
-                    spool_list_free(segs, n);
-                    return 0;
+                    ret = 0;
                 }
             }
+            free(fpath);
+        }
         if (n > 0)
             spool_list_free(segs, n);
-        if (!finished) {
-            /* removed (cut back to nothing by a restarted lm-decode) */
-            free(partial);
-            lm_reader_set_error(r, 1000, "%s disappeared under the reader", cur_path);
-            return -1;
+        if (!same) {
+            lm_reader_set_error(r, 1000, "%s was replaced under the reader (lm-decode restarted)",
+                                cur_path);
+            ret = -1;
         }
-        free(partial);
-        return 1;
     }
     free(partial);
+    if (ret != 1)
+        return ret;
     if (!opt_follow)
         return 0;
     idle_work();
@@ -915,15 +927,7 @@ int main(int argc, char **argv)
     int c, verbose = 0, rc;
     bool have_target = false;
 
-    lm_log_init(argv[0]);
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
-        usage();
-        return 0;
-    }
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
-        lm_print_version();
-        return 0;
-    }
+    lm_program_start(argc, argv, usage);
     while ((c = getopt_long(argc, argv, "t:fvV", longopts, NULL)) != -1) {
         switch (c) {
         case 't': target_conninfo = optarg; have_target = true; break;

@@ -115,15 +115,33 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
         free(s.mark_file);
         return start;
     }
-    if (ftruncate(fd, (off_t)s.cut_file) != 0)
-        lm_fatal(LM_EXIT_IO, "could not truncate \"%s\": %s", path, strerror(errno));
-    if (lseek(fd, 0, SEEK_END) < 0)
-        lm_fatal(LM_EXIT_IO, "could not seek in \"%s\": %s", path, strerror(errno));
+    /* The good prefix goes into a new file, never cut in place: a reader
+     * following the partial keeps its old file (and sees by the inode that
+     * it was replaced) instead of reading on into bytes that changed. */
     {
-        lm_writer *w = lm_writer_new(fd, path, true, 1);
-        lm_record t;
+        char *tmp = lm_psprintf("%s/%s.recover", dir, name);
+        int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         char *final = spool_final_name(start, s.cut_lsn);
         char *fpath = lm_psprintf("%s/%s", dir, final);
+        char buf[65536];
+        uint64_t left = s.cut_file;
+        lm_writer *w;
+        lm_record t;
+
+        if (out < 0)
+            lm_fatal(LM_EXIT_IO, "could not create \"%s\": %s", tmp, strerror(errno));
+        if (lseek(fd, 0, SEEK_SET) < 0)
+            lm_fatal(LM_EXIT_IO, "could not seek in \"%s\": %s", path, strerror(errno));
+        while (left > 0) {
+            ssize_t n = read(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
+            if (n <= 0)
+                lm_fatal(LM_EXIT_IO, "could not read \"%s\": %s", path,
+                         n < 0 ? strerror(errno) : "unexpected end of file");
+            if (write(out, buf, (size_t)n) != n)
+                lm_fatal(LM_EXIT_IO, "could not write \"%s\": %s", tmp, strerror(errno));
+            left -= (uint64_t)n;
+        }
+        w = lm_writer_new(out, tmp, true, 1);
         memset(&t, 0, sizeof t);
         t.type = LM_REC_TRAILER;
         t.u.trailer.last_lsn = s.cut_lsn;
@@ -131,14 +149,18 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
         lm_writer_flush(w, LM_FLUSH_FRAME);
         lm_writer_sync(w);
         lm_writer_free(w);
+        close(out);
         close(fd);
-        if (rename(path, fpath) != 0)
-            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", path, strerror(errno));
+        if (rename(tmp, fpath) != 0)
+            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", tmp, strerror(errno));
+        if (unlink(path) != 0)
+            lm_fatal(LM_EXIT_IO, "could not remove \"%s\": %s", path, strerror(errno));
         spool_sync_dir(dir);
         lm_info("recovered partial segment as %s (cut at its last complete transaction, %s)",
                 final, lm_lsn_format(s.cut_lsn, a));
         free(final);
         free(fpath);
+        free(tmp);
     }
     free(path);
     free(s.mark_stream);
