@@ -64,7 +64,8 @@ static void usage(void)
            "  -j, --jobs=N                parallel workers (1..64, default 4)\n"
            "      --split-larger-than=SIZE\n"
            "                              cut tables larger than SIZE into block ranges\n"
-           "                              (default 1GB)\n"
+           "                              (default: the copy's size / (2 x jobs), within\n"
+           "                              64MB..1GB)\n"
            "      --workdir=DIR           where the schema archive is kept\n"
            "      --compress              zstd-compress the stream (default when not a terminal\n"
            "                              is plain; see lm-snapshot(1))\n"
@@ -139,7 +140,7 @@ static void parse_options(int argc, char **argv)
     const char *delay;
 
     opt.jobs = 4;
-    opt.split_bytes = 1024ull * 1024 * 1024;
+    opt.split_bytes = 0; /* automatic, see plan_fresh */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-?") == 0) {
             usage();

@@ -193,6 +193,18 @@ static void add_chunk(run *r, int *cap, table *t, int num, int nchunks, int64_t 
 static void plan_fresh(run *r, int *cap, table *t)
 {
     uint64_t split = r->o->split_bytes;
+    if (split == 0) {
+        /* automatic: about two chunks per worker of the whole copy, so one
+         * big table keeps every worker busy, within 64 MB .. 1 GB */
+        uint64_t total = 0;
+        for (int i = 0; i < r->ntables; i++)
+            total += r->tables[i].bytes;
+        split = total / (uint64_t)(2 * (r->o->jobs > 0 ? r->o->jobs : 1));
+        if (split < (64ull << 20))
+            split = 64ull << 20;
+        if (split > (1ull << 30))
+            split = 1ull << 30;
+    }
     if (t->bytes > split && t->pages > 1 && !t->hypertable) {
         uint64_t n = (t->bytes + split - 1) / split;
         uint64_t per, count;
