@@ -29,6 +29,10 @@ setup() {
 }
 
 teardown() {
+    if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -f "$BATS_TEST_TMPDIR/lmm.log" ]; then
+        echo "--- lm-migrate output"; cat "$BATS_TEST_TMPDIR/lmm.log"
+        [ -d "$W/logs" ] && tail -n 15 "$W"/logs/*.log
+    fi
     stop_load
     if [ -f "$W/config" ]; then
         lm-migrate abort --workdir "$W" >/dev/null 2>&1 || true
@@ -69,6 +73,12 @@ stop_load() {
     rm -f "$BATS_TEST_TMPDIR/load.pid"
 }
 
+# lm-migrate, its output also kept for the log of a failed test
+lmm() {
+    lm-migrate "$@" 2>&1 | tee -a "$BATS_TEST_TMPDIR/lmm.log"
+    return "${PIPESTATUS[0]}"
+}
+
 phase_is() { [ "$(cat "$W/phase" 2>/dev/null)" = "$1" ]; }
 pid_of() { awk '{print $1}' "$W/pids/$1" 2>/dev/null; }
 alive() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
@@ -85,10 +95,10 @@ sequences_caught_up() {
 }
 
 @test "lm-migrate: --help, --version, bad options and commands" {
-    run -0 lm-migrate --help
+    run -0 lmm --help
     assert_output --partial "Usage:"
     assert_output --partial "cutover"
-    run -0 lm-migrate --version
+    run -0 lmm --version
     assert_output --regexp '^lm-migrate \(lm\) [0-9]'
     run -2 --separate-stderr lm-migrate --bogus
     assert_equal "$output" ""
@@ -96,25 +106,25 @@ sequences_caught_up() {
     [[ $stderr == *'Try "lm-migrate --help"'* ]]
     run -2 lm-migrate
     assert_output --partial "no command given"
-    run -2 lm-migrate frobnicate
+    run -2 lmm frobnicate
     assert_output --partial 'unknown command "frobnicate"'
-    run -2 lm-migrate start --jobs 0 --source x --target y
+    run -2 lmm start --jobs 0 --source x --target y
     assert_output --partial "1..64"
-    run -2 lm-migrate cutover --timeout abc
+    run -2 lmm cutover --timeout abc
     assert_output --partial "--timeout"
-    run -2 lm-migrate status --fence
+    run -2 lmm status --fence
     assert_output --partial "not valid"
-    run -2 lm-migrate start --source
+    run -2 lmm start --source
     assert_output --partial "needs a value"
-    run -2 lm-migrate status --workdir "$BATS_TEST_TMPDIR/none"
+    run -2 lmm status --workdir "$BATS_TEST_TMPDIR/none"
     assert_output --partial "no migration"
 }
 
 @test "lm-migrate: a password in a connection string is refused before anything runs" {
-    run -2 lm-migrate start --source "host=x password=secret" --target "host=y" --workdir "$W"
+    run -2 lmm start --source "host=x password=secret" --target "host=y" --workdir "$W"
     assert_output --partial "contains a password"
     assert_output --partial ".pgpass"
-    run -2 lm-migrate start --source "postgresql://u:secret@h/db" --target "host=y" --workdir "$W"
+    run -2 lmm start --source "postgresql://u:secret@h/db" --target "host=y" --workdir "$W"
     assert_output --partial "contains a password"
     [ ! -e "$W/config" ]
 }
@@ -122,7 +132,7 @@ sequences_caught_up() {
 @test "lm-migrate: preflight refuses a non-empty target (exit 4) and creates nothing" {
     mkdb pre
     qt -c "CREATE TABLE squatter (i int)"
-    run -4 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W"
+    run -4 lmm start --source "$SRC" --target "$TGT" --workdir "$W"
     assert_output --partial "not empty"
     assert_output --partial "public.squatter"
     run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
@@ -130,21 +140,21 @@ sequences_caught_up() {
     run -0 qs -c "SELECT count(*) FROM pg_publication"
     assert_output 0
     # a target we cannot reach: exit 3
-    run -3 lm-migrate start --source "$SRC" --target "host=127.0.0.1 port=1 user=postgres dbname=x" --workdir "$BATS_TEST_TMPDIR/w2"
+    run -3 lmm start --source "$SRC" --target "host=127.0.0.1 port=1 user=postgres dbname=x" --workdir "$BATS_TEST_TMPDIR/w2"
 }
 
 @test "lm-migrate: the full story under pgbench load: start, caught up, cutover, verify, sequences, pgbench on the target" {
     mkdb story
     start_load 100
-    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full
     assert_output --partial "caught up"
-    run -0 lm-migrate status --workdir "$W" --json
+    run -0 lmm status --workdir "$W" --json
     echo "$output" | jq -e '.phase == "streaming" and .stages.decode and .stages.apply and .copy.tables_done == .copy.tables_total' >/dev/null
     echo "$output" | jq -e '.attention == []' >/dev/null
-    run -0 lm-migrate status --workdir "$W"
+    run -0 lmm status --workdir "$W"
     assert_output --partial "phase:      streaming"
     sleep 2
-    run -0 lm-migrate cutover --workdir "$W" --fence --timeout 120
+    run -0 lmm cutover --workdir "$W" --fence --timeout 120
     assert_output --partial "cutover complete"
     assert_output --regexp "downtime: +[0-9.]+s"
     assert_output --partial "point of no return"
@@ -153,7 +163,7 @@ sequences_caught_up() {
     # the fence ended pgbench's sessions: nothing writes any more
     local slot
     slot=$(jq -r .slot "$W/slot.json")
-    run -0 lm-migrate verify --workdir "$W"
+    run -0 lmm verify --workdir "$W"
     sequences_caught_up
     run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
     assert_output 0
@@ -164,7 +174,7 @@ sequences_caught_up() {
     assert_output on
     run -0 pgbench -n -c 2 -T 2 -f "$BATS_TEST_TMPDIR/extra.sql" -b tpcb-like "$TGT"
     # a second cutover is a no-op
-    run -0 lm-migrate cutover --workdir "$W"
+    run -0 lmm cutover --workdir "$W"
     assert_output --partial "already done"
 }
 
@@ -172,26 +182,26 @@ sequences_caught_up() {
     mkdb resume
     start_load 50
     # the orchestrator dies during the copy
-    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
     wait_for 60 test -f "$W/pids/snapshot"
     phase_is copy
     local mpid
     mpid=$(pid_of migrate)
     kill -9 "$mpid"
     wait_for 10 bash -c "! kill -0 $mpid 2>/dev/null"
-    run -2 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W"
+    run -2 lmm start --source "$SRC" --target "$TGT" --workdir "$W"
     assert_output --partial "start --resume"
     run lm-migrate status --workdir "$W" --json
     echo "$output" | jq -e '.attention | map(select(test("orchestrator|died"))) | length > 0' >/dev/null
     # resumed in the background; now the copy stage dies
     local old
     old=$(cat "$W/pids/snapshot")
-    run -0 lm-migrate start --resume --workdir "$W" --detach
+    run -0 lmm start --resume --workdir "$W" --detach
     if wait_for 30 bash -c "[ -f '$W/pids/snapshot' ] && [ \"\$(cat '$W/pids/snapshot')\" != '$old' ]"; then
         kill -9 "$(pid_of snapshot)" 2>/dev/null || true
     fi
     wait_for 120 bash -c "! kill -0 $(pid_of migrate) 2>/dev/null"
-    run -0 lm-migrate start --resume --workdir "$W"
+    run -0 lmm start --resume --workdir "$W"
     assert_output --partial "caught up"
     # stages die while streaming
     local round stage
@@ -199,32 +209,32 @@ sequences_caught_up() {
         for stage in decode apply; do
             kill -9 "$(pid_of "$stage")"
             wait_for 10 bash -c "! kill -0 $(pid_of "$stage") 2>/dev/null"
-            run -0 lm-migrate status --workdir "$W" --json
+            run -0 lmm status --workdir "$W" --json
             echo "$output" | jq -e --arg s "$stage" '.stages[$s] == false and (.attention | length > 0)' >/dev/null
             sleep 1
-            run -0 lm-migrate start --resume --workdir "$W"
+            run -0 lmm start --resume --workdir "$W"
             assert_output --partial "caught up"
         done
     done
     # writes stop: the lag reaches 0 and status --json says so
     stop_load
     wait_for 60 lag_zero
-    run -0 lm-migrate status --workdir "$W" --json
+    run -0 lmm status --workdir "$W" --json
     echo "$output" | jq -e '.lag_bytes == 0 and .lag_seconds == 0 and .caught_up' >/dev/null
-    run -0 lm-migrate cutover --workdir "$W" --timeout 120
+    run -0 lmm cutover --workdir "$W" --timeout 120
     assert_output --partial "tables equal"
-    run -0 lm-migrate verify --workdir "$W"
+    run -0 lmm verify --workdir "$W"
     sequences_caught_up
 }
 
 @test "lm-migrate: abort leaves no slot, publication, origin or lm schema behind (twice)" {
     mkdb abort
-    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
     local slot
     slot=$(jq -r .slot "$W/slot.json")
     run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
     assert_output 1
-    run -0 lm-migrate abort --workdir "$W"
+    run -0 lmm abort --workdir "$W"
     run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
     assert_output 0
     run -0 qs -c "SELECT count(*) FROM pg_publication WHERE pubname = '$slot'"
@@ -238,19 +248,19 @@ sequences_caught_up() {
     for s in decode apply snapshot slot; do
         ! alive "$s"
     done
-    run -0 lm-migrate abort --workdir "$W"
-    run -0 lm-migrate clean --workdir "$W"
+    run -0 lmm abort --workdir "$W"
+    run -0 lmm clean --workdir "$W"
     [ ! -e "$W" ]
-    run -0 lm-migrate clean --workdir "$W"
+    run -0 lmm clean --workdir "$W"
 }
 
 @test "lm-migrate: verify reports a difference with exit 10 and names the key range" {
     mkdb verify
-    run -0 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
     wait_for 60 lag_zero
-    run -0 lm-migrate verify --workdir "$W" --table public.actor --table public.big
+    run -0 lmm verify --workdir "$W" --table public.actor --table public.big
     qt -c "UPDATE public.big SET v = 'x' WHERE id = 7"
-    run -10 lm-migrate verify --workdir "$W" --table public.actor --table public.big
+    run -10 lmm verify --workdir "$W" --table public.actor --table public.big
     assert_output --partial "public.big"
     assert_output --partial "id in [0,1000000)"
     refute_output --partial "public.actor "
