@@ -421,11 +421,13 @@ static void process(const lm_record *r)
 {
     switch (r->type) {
     case LM_REC_HEADER:
-        /* pair the origin with the stream's source now: a foreign stream is
-         * refused even when it holds no transaction, and the lm schema
-         * exists from the first run on (streams of lm-snapshot name no slot:
-         * their origin waits for the first transaction) */
-        if (!origin_ready && (opt_origin || *r->u.header.slot))
+        /* pair the origin with a change stream's source now: a foreign
+         * stream is refused even when it holds no transaction, and the lm
+         * schema exists from the first run on. Bulk streams (lm-snapshot)
+         * leave the origin alone until a transaction comes, so that one can
+         * be loaded while another lm-apply holds the origin. */
+        if (!origin_ready && (opt_origin || *r->u.header.slot) &&
+            strncmp(r->u.header.producer, "lm-decode", 9) == 0)
             ensure_origin();
         break;
     case LM_REC_RELATION:
