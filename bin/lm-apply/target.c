@@ -536,6 +536,12 @@ static const char *prepared(tabinfo *ti, const char *key, const char *sql, int n
 
 enum pend_kind { PEND_NONE, PEND_INSERT, PEND_UPDATE, PEND_DELETE };
 
+/* A run of inserts into one table becomes a COPY from this many rows on:
+ * opening one costs about three round trips (pipeline sync, COPY start,
+ * COPY end), which pipelined INSERTs (~140k rows/s) would spend on about a
+ * hundred rows. */
+#define COPY_MIN_ROWS 100
+
 static struct {
     enum pend_kind kind;
     lm_relentry *rel;
@@ -996,7 +1002,7 @@ void tgt_insert(lm_relentry *e, const lm_tuple *t)
         lm_buf_put(&pend.rowbuf, &len, 4);
         lm_buf_put(&pend.rowbuf, v->data, len);
     }
-    if (pend.rows >= 16)
+    if (pend.rows >= COPY_MIN_ROWS)
         copy_open();
 }
 
