@@ -387,14 +387,18 @@ damage_spool() {
     tgt -c "CREATE TABLE d (id int PRIMARY KEY, v text)"
     src -c "CREATE PUBLICATION \"$SLOT\" FOR TABLE d"
     src -c "SELECT 1 FROM pg_create_logical_replication_slot('$SLOT', 'pgoutput')" >/dev/null
-    src -c "DO \$\$ BEGIN FOR i IN 0..299 LOOP
-        INSERT INTO d SELECT g, md5(g::text) || repeat(md5(random()::text), 8) FROM generate_series(i * 50, i * 50 + 49) g;
-        COMMIT; END LOOP; END \$\$"
     mkdir -p "$T/spool"
-    lm-decode --source "$S" --slot "$SLOT" --spool "$T/spool" --segment-size 100kB \
-        --endpos "$(src -c "SELECT pg_current_wal_lsn()")" 2>"$T/decode.err"
+    # three lm-decode runs: each ends its own segment (rotation by size alone
+    # is not reliable for a burst of WAL decoded faster than a frame flush)
+    for part in 0 1 2; do
+        src -c "DO \$\$ BEGIN FOR i IN $((part * 100))..$((part * 100 + 99)) LOOP
+            INSERT INTO d SELECT g, md5(g::text) || repeat(md5(random()::text), 8) FROM generate_series(i * 50, i * 50 + 49) g;
+            COMMIT; END LOOP; END \$\$"
+        lm-decode --source "$S" --slot "$SLOT" --spool "$T/spool" --segment-size 100kB \
+            --endpos "$(src -c "SELECT pg_current_wal_lsn()")" 2>>"$T/decode.err"
+    done
     mapfile -t SEGS < <(ls "$T/spool"/seg-*.lmz | sort)
-    [ "${#SEGS[@]}" -ge 3 ]
+    [ "${#SEGS[@]}" -ge 3 ] || { ls -l "$T/spool"; cat "$T/decode.err"; false; }
 }
 origin_pos() {
     tgt -c "SELECT pg_replication_origin_progress(roname, true) FROM pg_replication_origin WHERE roname = '$SLOT'"
@@ -572,6 +576,9 @@ expect() {
 
 @test "faults: hostile identifiers (quotes, semicolons, unicode, spaces, dots, reserved words) through lm-slot, lm-snapshot, lm-decode, lm-apply" {
     use_db 'hostile "db"; x'
+    # libpq's quoting: single quotes around a value with spaces and quotes
+    S="host=127.0.0.1 port=$SOURCE_PORT dbname='hostile \"db\"; x' user=postgres"
+    TG="host=127.0.0.1 port=$TARGET_PORT dbname='hostile \"db\"; x' user=postgres"
     q source -c "CREATE DATABASE \"hostile \"\"db\"\"; x\""
     q target -c "CREATE DATABASE \"hostile \"\"db\"\"; x\""
     src <<'SQL'
