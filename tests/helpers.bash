@@ -66,7 +66,8 @@ no_fds() {
 #   bg_start VAR command...   (sets VAR to its pid)
 bg_start() {
     local __var=$1; shift
-    ( no_fds "$@" ) &
+    # exec: the pid is the program's own, so kill -9 reaches it
+    ( no_fds exec "$@" ) &
     printf -v "$__var" '%s' "$!"
 }
 

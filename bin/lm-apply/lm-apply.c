@@ -616,7 +616,9 @@ static bool next_segment(spool_seg *out)
         if (cur_path) {
             /* after the current segment (finished: by its end; partial: only
              * once it is finished, which next_after handles) */
-            if (s->start < cur_seg.end || (!s->partial && s->end <= cur_seg.end))
+            /* a segment may hold no transaction (start == end): only an
+             * end record, which must still be read */
+            if (s->start < cur_seg.end)
                 continue;
             if (strcmp(s->name, cur_seg.name) == 0)
                 continue;

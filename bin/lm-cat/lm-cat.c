@@ -691,7 +691,10 @@ int main(int argc, char **argv)
         lm_fatal(LM_EXIT_IO, "could not write to standard output: %s", strerror(errno));
     if (rc_read < 0) {
         lm_error("%s", lm_reader_error(rd));
-        return lm_reader_errcode(rd);
+        int code = lm_reader_errcode(rd);
+        lm_relcache_free(rc);
+        lm_reader_free(rd);
+        return code;
     }
     if (mode == MODE_STATS)
         print_stats();
@@ -702,6 +705,8 @@ int main(int argc, char **argv)
             lm_error("%s: stream ends at offset %" PRIu64 " without an end record or segment "
                      "trailer (truncated?)", lm_reader_name(rd),
                      lm_reader_record_offset(rd) + lm_reader_record_size(rd));
+        lm_relcache_free(rc);
+        lm_reader_free(rd);
         return LM_EXIT_TRUNCATED;
     }
     if (mode == MODE_VERIFY) {

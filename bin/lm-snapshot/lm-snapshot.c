@@ -558,6 +558,10 @@ int main(int argc, char **argv)
     make_dir(workdir);
     archive = lm_psprintf("%s/%s", workdir, ARCHIVE_NAME);
 
+    /* the source first: a run that cannot read it must not touch the target */
+    if (!opt.post_data_only)
+        src = lm_connect(opt.source, "source", 0);
+
     if (stream) {
         out_fd = strcmp(opt.output, "-") == 0 ? STDOUT_FILENO
                  : open(opt.output, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -574,7 +578,6 @@ int main(int argc, char **argv)
     if (opt.post_data_only)
         goto post_data;
 
-    src = lm_connect(opt.source, "source", 0);
     r.src_version = lm_server_version(src);
     if (!r.tgt_version)
         r.tgt_version = r.src_version;
