@@ -35,7 +35,11 @@ MAN7 := $(wildcard man/*.7)
 
 all: $(BUILT) $(TOOLS)
 
-common/%.o: common/%.c $(COMMON_HDR)
+# rebuild everything when the flags change (SANITIZE=1 and back)
+FLAGS_STAMP := .build-flags
+$(shell echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $(FLAGS_STAMP))
+
+common/%.o: common/%.c $(COMMON_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(LIB): $(COMMON_OBJ)
@@ -43,12 +47,12 @@ $(LIB): $(COMMON_OBJ)
 
 # each program: bin/NAME/*.c linked against the common library
 define PROG_RULE
-bin/$(1)/$(1): $(wildcard bin/$(1)/*.c) $(wildcard bin/$(1)/*.h) $(LIB) $(COMMON_HDR)
+bin/$(1)/$(1): $(wildcard bin/$(1)/*.c) $(wildcard bin/$(1)/*.h) $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
 	$$(CC) $$(CFLAGS) -Ibin/$(1) -o $$@ $(wildcard bin/$(1)/*.c) $(LIB) $$(LDFLAGS) $$(LDLIBS)
 endef
 $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),$(eval $(call PROG_RULE,$(p)))))
 
-tests/tools/%: tests/tools/%.c $(LIB) $(COMMON_HDR)
+tests/tools/%: tests/tools/%.c $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
 deps:
@@ -79,7 +83,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
 
 clean:
-	rm -f common/*.o $(LIB) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS)
+	rm -f common/*.o $(LIB) $(FLAGS_STAMP) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS)
 
 # The README's first command: a live migration between throwaway clusters.
 demo: deps
