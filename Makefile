@@ -55,8 +55,10 @@ $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),$(eval $(call PROG_RULE,$(p))
 tests/tools/%: tests/tools/%.c $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# everything the suites use: the fault suite fuzzes with clang, the bench
+# smoke test runs pgcopydb
 deps:
-	@scripts/install-deps
+	@scripts/install-deps all
 
 # make check: installs what is missing, builds, runs every suite.
 #   TESTS=tests/lm-cat.bats to run some; VALGRIND=1 / SANITIZE=1 for checkers
