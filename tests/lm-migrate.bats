@@ -119,6 +119,13 @@ sequences_caught_up() {
     assert_output --partial "needs a value"
     run -2 lmm status --workdir "$BATS_TEST_TMPDIR/none"
     assert_output --partial "no migration"
+    # the man page lists every exit status of common/exitcodes.h
+    local code n=0
+    for code in $(sed -n 's/^ *LM_EXIT_[A-Z]* = \([0-9]*\).*/\1/p' "$LM_ROOT/common/exitcodes.h"); do
+        grep -q "^$code \{0,1\}\*\{0,1\}"$'\t' "$LM_ROOT/man/lm-migrate.1"
+        n=$((n + 1))
+    done
+    [ "$n" -ge 12 ]
 }
 
 @test "lm-migrate: a password in a connection string is refused before anything runs" {
@@ -160,7 +167,7 @@ sequences_caught_up() {
     assert_output --regexp "downtime: +[0-9.]+s"
     assert_output --partial "point of no return"
     assert_output --regexp "[0-9]+ tables equal"
-    [ "$(cat "$W/phase")" = done ]
+    phase_is "done"
     # the fence ended pgbench's sessions: nothing writes any more
     local slot
     slot=$(jq -r .slot "$W/slot.json")
@@ -205,8 +212,8 @@ sequences_caught_up() {
     run -0 lmm start --resume --workdir "$W"
     assert_output --partial "caught up"
     # stages die while streaming
-    local round stage
-    for round in $(seq 1 "${ROUNDS:-1}"); do
+    local stage
+    for _ in $(seq 1 "${ROUNDS:-1}"); do
         for stage in decode apply; do
             kill -9 "$(pid_of "$stage")"
             wait_for 10 bash -c "! kill -0 $(pid_of "$stage") 2>/dev/null"
@@ -235,6 +242,16 @@ sequences_caught_up() {
     slot=$(jq -r .slot "$W/slot.json")
     run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
     assert_output 1
+    # a stuck apply: the cutover gives up after --timeout (exit 11), lifts
+    # the fence and leaves the migration streaming
+    kill -STOP "$(pid_of apply)"
+    run -11 lmm cutover --workdir "$W" --fence --timeout 2
+    kill -CONT "$(pid_of apply)"
+    assert_output --partial "not applied within 2s"
+    assert_output --partial "fence lifted"
+    run -0 qs -c "SHOW default_transaction_read_only"
+    assert_output off
+    phase_is streaming
     run -0 lmm abort --workdir "$W"
     run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'"
     assert_output 0
