@@ -112,6 +112,9 @@ int slot_drop(const slot_opts *o)
     PGconn *conn = lm_connect(o->source, "source", 0);
     const char *params[] = {o->slot};
     const char *pparams[] = {o->publication};
+    /* after a cutover fence the database defaults to read-only: dropping
+     * what lm created must still work */
+    lm_exec_cmd(conn, LM_EXIT_SERVER, "SET default_transaction_read_only = off");
     PGresult *res = lm_execp(conn, LM_EXIT_SERVER,
                              "SELECT active, active_pid FROM pg_replication_slots"
                              " WHERE slot_name = $1", 1, params);
