@@ -366,7 +366,13 @@ SQL
     decode s_kill "$(lsn)" >"$F/k.lm"
     last=0/0
     for delay in 0.5 1.0 1.5; do
-        bg_prog APPLY_PID "$T/apply" sh -c 'exec lm-apply --target "$0" --ack "$1" "$2" 2>>"$3"' \
+        # the stream is fed slowly, so that each kill lands mid-stream however
+        # fast the machine applies
+        bg_prog APPLY_PID "$T/apply" bash -c '
+            throttle() { local i=0 size; size=$(stat -c %s "$1")
+                while [ $((i * 32768)) -lt "$size" ]; do
+                    dd if="$1" bs=32768 skip=$i count=1 2>/dev/null; i=$((i + 1)); sleep 0.02; done; }
+            exec lm-apply --target "$0" --ack "$1" <(throttle "$2") 2>>"$3"' \
             "$TG" "$T/ack" "$F/k.lm" "$T/apply.err"
         sleep "$delay"
         kill -9 "$APPLY_PID"

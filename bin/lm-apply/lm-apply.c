@@ -167,10 +167,29 @@ static void prune(uint64_t durable)
         spool_sync_dir(opt_spool);
 }
 
+/* A quiet source sends keepalive positions only: carry the origin (and
+ * lm.progress) to them when idle, so lag reads 0 once everything is applied
+ * and a restart starts there. At most once a second. */
+static void advance_to_position(void)
+{
+    static int64_t last_us;
+    int64_t now = lm_monotonic_us();
+
+    if (!origin_ready || in_src || tgt_in_xact() || last_position <= applied ||
+        now - last_us < 1000000)
+        return;
+    last_us = now;
+    tgt_touch();
+    tgt_commit(last_position, lm_now_pgtime());
+    applied = last_position;
+}
+
 static void acknowledge(bool force)
 {
     int64_t now = lm_monotonic_us();
     uint64_t d;
+
+    advance_to_position();
 
     if (!origin_ready || (ack_fd < 0 && !opt_prune))
         return;
