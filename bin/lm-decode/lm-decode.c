@@ -740,19 +740,23 @@ static loop_result stream_loop(int *reason)
 
 static void finish_copy(void)
 {
+    int64_t until = lm_monotonic_us() + 5000000;
     PGresult *res;
-    char *buf;
 
     if (PQputCopyEnd(conn, NULL) <= 0 || PQflush(conn) < 0)
         return;
-    /* drain what the server still sends, without waiting forever */
-    for (int i = 0; i < 100; i++) {
+    /* drain what the server still sends until it ends the copy too, for
+     * at most a few seconds (a busy walsender may have much in flight) */
+    for (;;) {
+        char *buf;
         int len = PQgetCopyData(conn, &buf, 1);
         if (len > 0) {
             PQfreemem(buf);
             continue;
         }
         if (len == 0) {
+            if (lm_monotonic_us() > until)
+                return;
             wait_input(50);
             if (PQconsumeInput(conn) == 0)
                 return;
@@ -760,8 +764,13 @@ static void finish_copy(void)
         }
         break;
     }
-    while ((res = PQgetResult(conn)) != NULL)
+    /* still in copy mode, PQgetResult would hand out copy results forever */
+    for (int i = 0; i < 10 && (res = PQgetResult(conn)) != NULL; i++) {
+        ExecStatusType st = PQresultStatus(res);
         PQclear(res);
+        if (st == PGRES_COPY_BOTH || st == PGRES_COPY_OUT || st == PGRES_COPY_IN)
+            break;
+    }
 }
 
 static PGconn *connect_source(bool first)
