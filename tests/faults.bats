@@ -320,7 +320,9 @@ finish() {
     decode_start
     apply_start
     src -c "INSERT INTO k VALUES (1)"
-    wait_for 30 test "$(tgt -c "SELECT count(*) FROM k")" = 1
+    # the count is read again at every try (wait_for runs its command anew)
+    k_applied() { [ "$(tgt -c "SELECT count(*) FROM k")" = 1 ]; }
+    wait_for 30 k_applied
     end=$(src -c "SELECT pg_current_wal_lsn()")
     kill -TERM "$DEC_PID"; wait "$DEC_PID"; DEC_PID=
     wait_for 30 slot_inactive
