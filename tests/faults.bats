@@ -637,7 +637,7 @@ SQL
         clang -x c -fsanitize=fuzzer -o "$T/probe" - 2>"$T/probe.err"; then
         skip "clang cannot link libFuzzer (libclang-rt-14-dev): $(head -1 "$T/probe.err")"
     fi
-    run "$LM_ROOT/scripts/fuzz" "${FUZZ_SECONDS:-20}"
+    run "$LM_ROOT/scripts/fuzz" "${FUZZ_SECONDS:-10}"
     echo "$output"
     echo "$output" | sed 's/^/# /' >&3
     [ "$status" -eq 0 ]
