@@ -344,7 +344,7 @@ static void split_group(void)
     }
     replay(tail, tail_len);   /* reopens the transaction: in_src again */
     rbuf_on = false;
-    rbuf.len = 0;
+    lm_buf_free(&rbuf);
     rbuf_mark = 0;
     free(head);
     free(tail);
@@ -415,7 +415,7 @@ static void keep_raw(const lm_record *r)
     if (in_src && rbuf.len - rbuf_mark > lim.group_bytes) {
         if (grp.ntxn == 0) {
             rbuf_on = false;   /* first of the group: a plain rollback undoes it */
-            rbuf.len = 0;
+            lm_buf_free(&rbuf); /* and give the memory back */
         } else
             split_group();
     }

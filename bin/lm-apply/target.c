@@ -17,7 +17,7 @@
 
 apply_limits lim = {
     .group_changes = 50000,
-    .group_bytes = 32u << 20,
+    .group_bytes = 8u << 20,  /* also bounds the kept records: memory */
     .group_time_us = 500000,
     .batch_rows = 2000,
 };
