@@ -62,9 +62,13 @@ deps:
 
 # make check: installs what is missing, builds, runs every suite.
 #   TESTS=tests/lm-cat.bats to run some; VALGRIND=1 / SANITIZE=1 for checkers
+# Under SANITIZE=1 the programs' exit-time leaks (one-shot processes) are not
+# reported, except in the format and lm-cat suites, which turn it back on;
+# memory errors and undefined behaviour always fail.
+SAN_ENV = $(if $(SANFLAGS),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 check: deps
 	$(MAKE) all
-	scripts/run-tests $(TESTS)
+	$(SAN_ENV) scripts/run-tests $(TESTS)
 
 check-faults: deps
 	$(MAKE) all

@@ -46,19 +46,6 @@ teardown() {
 
 # ------------------------------------------------------------------ helpers
 
-# A background command whose pid is the command's own (exec), with bats'
-# descriptors closed: kill -9 must hit the program, not a wrapping subshell.
-bg_exec() {
-    local __var=$1; shift
-    (
-        for fd in /proc/$BASHPID/fd/*; do
-            fd=${fd##*/}
-            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-        done
-        exec "$@"
-    ) &
-    printf -v "$__var" '%s' "$!"
-}
 
 use_db() {
     DB=$1
@@ -71,14 +58,7 @@ lsn_le() { [ "$(q source -c "SELECT '$1'::pg_lsn <= '$2'::pg_lsn")" = t ]; }
 
 # hashes NAME: every user table of $DB on cluster NAME with its ordered
 # content hash (names with spaces and quotes kept whole)
-hashes() {
-    local name=$1 t
-    PGDATABASE_TEST=$DB q "$name" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-        WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm') ORDER BY 1" |
-        while IFS= read -r t; do
-            printf '%s %s\n' "$t" "$(PGDATABASE_TEST=$DB qhash "$name" "$t")"
-        done
-}
+hashes() { PGDATABASE_TEST=$DB db_hashes "$1"; }
 same() {
     hashes source >"$T/src.hash"
     hashes target >"$T/tgt.hash"
@@ -95,7 +75,7 @@ hold_snapshot() {
     local slot=$1; shift
     rm -f "$T/hold.in" "$T/hold.out"
     mkfifo "$T/hold.in"
-    bg_exec HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ \
+    bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ \
         "$T/hold.in" "$T/hold.out" "$T/hold.err" lm-slot create --source "$S" --slot "$slot" --hold "$@"
     exec 7>"$T/hold.in"
     wait_for 60 grep -q '^snapshot:' "$T/hold.out" || { cat "$T/hold.err" >&2; return 1; }
@@ -109,7 +89,7 @@ release_snapshot() {
 }
 
 load_start() {
-    bg_exec LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
+    bg_start LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
         "$SOURCE_PORT" "$DB" "$T/pgbench.log"
 }
 load_stop() {
@@ -119,11 +99,11 @@ load_stop() {
     LOAD_PID=
 }
 decode_start() {   # extra lm-decode options as arguments
-    bg_exec DEC_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/decode.err" \
+    bg_start DEC_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/decode.err" \
         lm-decode --source "$S" --slot "$SLOT" --spool "$SPOOL" --status-interval 1 --segment-time 2 "$@"
 }
 apply_start() {
-    bg_exec APPLY_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/apply.err" \
+    bg_start APPLY_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/apply.err" \
         lm-apply --target "$TG" --spool "$SPOOL" --follow
 }
 slot_inactive() { [ "$(src -c "SELECT NOT active FROM pg_replication_slots WHERE slot_name = '$SLOT'")" = t ]; }
@@ -232,7 +212,7 @@ finish() {
     resume=()
     killed=0
     for r in $(seq 1 "$ROUNDS"); do
-        bg_exec SNAP_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/snapshot.err" \
+        bg_start SNAP_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/snapshot.err" \
             lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --sync-lsn "$SYNC_LSN" \
             --slot "$SLOT" --jobs 2 --workdir "$T/work" --split-larger-than 1MB "${resume[@]}"
         sleep "0.$(( RANDOM % 9 + 1 ))"

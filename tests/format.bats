@@ -6,6 +6,9 @@
 
 bats_require_minimum_version 1.5.0
 load helpers
+# with SANITIZE=1, leaks are errors here (make check turns them off for the
+# one-shot programs of the other suites)
+if [ "${SANITIZE:-0}" = 1 ]; then export ASAN_OPTIONS=detect_leaks=1; fi
 
 setup() {
     T=$BATS_TEST_TMPDIR

@@ -193,12 +193,15 @@ qhash() {
     q "$1" -c "SELECT count(*) || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text COLLATE \"C\")), '') FROM $2 t"
 }
 
-# Every user table's hash on cluster NAME, one line per table.
+# Every user table's hash on cluster NAME, one line per table (of database
+# $PGDATABASE_TEST when set); names with spaces and quotes are kept whole.
 db_hashes() {
     local name=$1 t
-    for t in $(q "$name" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog','information_schema','lm') ORDER BY 1"); do
-        echo "$t $(qhash "$name" "$t")"
-    done
+    q "$name" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
+        WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm') ORDER BY 1" |
+        while IFS= read -r t; do
+            printf '%s %s\n' "$t" "$(qhash "$name" "$t")"
+        done
 }
 
 # Wait until a command succeeds: wait_for SECONDS command...

@@ -100,16 +100,8 @@ progress_of() {
 }
 
 # Every user table's ordered content hash on cluster NAME in database $DB,
-# one line per table; names with spaces and quotes are kept whole (the
-# helpers' db_hashes splits on white space).
-hashes() {
-    local name=$1 t
-    PGDATABASE_TEST=$DB q "$name" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-        WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm') ORDER BY 1" |
-        while IFS= read -r t; do
-            printf '%s %s\n' "$t" "$(PGDATABASE_TEST=$DB qhash "$name" "$t")"
-        done
-}
+# one line per table of $DB on cluster NAME
+hashes() { PGDATABASE_TEST=$DB db_hashes "$1"; }
 # target database $DB equals source database $SDB (default: the same name)
 same() {
     local tdb=$DB sdb=${1:-$DB}

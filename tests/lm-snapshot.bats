@@ -5,19 +5,6 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-# A background command whose pid is the command's own (exec), with bats'
-# descriptors closed, so that kill -9 hits it and nothing hangs the suite.
-bg_exec() {
-    local __var=$1; shift
-    (
-        for fd in /proc/$BASHPID/fd/*; do
-            fd=${fd##*/}
-            [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
-        done
-        exec "$@"
-    ) &
-    printf -v "$__var" '%s' "$!"
-}
 
 # hold_snapshot DB [lm-slot options...]: export a snapshot of DB on the source
 # and keep it importable; sets SNAP, SYNC_LSN (empty with psql) and HOLD_PID.
@@ -32,7 +19,7 @@ hold_snapshot() {
     SYNC_LSN=
     if [ -x "$LM_ROOT/bin/lm-slot/lm-slot" ] && [ "${LM_TEST_HOLDER:-}" != psql ]; then
         HOLD_SLOT=snap_$(( RANDOM % 100000 ))
-        bg_exec HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" \
+        bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" \
             lm-slot create --source "host=127.0.0.1 port=$SOURCE_PORT dbname=$db user=postgres" \
             --slot "$HOLD_SLOT" --hold "$@"
         exec 7>"$dir/in"
@@ -41,7 +28,7 @@ hold_snapshot() {
         SYNC_LSN=$(sed -n 's/^consistent_point: *//p' "$dir/out")
     else
         HOLD_SLOT=
-        bg_exec HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" \
+        bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" \
             psql -X -At -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres -d "$db"
         exec 7>"$dir/in"
         echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();" >&7
@@ -73,15 +60,8 @@ qt() { local db=$1; shift; PGDATABASE_TEST=$db q target "$@"; }
 sql_true() { [ "$(qt "$1" -c "$2" 2>/dev/null)" = t ]; }
 newdb() { q target -c "CREATE DATABASE \"$1\""; }
 
-# Per-table content hashes of a database (names may hold spaces and quotes).
-hashes() {
-    local side=$1 db=$2 t
-    PGDATABASE_TEST=$db q "$side" -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables
-        WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm') ORDER BY 1" |
-    while IFS= read -r t; do
-        echo "$t $(PGDATABASE_TEST=$db qhash "$side" "$t")"
-    done
-}
+# Per-table content hashes of a database: hashes SIDE DB
+hashes() { PGDATABASE_TEST=$2 db_hashes "$1"; }
 
 AWKWARD_SQL="
 CREATE SCHEMA \"Sch ema\";
@@ -318,7 +298,7 @@ setup() {
     newdb kill1
     hold_snapshot big
     local conn; conn=$(tgt kill1)
-    LM_SNAPSHOT_TEST_DELAY_MS=300 bg_exec PID lm-snapshot --source "$(src big)" --target "$conn" \
+    LM_SNAPSHOT_TEST_DELAY_MS=300 bg_start PID lm-snapshot --source "$(src big)" --target "$conn" \
         --snapshot "$SNAP" --jobs 2 --split-larger-than 64kB --workdir "$WORK"
     wait_for 60 sql_true kill1 "SELECT count(*) >= 4 FROM lm.copy"
     kill -9 "$PID"
@@ -344,7 +324,7 @@ setup() {
     hold_snapshot big
     local conn; conn=$(tgt fresh1)
     hashes source big >"$BATS_TEST_TMPDIR/at_snapshot"
-    LM_SNAPSHOT_TEST_DELAY_MS=400 bg_exec PID lm-snapshot --source "$(src big)" --target "$conn" \
+    LM_SNAPSHOT_TEST_DELAY_MS=400 bg_start PID lm-snapshot --source "$(src big)" --target "$conn" \
         --snapshot "$SNAP" --jobs 1 --split-larger-than 256kB --workdir "$WORK"
     # big goes first (largest first); stop once a small table is done
     wait_for 90 sql_true fresh1 "SELECT count(*) > 0 FROM lm.copy WHERE relname LIKE 'small%'"
