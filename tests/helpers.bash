@@ -80,7 +80,9 @@ free_port() {
     local p i
     mkdir -p /tmp/lm-ports && chmod 1777 /tmp/lm-ports 2>/dev/null
     for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+        # below Linux's ephemeral range (32768-60999): a client connection's
+        # local port there made a cluster's bind fail now and then
+        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
         port_in_use "$p" && continue
         if mkdir "/tmp/lm-ports/$p" 2>/dev/null; then
             echo "$p"
@@ -126,8 +128,19 @@ CONF
     for line in "$@"; do
         echo "$line" >>"$dir/postgresql.conf"
     done
-    ( no_fds as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$root/$name.log" -w -t 60 start >/dev/null ) || {
-        tail -20 "$root/$name.log" >&2; return 1; }
+    local try
+    for try in 1 2 3; do
+        ( no_fds as_pg "$PGBIN/pg_ctl" -D "$dir" -l "$root/$name.log" -w -t 60 start >/dev/null ) && break
+        # another process took the port between the check and the bind:
+        # another port (the last port line of the file wins)
+        if [ "$try" -lt 3 ] && grep -q 'could not bind.*Address already in use' "$root/$name.log"; then
+            port=$(free_port) || return 1
+            echo "port = $port" >>"$dir/postgresql.conf"
+            continue
+        fi
+        tail -20 "$root/$name.log" >&2
+        return 1
+    done
     echo "$dir" >>"$root/clusters"
     local up=${name^^}
     printf -v "${up}_PORT" '%s' "$port"
@@ -222,3 +235,84 @@ lm_vg() {
         "$@"
     fi
 }
+
+# An sshd of the test's own on a loopback port, with generated keys; LM_SSH
+# points lm-migrate at it.  Host "lmtest" has the lm programs in its PATH,
+# host "bare" (the same server) does not.
+start_sshd() {
+    local d=$BATS_TEST_TMPDIR/ssh
+    mkdir -p "$d"
+    [ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey" || return 1
+    ssh-keygen -q -t ed25519 -N '' -f "$d/userkey" || return 1
+    cp "$d/userkey.pub" "$d/authorized_keys"
+    chmod 600 "$d/authorized_keys"
+    SSHD_PORT=$(free_port) || return 1
+    cat >"$d/sshd_config" <<CONF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $d/hostkey
+AuthorizedKeysFile $d/authorized_keys
+PidFile $d/sshd.pid
+StrictModes no
+UsePAM no
+PermitRootLogin yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+SetEnv PATH=$LM_ROOT/bin/lm-decode:$LM_ROOT/bin/lm-apply:/usr/local/bin:/usr/bin:/bin
+CONF
+    cat >"$d/ssh_config" <<CONF
+Host lmtest bare
+  HostName 127.0.0.1
+  Port $SSHD_PORT
+  User $(id -un)
+  IdentityFile $d/userkey
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+CONF
+    cat >"$d/ssh" <<'WRAP'
+#!/bin/bash
+# ssh with the test's config; on host "bare" the lm programs are not in PATH
+args=("$@"); n=${#args[@]}
+if [ "${args[n-2]}" = bare ]; then
+    args[n-1]="PATH=/usr/bin:/bin; ${args[n-1]}"
+fi
+exec ssh -F "$(dirname "$0")/ssh_config" "${args[@]}"
+WRAP
+    chmod +x "$d/ssh"
+    bg_start SSHD_SH sh -c "echo \$\$ >'$d/sshd.sh.pid'; exec /usr/sbin/sshd -D -e -f '$d/sshd_config' 2>'$d/sshd.log'"
+    wait_for 10 port_in_use "$SSHD_PORT" || return 1
+    export LM_SSH=$d/ssh
+    wait_for 10 "$LM_SSH" lmtest true </dev/null
+}
+
+stop_sshd() {
+    local pid
+    pid=$(cat "$BATS_TEST_TMPDIR/ssh/sshd.sh.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+    rmdir "/tmp/lm-ports/${SSHD_PORT:-none}" 2>/dev/null || true
+}
+
+# start_sshd, or skip the test with the reason
+sshd_or_skip() {
+    [ -x /usr/sbin/sshd ] || skip "sshd is not installed (scripts/install-deps installs openssh-server)"
+    command -v ssh-keygen >/dev/null || skip "ssh-keygen is not installed"
+    if ! start_sshd; then
+        local why
+        why=$(tail -n 3 "$BATS_TEST_TMPDIR/ssh/sshd.log" 2>/dev/null)
+        stop_sshd
+        skip "could not start an sshd on a loopback port: ${why:-unknown reason}"
+    fi
+}
+
+# Cut every ssh connection of that sshd, as a network failure would: its
+# per-connection processes die, both ends see the link gone.  Prints how
+# many there were.
+cut_ssh_links() {
+    local pid n
+    pid=$(cat "$BATS_TEST_TMPDIR/ssh/sshd.sh.pid" 2>/dev/null) || { echo 0; return; }
+    n=$(pgrep -c -P "$pid" || true)
+    pkill -9 -P "$pid" || true
+    echo "${n:-0}"
+}
+
