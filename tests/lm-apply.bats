@@ -322,6 +322,25 @@ SQL
     [[ "$stderr" == *"ended (marker)"* ]]
     DB=mixed_spool same mixed
     [ "$(PGDATABASE_TEST=mixed_spool q target -c "SELECT payload FROM lm.marker WHERE origin = 's_spool'")" = "cutover 1" ]
+    # the two segments concatenated (as lm-migrate ships them through ssh),
+    # on stdin and as one file: every segment is applied, not only the first
+    local how
+    for how in stdin file; do
+        q target -c "CREATE DATABASE mixed_cat_$how"
+        TG="host=127.0.0.1 port=$TARGET_PORT dbname=mixed_cat_$how user=postgres"
+        PGDATABASE_TEST=mixed_cat_$how q target -f "$F/schema.sql" -c "$(alter_sql)"
+        cat "$F/spool"/seg-*.lmz >"$BATS_TEST_TMPDIR/cat.lmz"
+        # an origin of its own (origins are per cluster, not per database)
+        if [ $how = stdin ]; then
+            run --separate-stderr lm-apply --target "$TG" --origin "s_cat_$how" <"$BATS_TEST_TMPDIR/cat.lmz"
+        else
+            run --separate-stderr lm-apply --target "$TG" --origin "s_cat_$how" "$BATS_TEST_TMPDIR/cat.lmz"
+        fi
+        assert_success
+        DB=mixed_cat_$how same mixed
+        [ "$(PGDATABASE_TEST=mixed_cat_$how q target -c "SELECT payload FROM lm.marker WHERE origin = 's_cat_$how'")" = "cutover 1" ]
+        [ "$(progress_of "s_cat_$how")" = "$(progress_of s_spool)" ]
+    done
 }
 
 @test "lm-apply: the same stream applied twice: the second run changes nothing" {

@@ -78,6 +78,9 @@ static bool rbuf_on = true;    /* false: the transaction being read is not kept 
 static bool replaying;
 static bool done;              /* an end record that stops the stream */
 static int end_reason;
+/* an end record read from a file or pipe: the stream ends there unless the
+ * next segment of a concatenation follows (its header) */
+static bool end_pending;
 static uint64_t n_xacts, n_skipped;
 
 static void usage(void)
@@ -440,6 +443,11 @@ static void process(const lm_record *r)
 {
     switch (r->type) {
     case LM_REC_HEADER:
+        if (end_pending) {
+            lm_info("%s: the stream ended (%s) but another segment follows; going on",
+                    lm_reader_name(rd), lm_end_reason_name((uint8_t)end_reason));
+            end_pending = false;
+        }
         /* pair the origin with a change stream's source now: a foreign
          * stream is refused even when it holds no transaction, and the lm
          * schema exists from the first run on. Bulk streams (lm-snapshot)
@@ -570,8 +578,16 @@ static void process(const lm_record *r)
                         lm_reader_name(rd), lm_end_reason_name(r->u.end.reason));
                 break;
             }
-            done = true;
             end_reason = r->u.end.reason;
+            if (!opt_spool) {
+                /* concatenated segments (cat seg-* | lm-apply) go on after
+                 * an end record: read on to the end of the input.  What is
+                 * applied is acknowledged now, for a producer that waits */
+                end_pending = true;
+                acknowledge(true);
+                break;
+            }
+            done = true;
         }
         break;
     case LM_REC_TRAILER:
@@ -809,8 +825,10 @@ static int run(void)
             process(&rec);
             if (done)
                 break;
-            if (rec.type == LM_REC_TRAILER || (rec.type == LM_REC_END && opt_spool && !cur_seg.partial)) {
-                /* this segment ends; the stream goes on in the next */
+            if (opt_spool && (rec.type == LM_REC_TRAILER || (rec.type == LM_REC_END && !cur_seg.partial))) {
+                /* this segment ends; the stream goes on in the next (a
+                 * file or pipe of concatenated segments goes on in itself:
+                 * the next segment's header follows the trailer) */
                 if (!open_next_input())
                     break;
             }
@@ -851,6 +869,8 @@ static int run(void)
         acknowledge(true);
         return lm_reader_errcode(rd);
     }
+    if (end_pending && !lm_interrupted)
+        done = true;
     if (lm_interrupted) {
         if (in_src)
             abandon("interrupted");
