@@ -299,14 +299,145 @@ done:
     return code;
 }
 
+/* The objects of the kinds a post-data section makes that exist on the
+ * target, each as pg_restore -l names it after the two OIDs: "DESC SCHEMA
+ * TAG" (newlines turned to spaces, as pg_restore does). */
+static const char existing_sql[] =
+    "SELECT translate(k, E'\\n\\r', '  ') FROM ("
+    " SELECT 'INDEX ' || n.nspname || ' ' || c.relname FROM pg_class c"
+    "  JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('i', 'I')"
+    " UNION ALL SELECT 'INDEX ATTACH ' || n.nspname || ' ' || c.relname FROM pg_inherits i"
+    "  JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+    "  WHERE c.relkind IN ('i', 'I')"
+    " UNION ALL SELECT CASE co.contype WHEN 'f' THEN 'FK CONSTRAINT ' WHEN 'c' THEN 'CHECK CONSTRAINT '"
+    "  ELSE 'CONSTRAINT ' END || n.nspname || ' ' || coalesce(cl.relname, t.typname) || ' ' || co.conname"
+    "  FROM pg_constraint co JOIN pg_namespace n ON n.oid = co.connamespace"
+    "  LEFT JOIN pg_class cl ON cl.oid = co.conrelid LEFT JOIN pg_type t ON t.oid = co.contypid"
+    " UNION ALL SELECT 'TRIGGER ' || n.nspname || ' ' || cl.relname || ' ' || tg.tgname FROM pg_trigger tg"
+    "  JOIN pg_class cl ON cl.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = cl.relnamespace"
+    "  WHERE NOT tg.tgisinternal"
+    " UNION ALL SELECT 'RULE ' || n.nspname || ' ' || cl.relname || ' ' || r.rulename FROM pg_rewrite r"
+    "  JOIN pg_class cl ON cl.oid = r.ev_class JOIN pg_namespace n ON n.oid = cl.relnamespace"
+    " UNION ALL SELECT 'POLICY ' || n.nspname || ' ' || cl.relname || ' ' || p.polname FROM pg_policy p"
+    "  JOIN pg_class cl ON cl.oid = p.polrelid JOIN pg_namespace n ON n.oid = cl.relnamespace"
+    " UNION ALL SELECT 'STATISTICS ' || n.nspname || ' ' || s.stxname FROM pg_statistic_ext s"
+    "  JOIN pg_namespace n ON n.oid = s.stxnamespace"
+    " UNION ALL SELECT 'EVENT TRIGGER - ' || evtname FROM pg_event_trigger) k(k)";
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A restore list for the post-data section of archive_path without the
+ * entries whose object a killed run already made on the target (pg_restore
+ * --clean cannot drop them: a partition's inherited constraint refuses).
+ * Returns the list file's path (archive_path.post-data.list), or NULL with
+ * the error logged. */
+static char *post_data_list(const char *archive_path, const char *target_conninfo)
+{
+    char *listfile = lm_psprintf("%s.post-data.list", archive_path);
+    char *fileopt = lm_psprintf("--file=%s.all", listfile);
+    char *all = lm_psprintf("%s.all", listfile);
+    const char *argv[] = {"pg_restore", "--list", "--section=post-data", fileopt, archive_path, NULL};
+    char *out = NULL, *err = NULL, *line = NULL;
+    char **keys = NULL;
+    int nkeys = 0, skipped = 0, rc;
+    size_t cap = 0;
+    FILE *in = NULL, *o = NULL;
+    PGconn *conn = NULL;
+    PGresult *res = NULL;
+    bool ok = false;
+
+    rc = lm_run_pgtool(NULL, argv, NULL, &out);
+    if (rc != 0) {
+        lm_error("pg_restore --list of \"%s\" failed (exit status %d)", archive_path, rc);
+        log_tool_output(out, true);
+        goto done;
+    }
+    conn = lm_connect_try(target_conninfo, "target", LM_CONN_NO_SETTINGS, &err);
+    if (!conn) {
+        lm_error("%s", err);
+        goto done;
+    }
+    res = lm_exec_try(conn, existing_sql, &err);
+    if (!res) {
+        lm_error("listing the indexes, constraints and triggers of the target failed: %s", err);
+        goto done;
+    }
+    nkeys = PQntuples(res);
+    keys = lm_malloc((size_t)(nkeys ? nkeys : 1) * sizeof *keys);
+    for (int i = 0; i < nkeys; i++)
+        keys[i] = PQgetvalue(res, i, 0);
+    qsort(keys, (size_t)nkeys, sizeof *keys, cmp_str);
+    if (!(in = fopen(all, "r")) || !(o = fopen(listfile, "w"))) {
+        lm_error("could not write the restore list \"%s\": %s", listfile, strerror(errno));
+        goto done;
+    }
+    while (getline(&line, &cap, in) > 0) {
+        /* "ID; TABLEOID OID DESC SCHEMA TAG OWNER": the object exists when
+         * some prefix of "DESC SCHEMA TAG OWNER" ending before a space is a
+         * key (names may hold spaces: every such prefix is tried) */
+        bool made = false;
+        char *rest = NULL, *p = line;
+        if (*line != ';') {
+            p = strchr(line, ';');
+            for (int f = 0; p && f < 3; f++)
+                p = strchr(p + 1, ' ');
+            rest = p ? p + 1 : NULL;
+        }
+        for (char *sp = rest ? strchr(rest, ' ') : NULL; sp && !made; sp = strchr(sp + 1, ' ')) {
+            char *k = rest, save = *sp;
+            *sp = '\0';
+            made = bsearch(&k, keys, (size_t)nkeys, sizeof *keys, cmp_str) != NULL;
+            *sp = save;
+        }
+        if (made) {
+            fputc(';', o);
+            skipped++;
+        }
+        fputs(line, o);
+    }
+    if (fclose(o) != 0) {
+        o = NULL;
+        lm_error("could not write the restore list \"%s\": %s", listfile, strerror(errno));
+        goto done;
+    }
+    o = NULL;
+    lm_info("post-data begun by an earlier run: %d object%s it made left as they are, the rest "
+            "restored", skipped, skipped == 1 ? "" : "s");
+    ok = true;
+done:
+    if (in)
+        fclose(in);
+    if (o)
+        fclose(o);
+    unlink(all);
+    free(line);
+    free(keys);
+    PQclear(res);
+    if (conn)
+        PQfinish(conn);
+    free(err);
+    free(out);
+    free(fileopt);
+    free(all);
+    if (!ok) {
+        free(listfile);
+        return NULL;
+    }
+    return listfile;
+}
+
 int lm_schema_restore(const char *archive_path, const char *target_conninfo,
-                      const char *section, int jobs, bool no_owner)
+                      const char *section, int jobs, bool no_owner, bool again)
 {
     const char *argv[16];
     const char *env[2];
     int argc = 0, rc, code = 0;
     char *sectopt = lm_psprintf("--section=%s", section);
     char *jobsopt = NULL, *dbopt = NULL, *out = NULL, *err = NULL, *options = NULL;
+    char *listfile = NULL, *listopt = NULL;
     const char *mwm = getenv("LM_MAINTENANCE_WORK_MEM");
     const char *user_opts = getenv("PGOPTIONS");
     PQconninfoOption *opts;
@@ -365,6 +496,18 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
         jobsopt = lm_psprintf("--jobs=%d", jobs);
         argv[argc++] = jobsopt;
     }
+    if (again && strcmp(section, "post-data") == 0) {
+        if (!(listfile = post_data_list(archive_path, target_conninfo))) {
+            code = LM_EXIT_FAILURE;
+            goto done;
+        }
+        listopt = lm_psprintf("--use-list=%s", listfile);
+        argv[argc++] = listopt;
+    } else if (again) {
+        /* pre-data, before any data: dropped and made again */
+        argv[argc++] = "--clean";
+        argv[argc++] = "--if-exists";
+    }
     if (no_owner) {
         argv[argc++] = "--no-owner";
         argv[argc++] = "--no-privileges";
@@ -380,6 +523,11 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
         code = rc == 127 ? LM_EXIT_FAILURE : LM_EXIT_SERVER;
     } else
         log_tool_output(out, false);
+done:
+    if (listfile)
+        unlink(listfile);
+    free(listfile);
+    free(listopt);
     free(out);
     free(options);
     free(jobsopt);

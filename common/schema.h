@@ -66,10 +66,17 @@ int lm_schema_dump(const char *source_conninfo, const char *snapshot,
  * of archive_path into target_conninfo's database, with -j jobs (post-data
  * only; pre-data runs in one session) and maintenance_work_mem=512MB
  * (LM_MAINTENANCE_WORK_MEM overrides) for index builds. no_owner adds
- * --no-owner --no-privileges. Returns an exit code: 0 ok, LM_EXIT_SERVER if
- * the restore failed part-way (what failed is logged), LM_EXIT_FAILURE if
- * pg_restore could not run. */
+ * --no-owner --no-privileges. again says an earlier run may have restored
+ * part of the section before it was killed, so that it does not fail as
+ * "already exists": post-data is restored from a list (pg_restore -L)
+ * without the indexes, constraints, triggers, ... that exist on the target;
+ * pre-data gets --clean --if-exists, dropped and made again (the caller
+ * makes sure no data was copied into it yet; it is not restored in a single
+ * transaction instead: a lock per table would exhaust the lock table on a
+ * schema of thousands). Returns an exit code: 0 ok,
+ * LM_EXIT_SERVER if the restore failed part-way (what failed is logged),
+ * LM_EXIT_FAILURE if pg_restore could not run. */
 int lm_schema_restore(const char *archive_path, const char *target_conninfo,
-                      const char *section, int jobs, bool no_owner);
+                      const char *section, int jobs, bool no_owner, bool again);
 
 #endif

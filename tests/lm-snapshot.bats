@@ -283,6 +283,57 @@ setup() {
     [[ $stderr == *"no schema archive"* ]]
 }
 
+# what pre-data and post-data made: relations, constraints, triggers
+schema_objects() {
+    PGDATABASE_TEST=$2 q "$1" -c "
+        SELECT string_agg(x, ',' ORDER BY x) FROM (
+          SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind FROM pg_class c
+            JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname !~ '^(pg_|information_schema$|lm$)'
+          UNION ALL SELECT 'con ' || conrelid::regclass || ' ' || conname FROM pg_constraint
+            WHERE connamespace::regnamespace::text !~ '^(pg_|information_schema$|lm$)'
+          UNION ALL SELECT 'trg ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal) s(x)"
+}
+
+@test "lm-snapshot: pre-data and post-data left half-made by a killed run are made again on --resume, never dropping copied data" {
+    newdb halfmade
+    hold_snapshot awk --replica-identity-full
+    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+        --snapshot "$SNAP" --workdir "$WORK" --schema-only
+    # as if killed during pre-data: begun, not done, some of it made
+    qt halfmade -c "DELETE FROM lm.meta WHERE key = 'lm-snapshot.pre-data'"
+    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+        --snapshot "$SNAP" --workdir "$WORK" --schema-only --resume
+    [[ $stderr != *"already exists"* ]]
+    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+        --snapshot "$SNAP" --workdir "$WORK" --data-only --jobs 2 --resume
+    release_snapshot awk
+    # as if killed during post-data: the FK and the trigger made, the rest not
+    run -0 --separate-stderr lm-snapshot --target "$(tgt halfmade)" --workdir "$WORK" --post-data --jobs 2
+    qt halfmade -c "DELETE FROM lm.meta WHERE key = 'lm-snapshot.post-data'" \
+        -c "ALTER TABLE \"Sch ema\".child DROP CONSTRAINT child_weird_id_fkey" \
+        -c "ALTER TABLE \"Sch ema\".\"we\"\"ird; x\" DROP CONSTRAINT \"we\"\"ird; x_pkey\"" \
+        -c "ALTER TABLE \"Sch ema\".child DROP CONSTRAINT child_pkey"
+    run --separate-stderr lm-snapshot --target "$(tgt halfmade)" --workdir "$WORK" --post-data --jobs 2 --resume
+    echo "$stderr"
+    [ "$status" -eq 0 ]
+    [[ $stderr != *"already exists"* ]]
+    [ "$(schema_objects source awk)" = "$(schema_objects target halfmade)" ]
+    hashes source awk >"$BATS_TEST_TMPDIR/s"
+    hashes target halfmade >"$BATS_TEST_TMPDIR/t"
+    diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t"
+    # pre-data begun again after data was copied (the state of a target
+    # whose tables were made by hand for --data-only): not dropped, a
+    # clear failure instead
+    qt halfmade -c "DELETE FROM lm.meta WHERE key = 'lm-snapshot.pre-data'"
+    hold_snapshot awk --replica-identity-full
+    run -5 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+        --snapshot "$SNAP" --workdir "$WORK" --schema-only --resume
+    release_snapshot awk
+    [[ $stderr == *"already exists"* ]]
+    hashes target halfmade >"$BATS_TEST_TMPDIR/t2"
+    diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t2"
+}
+
 @test "lm-snapshot: existing lm.copy rows without --resume are refused (exit 4)" {
     newdb again
     hold_snapshot big

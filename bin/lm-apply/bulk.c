@@ -73,7 +73,15 @@ void bulk_archive(const lm_record *r)
     }
     lm_info("restoring the schema (pre-data) from the stream");
     {
-        int rc = lm_schema_restore(archive_path, target_conninfo, "pre-data", 1, false);
+        /* a run killed during it left part of it made: dropped and made
+         * again, only while no chunk was loaded into it */
+        PGresult *res = lm_exec(tconn, LM_EXIT_SERVER, "SELECT EXISTS (SELECT 1 FROM lm.copy)");
+        bool again = meta_flag("stream_pre_data_begun") && strcmp(PQgetvalue(res, 0, 0), "f") == 0;
+        int rc;
+        PQclear(res);
+        if (!again)
+            meta_set("stream_pre_data_begun");
+        rc = lm_schema_restore(archive_path, target_conninfo, "pre-data", 1, false, again);
         if (rc)
             exit(rc);
     }
@@ -88,8 +96,12 @@ void bulk_finish(void)
     tgt_leave_pipeline();
     if (!meta_flag("stream_post_data")) {
         int rc;
+        bool again = meta_flag("stream_post_data_begun");
         lm_info("restoring indexes and constraints (post-data) from the stream");
-        rc = lm_schema_restore(archive_path, target_conninfo, "post-data", 2, false);
+        if (!again)
+            meta_set("stream_post_data_begun");
+        /* a run killed during it left part of it made */
+        rc = lm_schema_restore(archive_path, target_conninfo, "post-data", 2, false, again);
         if (rc)
             exit(rc);
         meta_set("stream_post_data");

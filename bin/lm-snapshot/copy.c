@@ -234,7 +234,7 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
                      (unsigned)r->sync_lsn);
         {
             char *nsp = lm_literal(t->nspname), *rel = lm_literal(t->relname);
-            char *snap = lm_literal(r->snapshot);
+            char *snap = lm_literal(r->snapshot_id);
             ins = lm_psprintf("INSERT INTO lm.copy (nspname, relname, chunk, nchunks, first_page,"
                               " last_page, rows, bytes, snapshot, sync_lsn) VALUES (%s, %s, %d, %d,"
                               " %s, %s, %" PRIu64 ", %" PRIu64 ", %s, %s); COMMIT",

@@ -624,6 +624,12 @@ int main(int argc, char **argv)
             lm_fatal(LM_EXIT_SERVER, "could not import fresh snapshot \"%s\": %s", r.snapshot, err);
     }
 
+    {
+        char *started = lm_query_value(src, LM_EXIT_SERVER,
+                                       "SELECT extract(epoch FROM pg_postmaster_start_time())::bigint");
+        r.snapshot_id = lm_psprintf("%s@%s", r.snapshot, started ? started : "");
+        free(started);
+    }
     plan_tables(&r, src);
 
     /* schema: dump while the snapshot is held */
@@ -643,11 +649,18 @@ int main(int argc, char **argv)
             check_roles(&r, src, tgt);
         check_hypertables(&r, tgt, false);
         phase_begin("restoring the schema (pre-data)");
-        rc = lm_schema_restore(archive, opt.target, "pre-data", opt.jobs, opt.no_owner);
+        /* begun by a run that was killed: part of it may be made. It is
+         * dropped and made again only while no data was copied into it (a
+         * table made by hand for --data-only is never dropped) */
+        char *rows = lm_query_value(tgt, LM_EXIT_SERVER, "SELECT count(*) FROM lm.copy");
+        bool again = meta_done(tgt, "pre-data-begun") && rows && strcmp(rows, "0") == 0;
+        free(rows);
+        meta_set(tgt, "pre-data-begun", r.snapshot_id);
+        rc = lm_schema_restore(archive, opt.target, "pre-data", opt.jobs, opt.no_owner, again);
         if (rc)
             exit(rc);
         check_hypertables(&r, tgt, true);
-        meta_set(tgt, "pre-data", r.snapshot);
+        meta_set(tgt, "pre-data", r.snapshot_id);
         phase_end(PH_PRE);
     }
 
@@ -715,7 +728,11 @@ post_data:
                 exit(LM_EXIT_PREFLIGHT);
             }
             phase_begin("restoring indexes, constraints and triggers (post-data)");
-            rc = lm_schema_restore(archive, opt.target, "post-data", opt.jobs, opt.no_owner);
+            /* begun by a run that was killed: what it made is dropped and
+             * made again (indexes, constraints, triggers: no data) */
+            bool again = meta_done(tgt, "post-data-begun");
+            meta_set(tgt, "post-data-begun", "yes");
+            rc = lm_schema_restore(archive, opt.target, "post-data", opt.jobs, opt.no_owner, again);
             if (rc)
                 exit(rc);
             meta_set(tgt, "post-data", "done");

@@ -68,6 +68,10 @@ typedef struct chunk {
 typedef struct run {
     options *o;
     const char *snapshot;     /* the snapshot the data is read under */
+    char *snapshot_id;        /* that snapshot and the source's start time: names
+                               * repeat after a restart ("00000003-00000002-1"
+                               * again), and chunks of two snapshots must never
+                               * be taken for one */
     bool fresh;               /* a fresh snapshot replaced a dead one */
     bool have_sync;           /* sync_lsn valid */
     uint64_t sync_lsn;

@@ -266,7 +266,7 @@ void plan_chunks(run *r, PGconn *target)
             nr++;
             if (atoi(PQgetvalue(done, k, 2)) > maxchunk)
                 maxchunk = atoi(PQgetvalue(done, k, 2));
-            if (PQgetisnull(done, k, 5) || strcmp(PQgetvalue(done, k, 5), r->snapshot) != 0)
+            if (PQgetisnull(done, k, 5) || strcmp(PQgetvalue(done, k, 5), r->snapshot_id) != 0)
                 other_snapshot = true;
         }
         if (nr == 0)
@@ -321,7 +321,7 @@ void plan_chunks(run *r, PGconn *target)
             put_s(&sync, ", ");
             lm_quote_literal(&sync, lsn);
             put_s(&sync, ", ");
-            lm_quote_literal(&sync, r->snapshot);
+            lm_quote_literal(&sync, r->snapshot_id);
             put_s(&sync, ")");
         }
     }
