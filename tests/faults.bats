@@ -34,10 +34,16 @@ setup() {
 
 teardown() {
     local p
-    for p in ${LOAD_PID:-} ${DEC_PID:-} ${APPLY_PID:-} ${SNAP_PID:-} ${HOLD_PID:-}; do
+    for p in ${LOAD_PID:-} ${DEC_PID:-} ${APPLY_PID:-} ${SNAP_PID:-} ${HOLD_PID:-} ${CUT_PID:-}; do
         kill -9 "$p" 2>/dev/null || true
     done
     exec 7>&- 2>/dev/null || true
+    # a migration left by a failed test: its log, then nothing left running
+    if [ -f "${W:-/nonexistent}/config" ]; then
+        [ -n "${BATS_TEST_COMPLETED:-}" ] || tail -n 15 "$W"/logs/*.log "$T"/*.out 2>/dev/null
+        lm-migrate abort --workdir "$W" >/dev/null 2>&1 || true
+    fi
+    stop_sshd
     if [ -n "${MOUNTED:-}" ]; then
         umount "$MOUNTED" 2>/dev/null || umount -l "$MOUNTED" 2>/dev/null || true
     fi
@@ -88,9 +94,9 @@ release_snapshot() {
     HOLD_PID=
 }
 
-load_start() {
-    bg_start LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
-        "$SOURCE_PORT" "$DB" "$T/pgbench.log"
+load_start() {   # load_start [RATE]: pgbench on the source, unthrottled by default
+    bg_start LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 ${4:+-R "$4"} -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
+        "$SOURCE_PORT" "$DB" "$T/pgbench.log" "${1:-}"
 }
 load_stop() {
     [ -n "${LOAD_PID:-}" ] || return 0
@@ -238,6 +244,100 @@ finish() {
     lm-slot drop --source "$S" --slot "$SLOT" >/dev/null
 }
 
+# lm-migrate's own pid (the orchestrator), from its work directory
+migrate_pid() { awk '{print $1}' "$W/pids/migrate" 2>/dev/null; }
+phase() { cat "$W/phase" 2>/dev/null || echo none; }
+
+@test "faults: kill -9 of lm-migrate at random points of start and of cutover, ROUNDS each, under pgbench: resumed, verify passes" {
+    use_db migkill
+    W=$T/work
+    q source -c "CREATE DATABASE migkill"
+    q target -c "CREATE DATABASE migkill"
+    pgbench -i -q -s 3 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres migkill >"$T/pgbench-init.log" 2>&1
+    load_start 200
+    lm-migrate start --source "$S" --target "$TG" --workdir "$W" --jobs 2 --replica-identity-full --detach >>"$T/migrate.out" 2>&1
+    local r pid
+    for r in $(seq 1 "$ROUNDS"); do
+        rnd_sleep
+        pid=$(migrate_pid)
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -9 "$pid"
+            echo "# start round $r: lm-migrate killed in phase $(phase)" >&3
+            wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+        else
+            echo "# start round $r: lm-migrate had finished its start (phase $(phase))" >&3
+        fi
+        lm-migrate start --resume --workdir "$W" --detach >>"$T/migrate.out" 2>&1
+    done
+    # the last resumed orchestrator runs to "caught up" and ends
+    wait_for 300 bash -c "p=\$(awk '{print \$1}' '$W/pids/migrate' 2>/dev/null); [ -z \"\$p\" ] || ! kill -0 \"\$p\" 2>/dev/null" || {
+        tail -n 20 "$W/logs/migrate.log" >&2; return 1; }
+    run -0 lm-migrate start --resume --workdir "$W"
+    assert_output --partial "caught up"
+    [ "$(phase)" = streaming ]
+    # cutover with the fence, killed at a random point; run again until done
+    for r in $(seq 1 "$ROUNDS"); do
+        bg_start CUT_PID bash -c 'o=$1; shift; exec "$@" >>"$o" 2>&1' _ "$T/cutover.out" \
+            lm-migrate cutover --workdir "$W" --fence --timeout 120
+        sleep "$(( RANDOM % 2 )).$(( RANDOM % 10 ))"
+        if kill -0 "$CUT_PID" 2>/dev/null; then
+            kill -9 "$CUT_PID"
+            echo "# cutover round $r: lm-migrate killed in phase $(phase)$([ -f "$W/fenced" ] && echo ', source fenced')$([ -f "$W/cutover.lsn" ] && echo ', marker sent')" >&3
+        else
+            echo "# cutover round $r: the cutover had finished (phase $(phase))" >&3
+        fi
+        wait "$CUT_PID" 2>/dev/null || true
+        CUT_PID=
+        [ "$(phase)" != done ] || break
+    done
+    load_stop
+    if [ "$(phase)" != done ]; then
+        run -0 lm-migrate cutover --workdir "$W" --fence --timeout 120
+        assert_output --partial "cutover complete"
+    fi
+    [ "$(phase)" = done ]
+    # the fence holds: the source takes no writes
+    run ! src -c "INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 1)"
+    run -0 lm-migrate verify --workdir "$W"
+    echo "# $(src -c "SELECT count(*) FROM pgbench_history") pgbench transactions migrated; verify: equal" >&3
+    same
+    # clean lifts the fence and leaves nothing behind
+    run -0 lm-migrate clean --workdir "$W"
+    [ "$(src -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'lm_%'")" = 0 ]
+    src -c "INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 1)"
+}
+
+@test "faults: the ssh link cut mid-stream (decode and apply on other hosts), ROUNDS times, under pgbench: resumed, verify passes" {
+    sshd_or_skip
+    use_db sshcut
+    W=$T/work
+    q source -c "CREATE DATABASE sshcut"
+    q target -c "CREATE DATABASE sshcut"
+    pgbench -i -q -s 2 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres sshcut >"$T/pgbench-init.log" 2>&1
+    load_start 100
+    LM_SEGMENT_TIME=1 lm-migrate start --source "$S" --target "$TG" --workdir "$W" --jobs 2 --replica-identity-full \
+        --decode-host lmtest --apply-host lmtest --remote-dir "$T/remote" >>"$T/migrate.out" 2>&1
+    local r n
+    for r in $(seq 1 "$ROUNDS"); do
+        rnd_sleep
+        n=$(cut_ssh_links)
+        echo "# round $r: $n ssh connection(s) cut" >&3
+        [ "$n" -gt 0 ]
+        # the local end of the decode stage is gone: status says so
+        wait_for 30 bash -c "lm-migrate status --workdir '$W' --json | jq -e '.stages.decode == false' >/dev/null"
+        LM_SEGMENT_TIME=1 lm-migrate start --resume --workdir "$W" >>"$T/migrate.out" 2>&1
+        lm-migrate status --workdir "$W" --json | jq -e '.stages.decode and .stages.apply' >/dev/null
+    done
+    sleep 2
+    load_stop
+    run -0 lm-migrate cutover --workdir "$W" --timeout 180
+    assert_output --partial "cutover complete"
+    run -0 lm-migrate verify --workdir "$W"
+    echo "# $(src -c "SELECT count(*) FROM pgbench_history") pgbench transactions migrated; verify: equal" >&3
+    same
+    run -0 lm-migrate clean --workdir "$W"
+}
+
 # ------------------------------------------------------- server faults
 
 @test "faults: source restarted fast and immediate mid-stream, walsender terminated: target equals source" {
@@ -256,6 +356,46 @@ finish() {
     rnd_sleep
     # lm-decode reconnects by itself
     running DEC_PID "$T/decode.err"
+    finish
+}
+
+@test "faults: source restarted fast and immediate mid-copy: lm-snapshot stops clearly, --resume under a fresh snapshot, stream applied: target equals source" {
+    use_db srccopy
+    SLOT=srccopy
+    SPOOL=$T/spool
+    mkdir -p "$SPOOL"
+    q source -c "CREATE DATABASE srccopy"
+    q target -c "CREATE DATABASE srccopy"
+    pgbench -i -q -s 3 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres srccopy >"$T/pgbench-init.log" 2>&1
+    hold_snapshot "$SLOT" --replica-identity-full
+    load_start 200
+    decode_start   # the capture runs from the start, as lm-migrate runs it
+    local mode resume=() rc
+    for mode in fast immediate; do
+        bg_start SNAP_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/snapshot.err" \
+            lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --sync-lsn "$SYNC_LSN" \
+            --slot "$SLOT" --jobs 2 --workdir "$T/work" --split-larger-than 1MB "${resume[@]}"
+        sleep "0.$(( RANDOM % 7 + 2 ))"
+        load_stop
+        pg_restart source "$mode"
+        load_start 200
+        wait "$SNAP_PID" && rc=0 || rc=$?
+        SNAP_PID=
+        echo "# source restarted ($mode) while lm-snapshot ran: it exited $rc" >&3
+        # a lost source is a connection or server error, never a crash
+        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || [ "$rc" -eq 5 ] || { tail -5 "$T/snapshot.err" >&2; return 1; }
+        resume=(--resume)
+    done
+    # the restart ended the snapshot's holder: the snapshot is gone
+    wait_for 30 bash -c "! kill -0 $HOLD_PID 2>/dev/null"
+    release_snapshot
+    run --separate-stderr lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --sync-lsn "$SYNC_LSN" \
+        --slot "$SLOT" --jobs 2 --workdir "$T/work" --split-larger-than 1MB --resume
+    echo "$stderr" | tail -n 5 | sed 's/^/# /' >&3
+    [ "$status" -eq 0 ]
+    running DEC_PID "$T/decode.err"
+    apply_start
+    rnd_sleep
     finish
 }
 

@@ -284,72 +284,8 @@ sequences_caught_up() {
     refute_output --partial "public.actor "
 }
 
-# An sshd of the test's own on a loopback port, with generated keys; LM_SSH
-# points lm-migrate at it.  Host "lmtest" has the lm programs in its PATH,
-# host "bare" (the same server) does not.
-start_sshd() {
-    local d=$BATS_TEST_TMPDIR/ssh
-    mkdir -p "$d"
-    [ "$(id -u)" -eq 0 ] && mkdir -p /run/sshd
-    ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey" || return 1
-    ssh-keygen -q -t ed25519 -N '' -f "$d/userkey" || return 1
-    cp "$d/userkey.pub" "$d/authorized_keys"
-    chmod 600 "$d/authorized_keys"
-    SSHD_PORT=$(free_port) || return 1
-    cat >"$d/sshd_config" <<CONF
-Port $SSHD_PORT
-ListenAddress 127.0.0.1
-HostKey $d/hostkey
-AuthorizedKeysFile $d/authorized_keys
-PidFile $d/sshd.pid
-StrictModes no
-UsePAM no
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-SetEnv PATH=$LM_ROOT/bin/lm-decode:$LM_ROOT/bin/lm-apply:/usr/local/bin:/usr/bin:/bin
-CONF
-    cat >"$d/ssh_config" <<CONF
-Host lmtest bare
-  HostName 127.0.0.1
-  Port $SSHD_PORT
-  User $(id -un)
-  IdentityFile $d/userkey
-  StrictHostKeyChecking no
-  UserKnownHostsFile /dev/null
-  LogLevel ERROR
-CONF
-    cat >"$d/ssh" <<'WRAP'
-#!/bin/bash
-# ssh with the test's config; on host "bare" the lm programs are not in PATH
-args=("$@"); n=${#args[@]}
-if [ "${args[n-2]}" = bare ]; then
-    args[n-1]="PATH=/usr/bin:/bin; ${args[n-1]}"
-fi
-exec ssh -F "$(dirname "$0")/ssh_config" "${args[@]}"
-WRAP
-    chmod +x "$d/ssh"
-    bg_start SSHD_SH sh -c "echo \$\$ >'$d/sshd.sh.pid'; exec /usr/sbin/sshd -D -e -f '$d/sshd_config' 2>'$d/sshd.log'"
-    wait_for 10 port_in_use "$SSHD_PORT" || return 1
-    export LM_SSH=$d/ssh
-    wait_for 10 "$LM_SSH" lmtest true </dev/null
-}
-
-stop_sshd() {
-    local pid
-    pid=$(cat "$BATS_TEST_TMPDIR/ssh/sshd.sh.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
-    rmdir "/tmp/lm-ports/${SSHD_PORT:-none}" 2>/dev/null || true
-}
-
 @test "lm-migrate: decode and apply on other hosts through ssh" {
-    [ -x /usr/sbin/sshd ] || skip "sshd is not installed (scripts/install-deps installs openssh-server)"
-    command -v ssh-keygen >/dev/null || skip "ssh-keygen is not installed"
-    if ! start_sshd; then
-        local why
-        why=$(tail -n 3 "$BATS_TEST_TMPDIR/ssh/sshd.log" 2>/dev/null)
-        stop_sshd
-        skip "could not start an sshd on a loopback port: ${why:-unknown reason}"
-    fi
+    sshd_or_skip
     mkdb ssh
     local rd=$BATS_TEST_TMPDIR/remote
     # a host without the programs: a clear refusal before anything is created
