@@ -58,6 +58,14 @@ use_db() {
     S="host=127.0.0.1 port=$SOURCE_PORT dbname=$DB user=postgres"
     TG="host=127.0.0.1 port=$TARGET_PORT dbname=$DB user=postgres"
 }
+# both_dbs NAME [SCALE]: database NAME on the source and on the target (and
+# use_db it); with SCALE, pgbench's tables of that scale on the source
+both_dbs() {
+    use_db "$1"
+    q source -c "CREATE DATABASE \"$1\""
+    q target -c "CREATE DATABASE \"$1\""
+    [ -z "${2:-}" ] || pgbench -i -q -s "$2" -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres "$1" >"$T/pgbench-init.log" 2>&1
+}
 src() { PGDATABASE_TEST=$DB q source "$@"; }
 tgt() { PGDATABASE_TEST=$DB q target "$@"; }
 lsn_le() { [ "$(q source -c "SELECT '$1'::pg_lsn <= '$2'::pg_lsn")" = t ]; }
@@ -133,13 +141,10 @@ running() {
 # schema and data copied by lm-snapshot, then lm-decode to a spool and
 # lm-apply --follow, with the load running
 pipeline() {
-    use_db "$1"
     SLOT=$1
     SPOOL=${SPOOL:-$T/spool}
     mkdir -p "$SPOOL"
-    q source -c "CREATE DATABASE \"$DB\""
-    q target -c "CREATE DATABASE \"$DB\""
-    pgbench -i -q -s "${SCALE:-1}" -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres "$DB" >"$T/pgbench-init.log" 2>&1
+    both_dbs "$1" "${SCALE:-1}"
     hold_snapshot "$SLOT" --replica-identity-full
     load_start
     lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --sync-lsn "$SYNC_LSN" \
@@ -207,11 +212,8 @@ finish() {
 }
 
 @test "faults: kill -9 of lm-snapshot mid-copy, ROUNDS times, then --resume: target equals source" {
-    use_db snapkill
     SLOT=snapkill
-    q source -c "CREATE DATABASE snapkill"
-    q target -c "CREATE DATABASE snapkill"
-    pgbench -i -q -s 3 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres snapkill >"$T/pgbench-init.log" 2>&1
+    both_dbs snapkill 3
     hold_snapshot "$SLOT" --replica-identity-full
     hashes source >"$T/at-snapshot"
     load_start
@@ -249,11 +251,8 @@ migrate_pid() { awk '{print $1}' "$W/pids/migrate" 2>/dev/null; }
 phase() { cat "$W/phase" 2>/dev/null || echo none; }
 
 @test "faults: kill -9 of lm-migrate at random points of start and of cutover, ROUNDS each, under pgbench: resumed, verify passes" {
-    use_db migkill
     W=$T/work
-    q source -c "CREATE DATABASE migkill"
-    q target -c "CREATE DATABASE migkill"
-    pgbench -i -q -s 3 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres migkill >"$T/pgbench-init.log" 2>&1
+    both_dbs migkill 3
     load_start 200
     lm-migrate start --source "$S" --target "$TG" --workdir "$W" --jobs 2 --replica-identity-full --detach >>"$T/migrate.out" 2>&1
     local r pid
@@ -309,11 +308,8 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
 
 @test "faults: the ssh link cut mid-stream (decode and apply on other hosts), ROUNDS times, under pgbench: resumed, verify passes" {
     sshd_or_skip
-    use_db sshcut
     W=$T/work
-    q source -c "CREATE DATABASE sshcut"
-    q target -c "CREATE DATABASE sshcut"
-    pgbench -i -q -s 2 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres sshcut >"$T/pgbench-init.log" 2>&1
+    both_dbs sshcut 2
     load_start 100
     LM_SEGMENT_TIME=1 lm-migrate start --source "$S" --target "$TG" --workdir "$W" --jobs 2 --replica-identity-full \
         --decode-host lmtest --apply-host lmtest --remote-dir "$T/remote" >>"$T/migrate.out" 2>&1
@@ -360,30 +356,32 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
 }
 
 @test "faults: source restarted fast and immediate mid-copy: lm-snapshot stops clearly, --resume under a fresh snapshot, stream applied: target equals source" {
-    use_db srccopy
     SLOT=srccopy
     SPOOL=$T/spool
     mkdir -p "$SPOOL"
-    q source -c "CREATE DATABASE srccopy"
-    q target -c "CREATE DATABASE srccopy"
-    pgbench -i -q -s 3 -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres srccopy >"$T/pgbench-init.log" 2>&1
+    both_dbs srccopy 3
     hold_snapshot "$SLOT" --replica-identity-full
     load_start 200
     decode_start   # the capture runs from the start, as lm-migrate runs it
-    local mode resume=() rc
+    local mode resume=() rc t0 n
     for mode in fast immediate; do
-        bg_start SNAP_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/snapshot.err" \
+        t0=$(tgt -c "SELECT clock_timestamp()")
+        # chunks of about 1 MB, each held open 100 ms: the copy takes seconds
+        LM_SNAPSHOT_TEST_DELAY_MS=100 bg_start SNAP_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/snapshot.err" \
             lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --sync-lsn "$SYNC_LSN" \
             --slot "$SLOT" --jobs 2 --workdir "$T/work" --split-larger-than 1MB "${resume[@]}"
-        sleep "0.$(( RANDOM % 7 + 2 ))"
+        # mid-copy: this run has committed 1 to 6 chunks (a random number)
+        n=$(( RANDOM % 6 + 1 ))
+        chunks_done() { [ "$(tgt -c "SELECT count(*) >= $n FROM lm.copy WHERE done_at > '$t0'")" = t ]; }
+        wait_for 120 chunks_done || { tail -5 "$T/snapshot.err" >&2; return 1; }
         load_stop
         pg_restart source "$mode"
         load_start 200
         wait "$SNAP_PID" && rc=0 || rc=$?
         SNAP_PID=
-        echo "# source restarted ($mode) while lm-snapshot ran: it exited $rc" >&3
-        # a lost source is a connection or server error, never a crash
-        [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || [ "$rc" -eq 5 ] || { tail -5 "$T/snapshot.err" >&2; return 1; }
+        echo "# source restarted ($mode) after $n chunks of this run: lm-snapshot exited $rc" >&3
+        # a lost source is a connection or server error, never a crash nor a success
+        [ "$rc" -eq 3 ] || [ "$rc" -eq 5 ] || { tail -5 "$T/snapshot.err" >&2; return 1; }
         resume=(--resume)
     done
     # the restart ended the snapshot's holder: the snapshot is gone
@@ -427,12 +425,10 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
 }
 
 @test "faults: lm-apply --follow stops at an end record that is alone in its segment (lm-decode --endpos with nothing new)" {
-    use_db endalone
     SLOT=endalone
     SPOOL=$T/spool
     mkdir -p "$SPOOL"
-    q source -c "CREATE DATABASE endalone"
-    q target -c "CREATE DATABASE endalone"
+    both_dbs endalone
     src -c "CREATE TABLE k (id int PRIMARY KEY)"
     tgt -c "CREATE TABLE k (id int PRIMARY KEY)"
     src -c "CREATE PUBLICATION endalone FOR TABLE k"
@@ -500,10 +496,8 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
 
 # a spool of several segments for the damage tests: sets DB, SLOT, SEGS
 damage_spool() {
-    use_db "$1"
     SLOT=$1
-    q source -c "CREATE DATABASE \"$DB\""
-    q target -c "CREATE DATABASE \"$DB\""
+    both_dbs "$1"
     src -c "CREATE TABLE d (id int PRIMARY KEY, v text)"
     tgt -c "CREATE TABLE d (id int PRIMARY KEY, v text)"
     src -c "CREATE PUBLICATION \"$SLOT\" FOR TABLE d"
@@ -599,9 +593,7 @@ expect() {
 }
 
 @test "faults: bad input: each refused with a clear message and its exit code, nothing changed on either server" {
-    use_db badin
-    q source -c "CREATE DATABASE badin"
-    q target -c "CREATE DATABASE badin"
+    both_dbs badin
     src -c "CREATE TABLE k (id int PRIMARY KEY, v text); CREATE TABLE nokey (v text); INSERT INTO k VALUES (1, 'a')"
     tgt -c "CREATE TABLE k (id int PRIMARY KEY, v text)"
     src -c "CREATE ROLE norepl LOGIN; CREATE ROLE pwuser LOGIN REPLICATION SUPERUSER"
