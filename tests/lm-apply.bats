@@ -634,7 +634,7 @@ SQL
     assert_success
     kb=$(grep -o 'maxrss [0-9]*' <<<"$stderr" | grep -o '[0-9]*')
     echo "peak RSS ${kb} kB for ${mb} MB"
-    [ "$kb" -lt 65536 ]
+    rss_below "$kb" 65536
     # everything arrived (a cheap comparison: the content hashes cost more
     # than the apply here)
     sums="SELECT count(*), sum(hashtext(pad)), (SELECT sum(v) FROM bigu) FROM big"

@@ -662,7 +662,7 @@ SQL
     local kb
     kb=$(awk '/maxrss/ {print $2}' "$T/time")
     echo "peak RSS ${kb} kB for $rows rows (~${mb} MB)" >&3
-    [ "$kb" -lt $((64 * 1024)) ]
+    rss_below "$kb" $((64 * 1024))
     run -0 lm-cat --stats "$T/big.lmz"
     assert_output --regexp "insert +$rows "
     assert_output --partial "transactions: 1"
