@@ -50,3 +50,10 @@ setup() { pg_env; }
     [ ! -e "$dir/postmaster.pid" ]
     ! port_in_use "$port"
 }
+
+@test "harness: every shell script (lm-migrate, scripts/, test helpers) passes shellcheck" {
+    command -v shellcheck >/dev/null || skip "shellcheck is not installed (scripts/install-deps installs it)"
+    run make -C "$LM_ROOT" -s shellcheck
+    echo "$output"
+    [ "$status" -eq 0 ]
+}

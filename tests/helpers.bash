@@ -55,7 +55,7 @@ as_pg() {
 # background process that kept bats' pipes open would hang the suite.
 no_fds() {
     local fd
-    for fd in /proc/$BASHPID/fd/*; do
+    for fd in /proc/"$BASHPID"/fd/*; do
         fd=${fd##*/}
         [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null
     done
@@ -77,9 +77,9 @@ port_in_use() {
 
 # A free TCP port, reserved with a lock directory so parallel suites differ.
 free_port() {
-    local p i
+    local p
     mkdir -p /tmp/lm-ports && chmod 1777 /tmp/lm-ports 2>/dev/null
-    for i in $(seq 1 200); do
+    for _ in $(seq 1 200); do
         # below Linux's ephemeral range (32768-60999): a client connection's
         # local port there made a cluster's bind fail now and then
         p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 12000 ))
@@ -157,6 +157,7 @@ ENV
 pg_env() {
     local f
     for f in "${LM_CLUSTER_ROOT:-/nonexistent}"/*.env; do
+        # shellcheck source=/dev/null
         [ -f "$f" ] && . "$f"
     done
     return 0
