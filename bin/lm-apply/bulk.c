@@ -46,6 +46,24 @@ static void meta_set(const char *key)
                      "INSERT INTO lm.meta VALUES ($1, now()::text) ON CONFLICT (key) DO NOTHING", 1, p));
 }
 
+/* Restore a section of the carried archive and mark it done (key). KEY_begun
+ * is written first: a run killed during the restore left part of the section
+ * made, and the next run restores it with "again" (see lm_schema_restore)
+ * when may_again allows. */
+static void restore_section(const char *section, int jobs, const char *key, bool may_again)
+{
+    char *begun = lm_psprintf("%s_begun", key);
+    bool again = meta_flag(begun);
+    int rc;
+    if (!again)
+        meta_set(begun);
+    rc = lm_schema_restore(archive_path, target_conninfo, section, jobs, false, again && may_again);
+    if (rc)
+        exit(rc);
+    meta_set(key);
+    free(begun);
+}
+
 void bulk_archive(const lm_record *r)
 {
     if (!archive) {
@@ -73,19 +91,12 @@ void bulk_archive(const lm_record *r)
     }
     lm_info("restoring the schema (pre-data) from the stream");
     {
-        /* a run killed during it left part of it made: dropped and made
-         * again, only while no chunk was loaded into it */
+        /* made again only while no chunk was loaded into it */
         PGresult *res = lm_exec(tconn, LM_EXIT_SERVER, "SELECT EXISTS (SELECT 1 FROM lm.copy)");
-        bool again = meta_flag("stream_pre_data_begun") && strcmp(PQgetvalue(res, 0, 0), "f") == 0;
-        int rc;
+        bool loaded = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
         PQclear(res);
-        if (!again)
-            meta_set("stream_pre_data_begun");
-        rc = lm_schema_restore(archive_path, target_conninfo, "pre-data", 1, false, again);
-        if (rc)
-            exit(rc);
+        restore_section("pre-data", 1, "stream_pre_data", !loaded);
     }
-    meta_set("stream_pre_data");
 }
 
 void bulk_finish(void)
@@ -95,16 +106,8 @@ void bulk_finish(void)
     have_archive = false;
     tgt_leave_pipeline();
     if (!meta_flag("stream_post_data")) {
-        int rc;
-        bool again = meta_flag("stream_post_data_begun");
         lm_info("restoring indexes and constraints (post-data) from the stream");
-        if (!again)
-            meta_set("stream_post_data_begun");
-        /* a run killed during it left part of it made */
-        rc = lm_schema_restore(archive_path, target_conninfo, "post-data", 2, false, again);
-        if (rc)
-            exit(rc);
-        meta_set("stream_post_data");
+        restore_section("post-data", 2, "stream_post_data", true);
     }
     unlink(archive_path);
 }

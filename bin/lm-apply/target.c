@@ -793,6 +793,26 @@ static void flush_inserts(void)
     }
 }
 
+/* The key columns of a batched UPDATE or DELETE: "$1::text[], $2::text[]"
+ * (the first unnest arguments) into args, "t.k1 = u.p1::type AND ..." into
+ * where. */
+static void unnest_keys(const tabinfo *ti, lm_buf *args, lm_buf *where)
+{
+    char tmp[64];
+    for (uint32_t k = 0; k < ti->nkey; k++) {
+        uint32_t c = ti->key[k];
+        snprintf(tmp, sizeof tmp, "%s$%u::text[]", k ? ", " : "", k + 1);
+        lm_buf_put(args, tmp, strlen(tmp));
+        if (k)
+            lm_buf_put(where, " AND ", 5);
+        lm_buf_put(where, "t.", 2);
+        lm_buf_put(where, ti->colq[c], strlen(ti->colq[c]));
+        snprintf(tmp, sizeof tmp, " = u.p%u::", k + 1);
+        lm_buf_put(where, tmp, strlen(tmp));
+        lm_buf_put(where, ti->coltype[c], strlen(ti->coltype[c]));
+    }
+}
+
 /* UPDATE ... FROM unnest(text arrays): one statement per batch */
 static void flush_updates(void)
 {
@@ -815,19 +835,8 @@ static void flush_updates(void)
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " AS t SET ", 10);
         lm_buf_put(&from, " FROM unnest(", 13);
-        for (uint32_t k = 0; k < ti->nkey; k++) {
-            uint32_t c = ti->key[k];
-            snprintf(tmp, sizeof tmp, "%s$%u::text[]", n ? ", " : "", n + 1);
-            lm_buf_put(&from, tmp, strlen(tmp));
-            if (k)
-                lm_buf_put(&where, " AND ", 5);
-            lm_buf_put(&where, "t.", 2);
-            lm_buf_put(&where, ti->colq[c], strlen(ti->colq[c]));
-            snprintf(tmp, sizeof tmp, " = u.p%u::", n + 1);
-            lm_buf_put(&where, tmp, strlen(tmp));
-            lm_buf_put(&where, ti->coltype[c], strlen(ti->coltype[c]));
-            n++;
-        }
+        unnest_keys(ti, &from, &where);
+        n = ti->nkey;
         {
             bool first = true;
             for (uint32_t c = 0; c < ti->natts; c++) {
@@ -889,18 +898,7 @@ static void flush_deletes(void)
         lm_buf_put(&sql, "DELETE FROM ONLY ", 17);
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " AS t USING unnest(", 19);
-        for (uint32_t k = 0; k < ti->nkey; k++) {
-            uint32_t c = ti->key[k];
-            snprintf(tmp, sizeof tmp, "%s$%u::text[]", k ? ", " : "", k + 1);
-            lm_buf_put(&sql, tmp, strlen(tmp));
-            if (k)
-                lm_buf_put(&where, " AND ", 5);
-            lm_buf_put(&where, "t.", 2);
-            lm_buf_put(&where, ti->colq[c], strlen(ti->colq[c]));
-            snprintf(tmp, sizeof tmp, " = u.p%u::", k + 1);
-            lm_buf_put(&where, tmp, strlen(tmp));
-            lm_buf_put(&where, ti->coltype[c], strlen(ti->coltype[c]));
-        }
+        unnest_keys(ti, &sql, &where);
         lm_buf_put(&sql, ") AS u(", 7);
         for (uint32_t k = 0; k < ti->nkey; k++) {
             snprintf(tmp, sizeof tmp, "%sp%u", k ? ", " : "", k + 1);
