@@ -305,10 +305,12 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
     run -0 lm-migrate verify --workdir "$W"
     echo "# $(src -c "SELECT count(*) FROM pgbench_history") pgbench transactions migrated; verify: equal" >&3
     same
-    # clean lifts the fence and leaves nothing behind
+    # clean leaves nothing behind, and the old source fenced: the
+    # application writes to the target now
     run -0 lm-migrate clean --workdir "$W"
+    assert_output --partial "stays fenced"
     [ "$(src -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'lm_%'")" = 0 ]
-    src -c "INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 1)"
+    run ! src -c "INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 1)"
 }
 
 @test "faults: the ssh link cut mid-stream (decode and apply on other hosts), ROUNDS times, under pgbench: resumed, verify passes" {

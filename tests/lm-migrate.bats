@@ -184,6 +184,11 @@ sequences_caught_up() {
     # a second cutover is a no-op
     run -0 lmm cutover --workdir "$W"
     assert_output --partial "already done"
+    # clean removes lm's state; the old source stays fenced
+    run -0 lmm clean --workdir "$W"
+    assert_output --partial "stays fenced"
+    run -0 qs -c "SHOW default_transaction_read_only"
+    assert_output on
 }
 
 @test "lm-migrate: kill -9 of the orchestrator and of each stage, then --resume: verify passes" {
