@@ -665,23 +665,34 @@ static char *column_list(const tabinfo *ti, const char *mask)
     return (char *)b.data;
 }
 
+/* One cell of pend.rowbuf (kind byte, u32 length, bytes: see the insert
+ * path that keeps them): its kind and length, a pointer to its bytes; *p
+ * moves past it. */
+static const uint8_t *row_cell(const uint8_t **p, char *kind, uint32_t *len)
+{
+    const uint8_t *data;
+    *kind = (char)**p;
+    memcpy(len, *p + 1, 4);
+    data = *p + 5;
+    *p = data + *len;
+    return data;
+}
+
 /* Append the kept rows of the run as COPY text to pend.copybuf. */
 static void rows_to_copy(tabinfo *ti)
 {
     const uint8_t *p = pend.rowbuf.data, *end = p + pend.rowbuf.len;
     while (p < end) {
         for (uint32_t i = 0; i < ti->natts; i++) {
-            char kind = (char)*p++;
+            char kind;
             uint32_t len;
-            memcpy(&len, p, 4);
-            p += 4;
+            const uint8_t *data = row_cell(&p, &kind, &len);
             if (i)
                 lm_buf_u8(&pend.copybuf, '\t');
             if (kind == 'n')
                 lm_buf_put(&pend.copybuf, "\\N", 2);
             else
-                copy_escape(&pend.copybuf, p, len);
-            p += len;
+                copy_escape(&pend.copybuf, data, len);
         }
         lm_buf_u8(&pend.copybuf, '\n');
     }
@@ -770,17 +781,15 @@ static void flush_inserts(void)
         snprintf(desc, sizeof desc, "an insert into %s", e->display);
         while (p < end) {
             for (uint32_t i = 0; i < ti->natts; i++) {
-                char kind = (char)*p++;
+                char kind;
                 uint32_t len;
-                memcpy(&len, p, 4);
-                p += 4;
+                const uint8_t *data = row_cell(&p, &kind, &len);
                 vals[i] = NULL;
                 if (kind != 'n') {
                     vals[i] = lm_malloc(len + 1);
-                    memcpy(vals[i], p, len);
+                    memcpy(vals[i], data, len);
                     vals[i][len] = '\0';
                 }
-                p += len;
             }
             send_prepared(name, (int)ti->natts, (const char *const *)vals, desc);
             for (uint32_t i = 0; i < ti->natts; i++)
