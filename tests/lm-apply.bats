@@ -618,6 +618,38 @@ SQL
     [ "$prev" = "$(progress_of s_live)" ]
 }
 
+@test "lm-apply: --spool without --follow reads each segment once and ends at the end of the partial one" {
+    mkdb once
+    both -c "CREATE TABLE o (id int PRIMARY KEY, v text)"
+    pub_slots s_once
+    mkdir "$T/spool"
+    bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_once --publication p --spool "$1" \
+        --segment-time 1 2>"$2"' "$S" "$T/spool" "$T/dec.err"
+    for i in 1 2 3; do
+        src -c "INSERT INTO o SELECT g, 'r$i' FROM generate_series($i * 100 + 1, $i * 100 + 100) g"
+        sleep 1.5
+    done
+    # everything is durable in the spool (lm-decode acknowledges only that)
+    # while lm-decode still writes its partial segment
+    end=$(lsn)
+    flushed() { lsn_le "$end" "$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_once'")"; }
+    wait_for 20 flushed
+    # killed: its partial segment stays as it is (durable up to the ack)
+    kill -9 "$DEC_PID"
+    wait_exit "$T/dec"
+    DEC_PID=
+    ls "$T/spool"
+    n=$(ls "$T/spool" | grep -c '^seg-')
+    [ "$(ls "$T/spool" | grep -c '^seg-.*\.lmz$')" -ge 2 ]
+    ls "$T/spool"/seg-*.partial
+    run --separate-stderr timeout 60 lm-apply --target "$TG" --spool "$T/spool" -vv
+    echo "$stderr"
+    assert_success
+    same
+    # each segment read once: none read again after the partial
+    [ "$(grep -c 'reading seg-' <<<"$stderr")" -eq "$n" ]
+}
+
 # ------------------------------------------------------------------ memory
 
 @test "lm-apply: peak memory stays under 64 MB on one large transaction (LM_BIG_MB, default 40)" {
@@ -639,4 +671,24 @@ SQL
     # than the apply here)
     sums="SELECT count(*), sum(hashtext(pad)), (SELECT sum(v) FROM bigu) FROM big"
     [ "$(src -c "$sums")" = "$(tgt -c "$sums")" ]
+}
+
+@test "lm-apply: a transaction that outgrows its group after smaller ones: every change applied once" {
+    # the kept records of a group are bounded (8 MB): a transaction that
+    # passes the bound after complete ones in the same group splits it
+    # (the complete ones commit, it goes on alone); the change that made
+    # it pass must be applied once, not by the split and again after it
+    mkdb split
+    both -c "CREATE TABLE sk (id int PRIMARY KEY, pad text)" -c "CREATE TABLE sn (id int, pad text)"
+    both -c "ALTER TABLE sn REPLICA IDENTITY FULL"
+    pub_slots s_split
+    src -c "INSERT INTO sk VALUES (0, 'first')" -c "INSERT INTO sn VALUES (0, 'first')"
+    # ~12 MB of changes in one transaction, alternating the two tables
+    src -c "BEGIN" -c "INSERT INTO sk SELECT g, md5(g::text) || repeat('x', 60) FROM generate_series(1, 50000) g" \
+        -c "INSERT INTO sn SELECT g, md5(g::text) || repeat('x', 60) FROM generate_series(1, 50000) g" -c "COMMIT"
+    decode s_split "$(lsn)" -o "$T/split.lm"
+    run --separate-stderr lm-apply --target "$TG" "$T/split.lm"
+    assert_success
+    [ "$(tgt -c "SELECT count(*), count(DISTINCT id) FROM sn")" = "50001|50001" ]
+    same
 }

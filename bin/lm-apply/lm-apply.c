@@ -413,15 +413,18 @@ static void keep_raw(const lm_record *r)
     if (replaying || !rbuf_on)
         return;
     raw = lm_reader_record_raw(rd, &len);
-    lm_buf_put(&rbuf, raw, len);
-    grp.bytes += len;
-    if (in_src && rbuf.len - rbuf_mark > lim.group_bytes) {
+    if (in_src && rbuf.len + len - rbuf_mark > lim.group_bytes) {
+        /* r is not kept: the caller applies it once this returns, so the
+         * replay of the transaction so far must not hold it too */
         if (grp.ntxn == 0) {
             rbuf_on = false;   /* first of the group: a plain rollback undoes it */
             lm_buf_free(&rbuf); /* and give the memory back */
         } else
             split_group();
+        return;
     }
+    lm_buf_put(&rbuf, raw, len);
+    grp.bytes += len;
 }
 
 /* spool: whether a segment after the one being read exists */
@@ -653,9 +656,12 @@ static bool next_segment(spool_seg *out)
              * once it is finished, which next_after handles) */
             /* a segment may hold no transaction (start == end): only an
              * end record, which must still be read */
-            if (s->start < cur_seg.end)
-                continue;
             if (strcmp(s->name, cur_seg.name) == 0)
+                continue;
+            /* the partial is the newest: what follows it starts after
+             * its start (lm-decode rotates only once the LSN has moved),
+             * and its own finished name is behind the reader */
+            if (cur_seg.partial ? s->start <= cur_seg.start : s->start < cur_seg.end)
                 continue;
         } else if (!s->partial && s->end <= applied && s->end != 0) {
             continue;   /* wholly applied */
@@ -763,9 +769,7 @@ static bool open_next_input(void)
             }
             lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", cur_path, strerror(errno));
         }
-        if (s.partial && !opt_follow) {
-            /* a partial read once: its unfinished tail is not an error */
-        }
+        lm_debug("reading %s", s.name);
     } else {
         if (file_idx >= nfiles)
             return false;
