@@ -46,6 +46,20 @@ lm_relentry *lm_relcache_get(lm_relcache *c, uint32_t relid)
     return NULL;
 }
 
+static bool same_definition(const lm_relentry *e, const lm_relation *rel)
+{
+    if (strcmp(e->rel.nspname, rel->nspname) != 0 || strcmp(e->rel.relname, rel->relname) != 0 ||
+        e->rel.replident != rel->replident || e->rel.natts != rel->natts)
+        return false;
+    for (uint32_t i = 0; i < rel->natts; i++) {
+        const lm_column *a = &e->rel.cols[i], *b = &rel->cols[i];
+        if (a->flags != b->flags || a->typoid != b->typoid || a->typmod != b->typmod ||
+            strcmp(a->name, b->name) != 0)
+            return false;
+    }
+    return true;
+}
+
 lm_relentry *lm_relcache_put(lm_relcache *c, const lm_relation *rel)
 {
     lm_relentry *e = NULL;
@@ -54,6 +68,8 @@ lm_relentry *lm_relcache_put(lm_relcache *c, const lm_relation *rel)
     for (size_t i = 0; i < c->n; i++)
         if (c->items[i]->rel.relid == rel->relid)
             e = c->items[i];
+    if (e && same_definition(e, rel))
+        return e;   /* sent again (a new segment, a reconnect): keep what was made of it */
     if (e) {
         gen = e->generation + 1;
         clear_entry(c, e);

@@ -618,7 +618,7 @@ SQL
     [ "$prev" = "$(progress_of s_live)" ]
 }
 
-@test "lm-apply: --spool without --follow reads each segment once and ends at the end of the partial one" {
+@test "lm-apply: --spool without --follow reads each segment once and ends at the end of the partial one; a table's statements are prepared once across segments" {
     mkdb once
     both -c "CREATE TABLE o (id int PRIMARY KEY, v text)"
     pub_slots s_once
@@ -626,7 +626,8 @@ SQL
     bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_once --publication p --spool "$1" \
         --segment-time 1 2>"$2"' "$S" "$T/spool" "$T/dec.err"
     for i in 1 2 3; do
-        src -c "INSERT INTO o SELECT g, 'r$i' FROM generate_series($i * 100 + 1, $i * 100 + 100) g"
+        src -c "INSERT INTO o SELECT g, 'r$i' FROM generate_series($i * 100 + 1, $i * 100 + 100) g" \
+            -c "UPDATE o SET v = 'u$i' WHERE id = 101"
         sleep 1.5
     done
     # everything is durable in the spool (lm-decode acknowledges only that)
@@ -648,6 +649,10 @@ SQL
     same
     # each segment read once: none read again after the partial
     [ "$(grep -c 'reading seg-' <<<"$stderr")" -eq "$n" ]
+    # every segment starts with the relation again: unchanged, it keeps
+    # its prepared statements (one UPDATE shape here), nothing piles up
+    # on the target's session
+    [ "$(grep -c 'preparing .*UPDATE' <<<"$stderr")" -eq 1 ]
 }
 
 # ------------------------------------------------------------------ memory

@@ -356,6 +356,10 @@ typedef struct syncpos {
 static syncpos *syncs;
 static size_t nsyncs;
 
+/* statements of redefined tables, to deallocate before the next prepare */
+static char (*unused)[16];
+static size_t n_unused, cap_unused;
+
 void tgt_free_tabinfo(void *p)
 {
     tabinfo *ti = p;
@@ -369,8 +373,15 @@ void tgt_free_tabinfo(void *p)
     free(ti->coltype);
     free(ti->col_eq);
     free(ti->key);
-    for (size_t i = 0; i < ti->nstmts; i++)
+    for (size_t i = 0; i < ti->nstmts; i++) {
+        /* the session keeps a prepared statement until it is deallocated */
+        if (n_unused == cap_unused) {
+            cap_unused = cap_unused ? cap_unused * 2 : 64;
+            unused = lm_realloc(unused, cap_unused * sizeof *unused);
+        }
+        memcpy(unused[n_unused++], ti->stmts[i].name, sizeof *unused);
         free(ti->stmts[i].key);
+    }
     free(ti->stmts);
     free(ti);
 }
@@ -522,11 +533,17 @@ static const char *prepared(tabinfo *ti, const char *key, const char *sql, int n
     for (size_t i = 0; i < ti->nstmts; i++)
         if (strcmp(ti->stmts[i].key, key) == 0)
             return ti->stmts[i].name;
+    while (n_unused > 0) {
+        char *dsql = lm_psprintf("DEALLOCATE %s", unused[--n_unused]);
+        send_sql(dsql, 0, NULL, dsql);
+        free(dsql);
+    }
     ti->stmts = lm_realloc(ti->stmts, (ti->nstmts + 1) * sizeof *ti->stmts);
     s = &ti->stmts[ti->nstmts++];
     s->key = lm_strdup(key);
     snprintf(s->name, sizeof s->name, "lm%u", ++stmt_counter);
     pipeline_enter();
+    lm_debug("preparing %s: %.120s", s->name, sql);
     desc_push("PREPARE %.80s", sql);
     sent(PQsendPrepare(tconn, s->name, sql, nparams, NULL));
     return s->name;
