@@ -13,11 +13,30 @@ bool lm_conninfo_valid(const char *conninfo, char **errmsg)
 
     if (!opts) {
         if (errmsg) {
-            char *m = lm_strdup(err ? err : "out of memory");
-            size_t n = strlen(m);
-            while (n && m[n - 1] == '\n')
-                m[--n] = '\0';
-            *errmsg = m;
+            /* libpq quotes the piece it could not parse, which may be a
+             * password or a whole URI holding one: that piece is left out
+             * (an option's name and one-character pieces are kept) */
+            const char *m = err ? err : "out of memory";
+            bool keep = strstr(m, "invalid connection option") == m;
+            lm_buf b = {0};
+            const char *p = m, *q, *end;
+
+            while (*p && *p != '\n') {
+                if (*p != '"' || !(end = strchr(p + 1, '"'))) {
+                    lm_buf_u8(&b, (uint8_t)*p++);
+                    continue;
+                }
+                q = p + 1;
+                lm_buf_u8(&b, '"');
+                if (keep || end - q <= 1)
+                    lm_buf_put(&b, q, (size_t)(end - q));
+                else
+                    lm_buf_put(&b, "...", 3);
+                lm_buf_u8(&b, '"');
+                p = end + 1;
+            }
+            lm_buf_u8(&b, '\0');
+            *errmsg = (char *)b.data;
         }
         PQfreemem(err);
         return false;

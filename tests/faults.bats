@@ -629,6 +629,15 @@ expect() {
     expect 3 lm-snapshot --source "host=127.0.0.1 port=$SOURCE_PORT dbname=badin user=pwuser password=Secr3t-wrong" \
         --target "$TG" --snapshot 00000003-00000002-1 --workdir "$T/snapwork"
     expect 3 lm-slot create --source "host=127.0.0.1 port=$SOURCE_PORT dbname=nosuchdb user=postgres" --slot s1
+    # malformed connection strings: libpq quotes the piece it cannot parse,
+    # here a password (or a URI holding one); it is left out of the message
+    expect 3 lm-decode --source "postgresql://pwuser:Secr3t%zz@127.0.0.1:$SOURCE_PORT/badin" --slot okslot --publication okpub
+    [[ $stderr == *"invalid percent-encoded token"* ]]
+    expect 3 lm-apply --target "host=127.0.0.1 password=Secr3t wrong" "$T/ok.lm"
+    [[ $stderr == *'missing "=" after'* ]]
+    expect 3 lm-slot status --source "postgresql://pwuser:Secr3t@[::1/badin" --slot s1
+    expect 2 lm-snapshot --source "postgresql://pwuser:Secr3t@h/d?x=Secr3t%20 y" --target "$TG" \
+        --snapshot 00000003-00000002-1 --workdir "$T/snapwork"
     expect 3 lm-apply --target "host=127.0.0.1 port=$TARGET_PORT dbname=nosuchdb user=postgres" "$T/ok.lm"
     # preconditions
     expect 4 lm-slot create --source "host=127.0.0.1 port=$SOURCE_PORT dbname=badin user=norepl" --slot s1 --table k
