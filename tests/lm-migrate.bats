@@ -277,16 +277,37 @@ sequences_caught_up() {
     run -0 lmm clean --workdir "$W"
 }
 
-@test "lm-migrate: verify reports a difference with exit 10 and names the key range" {
+@test "lm-migrate: verify reports a difference with exit 10 and names the key range; hostile names are never split or run as SQL" {
     mkdb verify
+    # a name with the separator of psql's output, a backslash, a quote and
+    # SQL in it; a key column named alike
+    qs -c 'CREATE TABLE public."x|oid) FROM pg_class t; DROP TABLE public.actor; --\" (
+             "k|ey" int PRIMARY KEY, v text)' \
+       -c 'INSERT INTO public."x|oid) FROM pg_class t; DROP TABLE public.actor; --\" SELECT g, $$v$$ || g FROM generate_series(1, 50) g'
     run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
     wait_for 60 lag_zero
+    run -0 lmm verify --workdir "$W"
+    [[ $output == *"tables equal"* ]]
     run -0 lmm verify --workdir "$W" --table public.actor --table public.big
     qt -c "UPDATE public.big SET v = 'x' WHERE id = 7"
     run -10 lmm verify --workdir "$W" --table public.actor --table public.big
     assert_output --partial "public.big"
     assert_output --partial "id in [0,1000000)"
     refute_output --partial "public.actor "
+    # the hostile table, changed on the target: found, named whole, its
+    # key range located; nothing it holds is run on either side
+    qt -c 'UPDATE public."x|oid) FROM pg_class t; DROP TABLE public.actor; --\" SET v = $$changed$$ WHERE "k|ey" = 3'
+    run -10 lmm verify --workdir "$W"
+    assert_output --partial 'DROP TABLE public.actor; --\"'
+    assert_output --partial '"k|ey" in [0,1000000)'
+    assert_output --partial "verify: 2 of"
+    [ "$(qs -c "SELECT count(*) FROM public.actor")" -gt 0 ]
+    [ "$(qt -c "SELECT count(*) FROM public.actor")" -gt 0 ]
+    # a table that does not exist is named, not run; a target that cannot
+    # be reached is exit 3, not a difference
+    run -10 lmm verify --workdir "$W" --table 'public.nosuch; SELECT 1'
+    assert_output --partial "no such table on the source"
+    run -3 lm-migrate verify --source "$SRC" --target "host=127.0.0.1 port=1 dbname=x user=postgres connect_timeout=2" --table public.actor
 }
 
 @test "lm-migrate: decode and apply on other hosts through ssh" {
