@@ -134,7 +134,40 @@ sequences_caught_up() {
     assert_output --partial ".pgpass"
     run -2 lmm start --source "postgresql://u:secret@h/db" --target "host=y" --workdir "$W"
     assert_output --partial "contains a password"
+    # libpq takes a ? in the password, and decodes %XX in a URI's keys
+    run -2 lmm start --source "postgresql://u:sec?ret@h/db" --target "host=y" --workdir "$W"
+    assert_output --partial "contains a password"
+    run -2 lmm start --source "host=x" --target "postgresql://u@h/db?pass%77ord=secret" --workdir "$W"
+    assert_output --partial "contains a password"
     [ ! -e "$W/config" ]
+}
+
+@test "lm-migrate: a slot or publication of that name already on the source is refused (exit 4) and left alone by start, abort and clean" {
+    mkdb taken
+    qs -c "SELECT 1 FROM pg_create_logical_replication_slot('theirs', 'pgoutput')" -c "CREATE PUBLICATION theirs FOR TABLE actor"
+    run -4 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --slot theirs
+    assert_output --partial "already exists"
+    # a second start is allowed (nothing was made), and refused the same way
+    run -4 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --slot theirs
+    run -0 lmm abort --workdir "$W"
+    run -0 lmm clean --workdir "$W"
+    [ ! -e "$W" ]
+    [ "$(qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'theirs'")" = 1 ]
+    [ "$(qs -c "SELECT count(*) FROM pg_publication WHERE pubname = 'theirs'")" = 1 ]
+    qs -c "SELECT pg_drop_replication_slot('theirs')" -c "DROP PUBLICATION theirs"
+}
+
+@test "lm-migrate: clean refuses a directory that is not a work directory, and removes nothing" {
+    local d=$BATS_TEST_TMPDIR/precious
+    mkdir -p "$d/sub"
+    echo keep >"$d/sub/file"
+    run -2 lmm clean --workdir "$d"
+    assert_output --partial "not an lm-migrate work directory"
+    [ "$(cat "$d/sub/file")" = keep ]
+    # an empty one goes
+    mkdir "$d/empty"
+    run -0 lmm clean --workdir "$d/empty"
+    [ ! -e "$d/empty" ]
 }
 
 @test "lm-migrate: preflight refuses a non-empty target (exit 4) and creates nothing" {
@@ -288,6 +321,10 @@ sequences_caught_up() {
     wait_for 60 lag_zero
     run -0 lmm verify --workdir "$W"
     [[ $output == *"tables equal"* ]]
+    # the work directory is this user's only: logs, config, dump, spool
+    find "$W" -perm /077 -printf '%m %p\n' >"$BATS_TEST_TMPDIR/perms"
+    cat "$BATS_TEST_TMPDIR/perms"
+    [ ! -s "$BATS_TEST_TMPDIR/perms" ]
     run -0 lmm verify --workdir "$W" --table public.actor --table public.big
     qt -c "UPDATE public.big SET v = 'x' WHERE id = 7"
     run -10 lmm verify --workdir "$W" --table public.actor --table public.big
