@@ -9,6 +9,7 @@
 #include "crc32c.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "sig.h"
 #include "stream.h"
 
 #define OUT_HIGH_WATER (256 * 1024)
@@ -304,6 +305,12 @@ static int read_raw(lm_reader *r)
             return 1;
         n = read(r->fd, r->in + r->in_len, IN_CHUNK - r->in_len);
         if (n < 0) {
+            if (errno == EINTR && lm_interrupted) {
+                /* SIGINT/SIGTERM while waiting for input: stop now, not
+                 * when the next byte comes */
+                lm_reader_set_error(r, LM_EXIT_OK, "interrupted");
+                return -1;
+            }
             if (errno == EINTR)
                 continue;
             lm_reader_set_error(r, LM_EXIT_IO, "could not read %s: %s", r->name, strerror(errno));
@@ -312,7 +319,7 @@ static int read_raw(lm_reader *r)
         if (n == 0) {
             int rc = r->wait ? r->wait(r, r->wait_arg) : 0;
             if (rc < 0) {
-                if (!r->errcode)
+                if (!r->errcode && !lm_interrupted)
                     lm_reader_set_error(r, LM_EXIT_FAILURE, "reading %s was stopped", r->name);
                 return -1;
             }

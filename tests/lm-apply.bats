@@ -577,6 +577,17 @@ SQL
     run -2 lm-apply --target "$TG" --status
 }
 
+@test "lm-apply: --status on a target lm has never written to: no position, exit 0" {
+    q target -c "CREATE DATABASE fresh"
+    run --separate-stderr lm-apply --target "host=127.0.0.1 port=$TARGET_PORT dbname=fresh user=postgres" \
+        --origin nothing --status --json
+    echo "$stderr"
+    assert_success
+    [ "$(jq -r .position <<<"$output")" = null ]
+    # and it left nothing behind
+    [ "$(PGDATABASE_TEST=fresh q target -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'lm'")" = 0 ]
+}
+
 @test "lm-apply: --spool --follow applies live while lm-decode writes, crosses a shutdown, stops at endpos; --prune" {
     mkdb live
     both -c "CREATE TABLE l (id int PRIMARY KEY, v text)"
@@ -653,6 +664,51 @@ SQL
     # its prepared statements (one UPDATE shape here), nothing piles up
     # on the target's session
     [ "$(grep -c 'preparing .*UPDATE' <<<"$stderr")" -eq 1 ]
+}
+
+@test "lm-apply: a finished spool segment that stops without its trailer (at a frame end) exits 7; what it holds is applied" {
+    mkdb cut
+    both -c "CREATE TABLE c (id int PRIMARY KEY)"
+    pub_slots s_cut
+    mkdir "$T/spool"
+    bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_cut --publication p --spool "$1" 2>"$2"' \
+        "$S" "$T/spool" "$T/dec.err"
+    src -c "INSERT INTO c SELECT generate_series(1, 100)"
+    end=$(lsn)
+    flushed() { lsn_le "$end" "$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_cut'")"; }
+    wait_for 20 flushed
+    kill -9 "$DEC_PID"
+    wait_exit "$T/dec"
+    DEC_PID=
+    # the partial, cut at a transaction's frame end, named as a finished
+    # segment: what a lost tail looks like
+    p=$(ls "$T/spool"/seg-*.lmz.partial)
+    start=${p##*/seg-}
+    start=${start%.lmz.partial}
+    mv "$p" "$T/spool/seg-$start-00000000FFFFFFFF.lmz"
+    run --separate-stderr lm-apply --target "$TG" --spool "$T/spool"
+    echo "$stderr"
+    [ "$status" -eq 7 ]
+    [[ $stderr == *"without its trailer"* ]]
+    [ "$(tgt -c "SELECT count(*) FROM c")" = 100 ]
+}
+
+@test "lm-apply: a LATIN1 source into a UTF8 target: text arrives in the stream's encoding and is stored right" {
+    q source -c "CREATE DATABASE enc ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    q target -c "CREATE DATABASE enc ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    use_db enc
+    both -c "CREATE TABLE e (id int PRIMARY KEY, v text)"
+    pub_slots s_enc
+    src -c "INSERT INTO e VALUES (1, 'caf' || chr(233) || ' ' || chr(252) || 'ber'), (2, repeat(chr(246), 3))"
+    src -c "UPDATE e SET v = v || chr(241) WHERE id = 2"
+    decode s_enc "$(lsn)" -o "$T/enc.lm"
+    lm-cat --json "$T/enc.lm" | head -1 | grep -q '"encoding":"LATIN1"'
+    run --separate-stderr lm-apply --target "$TG" "$T/enc.lm"
+    echo "$stderr"
+    assert_success
+    sql="SELECT string_agg(id || ':' || encode(convert_to(v, 'UTF8'), 'hex'), ',' ORDER BY id) FROM e"
+    [ "$(src -c "$sql")" = "$(tgt -c "$sql")" ]
+    [ "$(tgt -c "SELECT v FROM e WHERE id = 1")" = "café über" ]
 }
 
 # ------------------------------------------------------------------ memory

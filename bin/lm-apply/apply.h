@@ -51,6 +51,7 @@ bool tgt_in_xact(void);
 void tgt_touch(void);
 /* leave pipeline mode with nothing pending (for COPY and plain queries) */
 void tgt_leave_pipeline(void);
+void tgt_set_encoding(const char *enc);
 /* run a statement outside a group and wait (pipeline-safe) */
 PGresult *tgt_query(const char *sql, int nparams, const char *const *params);
 /* called before exiting because the target lacks a table or column the

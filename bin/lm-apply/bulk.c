@@ -112,6 +112,39 @@ void bulk_finish(void)
     unlink(archive_path);
 }
 
+/* A column list as lm-snapshot writes it (quote_ident names joined by
+ * ", "): anything else in a stream is refused rather than put into SQL. */
+static bool column_list_ok(const char *s)
+{
+    while (*s) {
+        if (*s == '"') {
+            for (s++;; s++) {
+                if (!*s)
+                    return false;
+                if (*s == '"') {
+                    if (s[1] != '"')
+                        break;
+                    s++;
+                }
+            }
+            s++;
+        } else {
+            /* quote_ident leaves non-ASCII letters unquoted */
+            if (!((*s >= 'a' && *s <= 'z') || *s == '_' || (unsigned char)*s >= 0x80))
+                return false;
+            while ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '$' ||
+                   (unsigned char)*s >= 0x80)
+                s++;
+        }
+        if (!*s)
+            return true;
+        if (s[0] != ',' || s[1] != ' ')
+            return false;
+        s += 2;
+    }
+    return true;
+}
+
 void bulk_begin(const lm_record *r)
 {
     const char *p[3];
@@ -120,6 +153,9 @@ void bulk_begin(const lm_record *r)
     char *qual, *sql;
     const char *cols = r->u.copy_begin.columns;
 
+    if (!column_list_ok(cols))
+        lm_fatal(LM_EXIT_CORRUPT, "%s.%s: the column list of a table's data is not a list of names: %.80s",
+                 r->u.copy_begin.nspname, r->u.copy_begin.relname, cols);
     tgt_leave_pipeline();
     lm_state_ensure(tconn);
     free(nsp);

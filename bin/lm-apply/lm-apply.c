@@ -110,7 +110,7 @@ static void usage(void)
            "  -v, --verbose            more messages (repeat for debug)\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
-           "Exit status: 0 ok, 2 usage, 3 connect, 4 preflight (privileges, missing table\n"
+           "Exit status: 0 ok, 1 failure, 2 usage, 3 connect, 4 preflight (privileges, missing table\n"
            "or column), 5 server, 6 corrupt, 7 truncated, 8 another source, 9 I/O\n"
            "(see lm-apply(1)).\n",
            lm_progname(), lm_progname(), lm_progname(), lm_progname());
@@ -459,6 +459,10 @@ static void process(const lm_record *r)
         if (!origin_ready && (opt_origin || *r->u.header.slot) &&
             strncmp(r->u.header.producer, "lm-decode", 9) == 0)
             ensure_origin();
+        /* segments begin between source transactions */
+        if (!in_src)
+            commit_group();
+        tgt_set_encoding(r->u.header.encoding);
         break;
     case LM_REC_RELATION:
         /* what is pending was built for the old definition */
@@ -841,7 +845,20 @@ static int run(void)
             continue;
         }
         if (rc == 0) {
-            /* end of this input */
+            /* end of this input. A finished segment ends with its trailer
+             * (or an end record), where reading has moved on already: one
+             * that just stops lost its tail, which must not be skipped */
+            if (opt_spool && !cur_seg.partial && !lm_interrupted) {
+                if (in_src)
+                    abandon("its segment is cut short");
+                commit_group();
+                lm_error("%s: the segment ends at byte %" PRIu64 " without its trailer (truncated?)",
+                         cur_path, lm_reader_file_offset(rd));
+                lm_detail("every transaction before that point is applied (up to %X/%X); none after it",
+                          (unsigned)(applied >> 32), (unsigned)applied);
+                acknowledge(true);
+                return LM_EXIT_TRUNCATED;
+            }
             if (!open_next_input())
                 break;
             continue;
@@ -921,7 +938,7 @@ static int print_status(void)
                 "(SELECT slot FROM lm.origin WHERE origin = $1), "
                 "(SELECT commit_ts::text FROM lm.progress WHERE origin = $1), "
                 "(SELECT applied_at::text FROM lm.progress WHERE origin = $1)"
-              : "NULL::text, NULL::text, NULL::text, NULL::text WHERE $1 IS NOT NULL");
+              : "NULL::text, NULL::text, NULL::text, NULL::text WHERE $1::text IS NOT NULL");
     res = lm_execp(tconn, LM_EXIT_SERVER, sql, 1, p);
     free(sql);
     free(lit);

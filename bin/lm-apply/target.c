@@ -207,6 +207,28 @@ bool tgt_in_xact(void) { return xact_open; }
 void tgt_touch(void) { begin_if_needed(); }
 void tgt_leave_pipeline(void) { pipeline_exit(); }
 
+/* Text values arrive in the encoding the stream's producer read them in:
+ * the target session reads them in that one too. Only between target
+ * transactions (a SET is undone with a rolled back one). */
+void tgt_set_encoding(const char *enc)
+{
+    static char *current;
+    char *lit, *sql;
+
+    if (!enc || !*enc || (current && strcmp(current, enc) == 0))
+        return;
+    if (xact_open)
+        lm_fatal(LM_EXIT_FAILURE, "internal error: client_encoding set inside a transaction");
+    pipeline_exit();
+    lit = lm_literal(enc);
+    sql = lm_psprintf("SET client_encoding = %s", lit);
+    lm_exec_cmd(tconn, LM_EXIT_SERVER, sql);
+    free(sql);
+    free(lit);
+    free(current);
+    current = lm_strdup(enc);
+}
+
 /* ------------------------------------------------------- connect, origin */
 
 void tgt_connect(const char *conninfo)
