@@ -711,6 +711,24 @@ SQL
     [ "$(tgt -c "SELECT v FROM e WHERE id = 1")" = "café über" ]
 }
 
+@test "lm-apply: SIGTERM while it waits for input (an idle pipe, an idle spool with --follow) exits 0 at once" {
+    mkdb term
+    mkdir "$T/spool"
+    mkfifo "$T/fifo"
+    bg_prog APPLY_PID "$T/a1" sh -c 'exec lm-apply --target "$0" <"$1"' "$TG" "$T/fifo"
+    local w
+    exec {w}>"$T/fifo"   # a writer that writes nothing
+    bg_prog DEC_PID "$T/a2" lm-apply --target "$TG" --origin term --spool "$T/spool" --follow
+    sleep 1
+    kill -TERM "$APPLY_PID" "$DEC_PID"
+    wait_exit "$T/a1"
+    exec {w}>&-
+    [ "$RC" -eq 0 ]
+    wait_exit "$T/a2"
+    [ "$RC" -eq 0 ]
+    APPLY_PID= DEC_PID=
+}
+
 # ------------------------------------------------------------------ memory
 
 @test "lm-apply: peak memory stays under 64 MB on one large transaction (LM_BIG_MB, default 40)" {
