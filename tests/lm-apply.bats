@@ -729,6 +729,22 @@ SQL
     APPLY_PID= DEC_PID=
 }
 
+@test "lm-apply: replica identity on a unique index besides the primary key: updates that move primary key values apply in order" {
+    mkdb ri
+    both -c "CREATE TABLE ri (id int PRIMARY KEY, code text NOT NULL UNIQUE, v int)" \
+         -c "ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_code_key"
+    both -c "INSERT INTO ri SELECT g, 'c' || g, 0 FROM generate_series(1, 2000) g"
+    pub_slots s_ri
+    # every id moves up by one, highest first (the only order the source
+    # allows): the code, the replica identity, stays
+    src -c "DO \$\$ BEGIN FOR i IN REVERSE 2000..1 LOOP UPDATE ri SET id = i + 1, v = i WHERE id = i; END LOOP; END \$\$"
+    decode s_ri "$(lsn)" -o "$T/ri.lm"
+    run --separate-stderr lm-apply --target "$TG" "$T/ri.lm"
+    echo "$stderr"
+    assert_success
+    same
+}
+
 # ------------------------------------------------------------------ memory
 
 @test "lm-apply: peak memory stays under 64 MB on one large transaction (LM_BIG_MB, default 40)" {
