@@ -27,6 +27,7 @@ struct lm_writer {
     uint64_t offset;
     uint64_t file_bytes;
     uint64_t records;
+    bool frame_open;       /* bytes went into the zstd frame since it last ended */
 };
 
 lm_writer *lm_writer_new(int fd, const char *name, bool compress, int level)
@@ -77,6 +78,8 @@ static void compress_bytes(lm_writer *w, const void *p, size_t n, ZSTD_EndDirect
 {
     ZSTD_inBuffer in = {p, n, 0};
 
+    if (n > 0)
+        w->frame_open = true;
     for (;;) {
         size_t rc;
         ZSTD_outBuffer out;
@@ -152,8 +155,13 @@ void lm_writer_flush(lm_writer *w, enum lm_flush how)
     close_block(w);
     if (how == LM_FLUSH_BLOCK)
         return;
-    if (w->cctx)
+    /* a frame with nothing in it is not ended again: no empty frames,
+     * and nothing written after the fsync that closes a segment */
+    if (w->cctx && w->frame_open) {
         compress_bytes(w, NULL, 0, how == LM_FLUSH_FRAME ? ZSTD_e_end : ZSTD_e_flush);
+        if (how == LM_FLUSH_FRAME)
+            w->frame_open = false;
+    }
     write_out(w);
 }
 

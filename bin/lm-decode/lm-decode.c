@@ -184,6 +184,8 @@ static void open_segment(void)
         lm_fatal(LM_EXIT_IO, "could not create spool segment \"%s\": %s", path, strerror(errno));
     w = lm_writer_new(out_fd, path, true, 3);
     free(path);
+    /* the new name is durable before anything in the file is acknowledged */
+    spool_sync_dir(opt_spool);
     seg_opened_us = lm_monotonic_us();
     seg_has_lsn = false;
     put_header();
