@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,15 @@ struct lm_writer {
     uint64_t file_bytes;
     uint64_t records;
     bool frame_open;       /* bytes went into the zstd frame since it last ended */
+    void (*wait)(void *);  /* while fd is full */
+    void *wait_arg;
 };
+
+void lm_writer_set_wait(lm_writer *w, void (*fn)(void *), void *arg)
+{
+    w->wait = fn;
+    w->wait_arg = arg;
+}
 
 lm_writer *lm_writer_new(int fd, const char *name, bool compress, int level)
 {
@@ -55,6 +64,12 @@ static void write_out(lm_writer *w)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && w->wait) {
+                struct pollfd pfd = {w->fd, POLLOUT, 0};
+                (void)poll(&pfd, 1, 1000);
+                w->wait(w->wait_arg);
+                continue;
+            }
             if (errno == EPIPE)
                 lm_fatal(LM_EXIT_IO, "could not write to %s: the reading side closed the pipe",
                          w->name);

@@ -33,6 +33,9 @@ enum lm_flush {
  * compress: zstd at level (1..19; 0 means the default, 1). Write errors are
  * fatal (LM_EXIT_IO), naming the file. */
 lm_writer *lm_writer_new(int fd, const char *name, bool compress, int level);
+/* While a write to fd cannot go on (fd is non-blocking and full: a pipe
+ * whose reader is slow), call fn(arg) about once a second until it can. */
+void lm_writer_set_wait(lm_writer *w, void (*fn)(void *), void *arg);
 /* Append one record; may write to fd when buffers fill. */
 void lm_writer_put(lm_writer *w, const lm_record *r);
 /* Append a record whose body is already encoded. */

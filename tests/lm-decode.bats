@@ -621,6 +621,26 @@ SQL
     assert_ids_match_table "$T/r.json" rc
 }
 
+@test "lm-decode: a pipe whose reader stops reading does not get the connection killed by wal_sender_timeout" {
+    q src -c "ALTER SYSTEM SET wal_sender_timeout = '3s'" -c "SELECT pg_reload_conf()" >/dev/null
+    q src -c "CREATE TABLE slow (id int PRIMARY KEY, v text)"
+    mkslot slowpipe "TABLE slow"
+    SLOT=slowpipe
+    # ~10 MB of stream: far more than the pipe and the sockets hold
+    q src -c "INSERT INTO slow SELECT g, md5(g::text) FROM generate_series(1, 150000) g"
+    end=$(curlsn)
+    q src -c "SELECT pg_logical_emit_message(false, 'lm-test', 'tick')" >/dev/null
+    # the reader sleeps 4 x wal_sender_timeout before it reads anything
+    run --separate-stderr bash -c 'lm-decode --source "$0" --slot slowpipe --publication slowpipe --endpos "$1" \
+        --status-interval 1 -v 2>"$2" | { sleep 12; cat; } >"$3"' "$SRC_CONN" "$end" "$T/dec.err" "$T/slow.lm"
+    q src -c "ALTER SYSTEM RESET wal_sender_timeout" -c "SELECT pg_reload_conf()" >/dev/null
+    cat "$T/dec.err"
+    assert_success
+    ! grep -q "lost the replication connection" "$T/dec.err"
+    ! grep -q "reconnected" "$T/dec.err"
+    [ "$(records "$T/slow.lm" | jq -r 'select(.type == "insert") | 1' | wc -l)" -eq 150000 ]
+}
+
 @test "lm-decode: the source restarted with -m immediate mid-stream: reconnects, every commit exactly once (spool)" {
     q src -c "CREATE TABLE ri (id int PRIMARY KEY, v text)"
     mkslot recon2 "TABLE ri"

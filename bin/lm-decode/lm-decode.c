@@ -357,6 +357,42 @@ static void read_acks(void)
 
 /* ------------------------------------------------------ replication status */
 
+static bool send_status(bool force);
+
+/* A pipe whose reader does not read must not get the replication
+ * connection killed by wal_sender_timeout: while the output is full, the
+ * status goes on being sent (acks read, the position re-sent every
+ * --status-interval). */
+static void output_blocked(void *arg)
+{
+    (void)arg;
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return;
+    read_acks();
+    (void)send_status(false);
+}
+
+static int out_flags = -1;
+static void restore_output_flags(void)
+{
+    if (out_flags >= 0)
+        (void)fcntl(out_fd, F_SETFL, out_flags);
+}
+
+static void output_nonblocking(void)
+{
+    struct stat sb;
+
+    /* pipes and sockets only: a terminal's file is shared with the shell */
+    if (fstat(out_fd, &sb) != 0 || !(S_ISFIFO(sb.st_mode) || S_ISSOCK(sb.st_mode)))
+        return;
+    out_flags = fcntl(out_fd, F_GETFL);
+    if (out_flags < 0 || fcntl(out_fd, F_SETFL, out_flags | O_NONBLOCK) != 0)
+        return;
+    atexit(restore_output_flags);
+    lm_writer_set_wait(w, output_blocked, NULL);
+}
+
 static bool send_status(bool force)
 {
     uint8_t msg[34];
@@ -924,6 +960,7 @@ int main(int argc, char **argv)
             out_name = lm_strdup("standard output");
         }
         w = lm_writer_new(out_fd, out_name, opt_compress, 3);
+        output_nonblocking();
         put_header();
         flush_output();
         open_ack();
