@@ -621,6 +621,34 @@ SQL
     assert_ids_match_table "$T/r.json" rc
 }
 
+@test "lm-decode: while catching up a backlog (busy), the slot is acknowledged as the spool grows, not only at the end" {
+    q src -c "CREATE TABLE busy (id int PRIMARY KEY, v text)"
+    mkslot busyspool "TABLE busy"
+    SLOT=busyspool
+    q src -c "DO \$\$ BEGIN FOR i IN 0..599 LOOP
+                INSERT INTO busy SELECT g, md5(g::text) FROM generate_series(i * 1000 + 1, i * 1000 + 1000) g;
+                COMMIT; END LOOP; END \$\$"
+    end=$(curlsn)
+    start=$(confirmed busyspool)
+    dec_start --spool "$T/spool" --endpos "$end"
+    # sample the slot while lm-decode works through the backlog
+    local seen=() c
+    while kill -0 "$DEC_PID" 2>/dev/null; do
+        c=$(confirmed busyspool)
+        seen+=("$c")
+        sleep 0.3
+    done
+    dec_wait
+    [ "$DEC_RC" -eq 0 ]
+    printf '%s\n' "${seen[@]}" | uniq
+    # some position strictly between the start and the end was acknowledged
+    local mid=0
+    for c in "${seen[@]}"; do
+        if lsn_lt "$start" "$c" && lsn_lt "$c" "$end"; then mid=1; fi
+    done
+    [ "$mid" = 1 ]
+}
+
 @test "lm-decode: a pipe whose reader stops reading does not get the connection killed by wal_sender_timeout" {
     q src -c "ALTER SYSTEM SET wal_sender_timeout = '3s'" -c "SELECT pg_reload_conf()" >/dev/null
     q src -c "CREATE TABLE slow (id int PRIMARY KEY, v text)"

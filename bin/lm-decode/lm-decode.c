@@ -740,14 +740,17 @@ static loop_result stream_loop(int *reason)
             }
             if (reply && !send_status(true))
                 return LOOP_LOST;
-            /* status updates go out on time even while data keeps coming */
-            if (lm_monotonic_us() - last_status_us >= opt_status_ms * 1000) {
-                housekeeping();
-                if (!send_status(false))
-                    return LOOP_LOST;
+            /* status updates go out on time even while data keeps coming:
+             * about a second after the durable position moves (send_status
+             * paces itself), and every --status-interval */
+            {
+                int64_t now = lm_monotonic_us();
+                if (now - last_flush_us >= 100000 || now - last_status_us >= 1000000) {
+                    housekeeping();
+                    if (!send_status(false))
+                        return LOOP_LOST;
+                }
             }
-            if (lm_monotonic_us() - last_flush_us >= 100000)
-                housekeeping();
             continue;
         }
         if (len == 0) {
