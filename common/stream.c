@@ -269,6 +269,7 @@ void lm_reader_reset_input(lm_reader *r, int fd, const char *name)
     r->file_off = 0;
     r->errcode = 0;
     r->err[0] = '\0';
+    r->started = false;     /* every file starts with its header */
 }
 
 void lm_reader_set_wait(lm_reader *r, lm_reader_wait_fn fn, void *arg)
@@ -466,7 +467,12 @@ static int read_block(lm_reader *r)
                                 r->name, (unsigned long long)r->block_off);
         return -1;
     }
-    if (h[2] > LM_FORMAT_VERSION || h[2] == 0) {
+    if (h[2] == 0) {
+        lm_reader_set_error(r, LM_EXIT_CORRUPT, "%s: bad block version 0 at offset %llu", r->name,
+                            (unsigned long long)r->block_off);
+        return -1;
+    }
+    if (h[2] > LM_FORMAT_VERSION) {
         lm_reader_set_error(r, LM_EXIT_MISMATCH,
                             "%s: format version %u at offset %llu; this build reads version %d",
                             r->name, h[2], (unsigned long long)r->block_off, LM_FORMAT_VERSION);
@@ -516,6 +522,11 @@ static void keep_header(lm_reader *r, const lm_record *h)
 
 static int check_header(lm_reader *r, const lm_record *h)
 {
+    if (h->u.header.version == 0) {
+        lm_reader_set_error(r, LM_EXIT_CORRUPT, "%s: header with format version 0 at offset %llu",
+                            r->name, (unsigned long long)r->rec_off);
+        return -1;
+    }
     if (h->u.header.version > LM_FORMAT_VERSION) {
         lm_reader_set_error(r, LM_EXIT_MISMATCH,
                             "%s: stream format version %u; this build reads version %d",

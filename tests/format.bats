@@ -376,6 +376,23 @@ refute_crash() {
     [[ "$stderr" == *"bad block magic at offset $(stat -c %s "$T/a.lm")"* ]]
 }
 
+@test "format: each file starts with its own header: a second file without one is refused (exit 6); version 0 is corrupt" {
+    gen "$T/a.lm" --rows 5000
+    # the same stream without its first block (the header)
+    dd if="$T/a.lm" of="$T/nohead.lm" bs=189 skip=1 status=none
+    [ "$(blocks "$T/a.lm" | head -1)" = "0 177" ]
+    run --separate-stderr lm-cat "$T/a.lm" "$T/nohead.lm"
+    assert_failure 6
+    [[ "$stderr" == *"nohead.lm: stream does not start with a header"* ]]
+    # a block, or a header record, of version 0 is damage, not a newer format
+    patch "$T/a.lm" "$T/b0.lm" 2 00
+    run --separate-stderr lm-cat "$T/b0.lm"
+    assert_failure 6
+    gen "$T/v0.lm" --format-version 0
+    run --separate-stderr lm-cat "$T/v0.lm"
+    assert_failure 6
+}
+
 @test "format: a future version is refused (exit 8): in the header record and in a block" {
     gen "$T/v9.lm" --format-version 9
     run --separate-stderr lm-cat "$T/v9.lm"
