@@ -157,6 +157,17 @@ sequences_caught_up() {
     qs -c "SELECT pg_drop_replication_slot('theirs')" -c "DROP PUBLICATION theirs"
 }
 
+@test "lm-migrate: a source role that cannot read a sequence is refused in the preflight (exit 4), naming it" {
+    mkdb seqpriv
+    qs -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'noseq') THEN
+             CREATE ROLE noseq LOGIN REPLICATION; END IF; END \$\$" \
+       -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO noseq"
+    run -4 lmm start --source "host=127.0.0.1 port=$SOURCE_PORT dbname=s_seqpriv user=noseq" --target "$TGT" --workdir "$W"
+    assert_output --partial "cannot read these sequences"
+    assert_output --partial "public.actor_actor_id_seq"
+    [ "$(qs -c "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()")" = 0 ]
+}
+
 @test "lm-migrate: clean refuses a directory that is not a work directory, and removes nothing" {
     local d=$BATS_TEST_TMPDIR/precious
     mkdir -p "$d/sub"
