@@ -629,6 +629,20 @@ SQL
     [ "$prev" = "$(progress_of s_live)" ]
 }
 
+@test "lm-apply: a column added between a small transaction and one that outgrows the group: both applied with their own definitions" {
+    mkdb splitddl
+    both -c "CREATE TABLE sd (id int PRIMARY KEY, pad text)"
+    pub_slots s_splitddl
+    src -c "INSERT INTO sd VALUES (0, 'before')"
+    both -c "ALTER TABLE sd ADD COLUMN extra text"
+    src -c "INSERT INTO sd SELECT g, md5(g::text) || repeat('x', 60), 'e' || g FROM generate_series(1, 100000) g"
+    decode s_splitddl "$(lsn)" -o "$T/splitddl.lm"
+    run --separate-stderr lm-apply --target "$TG" "$T/splitddl.lm"
+    echo "$stderr"
+    assert_success
+    same
+}
+
 @test "lm-apply: --spool without --follow reads each segment once and ends at the end of the partial one; a table's statements are prepared once across segments" {
     mkdb once
     both -c "CREATE TABLE o (id int PRIMARY KEY, v text)"

@@ -239,6 +239,52 @@ static void progress(bool force)
 
 /* ------------------------------------------------------------- the group */
 
+/* Definitions of relations as they were when the open group began, for
+ * those redefined since: a replay of the group's kept records (split,
+ * abandon) starts from them, and the kept relation records bring the
+ * later ones back in order. */
+static lm_relation *grp_defs;
+static size_t n_grp_defs;
+
+static void grp_defs_clear(void)
+{
+    for (size_t i = 0; i < n_grp_defs; i++) {
+        for (uint32_t k = 0; k < grp_defs[i].natts; k++)
+            free((char *)grp_defs[i].cols[k].name);
+        free(grp_defs[i].cols);
+        free((char *)grp_defs[i].nspname);
+        free((char *)grp_defs[i].relname);
+    }
+    free(grp_defs);
+    grp_defs = NULL;
+    n_grp_defs = 0;
+}
+
+static void grp_defs_keep(const lm_relation *rel)
+{
+    lm_relation *d;
+    for (size_t i = 0; i < n_grp_defs; i++)
+        if (grp_defs[i].relid == rel->relid)
+            return;   /* the first one, from before the group, counts */
+    grp_defs = lm_realloc(grp_defs, (n_grp_defs + 1) * sizeof *grp_defs);
+    d = &grp_defs[n_grp_defs++];
+    *d = *rel;
+    d->nspname = lm_strdup(rel->nspname);
+    d->relname = lm_strdup(rel->relname);
+    d->cols = lm_malloc(sizeof *d->cols * (rel->natts + 1));
+    for (uint32_t k = 0; k < rel->natts; k++) {
+        d->cols[k] = rel->cols[k];
+        d->cols[k].name = lm_strdup(rel->cols[k].name);
+    }
+}
+
+/* before replaying the group from its start */
+static void grp_defs_restore(void)
+{
+    for (size_t i = 0; i < n_grp_defs; i++)
+        lm_relcache_put(rels, &grp_defs[i]);
+}
+
 static void group_reset(void)
 {
     memset(&grp, 0, sizeof grp);
@@ -255,6 +301,8 @@ static void commit_group(void)
             applied = grp.end_lsn;
     }
     group_reset();
+    if (!replaying)
+        grp_defs_clear();
 }
 
 static void process(const lm_record *r);
@@ -305,11 +353,13 @@ static void abandon(const char *why)
     in_src = false;
     src_skip = false;
     if (ntxn > 0 && keep_len) {
+        grp_defs_restore();
         replay(keep, keep_len);
         grp.end_lsn = end_lsn;
         grp.commit_ts = ts;
         commit_group();
     }
+    grp_defs_clear();
     free(keep);
 }
 
@@ -339,12 +389,14 @@ static void split_group(void)
     tgt_rollback();
     group_reset();
     in_src = false;
+    grp_defs_restore();
     if (head_len) {
         replay(head, head_len);
         grp.end_lsn = end_lsn;
         grp.commit_ts = ts;
         commit_group();
     }
+    grp_defs_clear();
     replay(tail, tail_len);   /* reopens the transaction: in_src again */
     rbuf_on = false;
     lm_buf_free(&rbuf);
@@ -464,11 +516,20 @@ static void process(const lm_record *r)
             commit_group();
         tgt_set_encoding(r->u.header.encoding);
         break;
-    case LM_REC_RELATION:
+    case LM_REC_RELATION: {
+        lm_relentry *old = lm_relcache_get(rels, r->u.rel.relid);
         /* what is pending was built for the old definition */
         tgt_flush_pending();
+        if (!replaying && rbuf_on && (in_src || grp.ntxn > 0)) {
+            /* a replay of the group must see each record with the
+             * definition it was made with */
+            if (old)
+                grp_defs_keep(&old->rel);
+            keep_raw(r);
+        }
         lm_relcache_put(rels, &r->u.rel);
         break;
+    }
     case LM_REC_TYPE:
     case LM_REC_ORIGIN:
         break;
