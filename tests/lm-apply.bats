@@ -593,7 +593,7 @@ SQL
     both -c "CREATE TABLE l (id int PRIMARY KEY, v text)"
     pub_slots s_live
     mkdir "$T/spool"
-    bg_prog APPLY_PID "$T/apply" sh -c 'exec lm-apply --target "$0" --spool "$1" --follow --prune --ack "$2" -v 2>"$3"' \
+    bg_prog APPLY_PID "$T/apply" sh -c 'exec lm-apply --target "$0" --spool "$1" --follow --prune --ack "$2" -vv 2>"$3"' \
         "$TG" "$T/spool" "$T/ack" "$T/apply.err"
     bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_live --publication p --spool "$1" \
         --segment-time 1 2>"$2"' "$S" "$T/spool" "$T/dec.err"

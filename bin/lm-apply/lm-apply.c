@@ -721,12 +721,23 @@ static bool next_segment(spool_seg *out)
              * once it is finished, which next_after handles) */
             /* a segment may hold no transaction (start == end): only an
              * end record, which must still be read */
-            if (strcmp(s->name, cur_seg.name) == 0)
-                continue;
-            /* the partial is the newest: what follows it starts after
-             * its start (lm-decode rotates only once the LSN has moved),
-             * and its own finished name is behind the reader */
-            if (cur_seg.partial ? s->start <= cur_seg.start : s->start < cur_seg.end)
+            if (cur_seg.partial) {
+                /* what follows a partial starts at or after its start: a
+                 * restarted lm-decode begins where a shutdown left off, in a
+                 * file that can even take the partial's name again. The
+                 * file being read, renamed or not, is behind the reader. */
+                struct stat sb, cb;
+                char *fpath;
+                bool same;
+                if (!s->partial && s->start < cur_seg.start)
+                    continue;
+                fpath = lm_psprintf("%s/%s", opt_spool, s->name);
+                same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
+                       sb.st_dev == cb.st_dev;
+                free(fpath);
+                if (same)
+                    continue;
+            } else if (strcmp(s->name, cur_seg.name) == 0 || s->start < cur_seg.end)
                 continue;
         } else if (!s->partial && s->end <= applied && s->end != 0) {
             continue;   /* wholly applied */
