@@ -57,3 +57,10 @@ setup() { pg_env; }
     echo "$output"
     [ "$status" -eq 0 ]
 }
+
+@test "harness: a cluster root made under /tmp leaves /tmp's mode (sticky, writable by all) alone" {
+    [ "$(stat -c %a /tmp)" = 1777 ] || skip "/tmp is not 1777 on this machine"
+    run bash -c 'unset LM_TEST_RUN_DIR LM_CLUSTER_ROOT; . "$0/tests/helpers.bash" 2>/dev/null; d=$(lm_cluster_root); rmdir "$d"; stat -c %a /tmp' "$LM_ROOT"
+    assert_success
+    assert_output 1777
+}

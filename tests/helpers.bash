@@ -34,7 +34,9 @@ lm_cluster_root() {
         # that its sweep stops only this run's servers
         local parent=${LM_TEST_RUN_DIR:-/tmp}
         LM_CLUSTER_ROOT=$(mktemp -d "$parent/lm-test.XXXXXX")
-        chmod 755 "$parent" 2>/dev/null
+        # the postgres user must reach it; /tmp itself is left as it is
+        # (1777: a chmod would take its sticky bit and others' access)
+        [ "$parent" = /tmp ] || chmod 755 "$parent" 2>/dev/null
         chmod 755 "$LM_CLUSTER_ROOT"
         [ "$(id -u)" -eq 0 ] && chown postgres: "$LM_CLUSTER_ROOT"
         export LM_CLUSTER_ROOT
