@@ -84,6 +84,9 @@ SELECT 'row ' || i || E' tab\\there, quote '' and \\\\ backslash', i, (ARRAY['sa
   CASE WHEN i % 10 = 0 THEN (SELECT decode(string_agg(md5(i::text || g::text), ''), 'hex') FROM generate_series(1, 800) g)
        ELSE decode('00ff' || lpad(to_hex(i), 8, '0'), 'hex') END
 FROM generate_series(1, 200) i;
+CREATE TABLE \"Sch ema\".nocols (gone int);
+INSERT INTO \"Sch ema\".nocols SELECT generate_series(1, 3);
+ALTER TABLE \"Sch ema\".nocols DROP COLUMN gone;
 CREATE TABLE \"Sch ema\".keyless (a int, dropme int, b text);
 ALTER TABLE \"Sch ema\".keyless DROP COLUMN dropme;
 INSERT INTO \"Sch ema\".keyless SELECT i % 7, 'dup' FROM generate_series(1, 50) i;
@@ -239,11 +242,33 @@ setup() {
     # leaves of the partitioned table were copied, through the root they are one table
     run -0 qt awk1 -c "SELECT count(*) FROM \"Sch ema\".parted"
     assert_output 300
+    # a table whose every column was dropped keeps its rows
+    run -0 qt awk1 -c "SELECT count(*) FROM \"Sch ema\".nocols"
+    assert_output 3
     # a binary copy where every type is built in, text where a domain or enum is used
     if [ -n "$SYNC_LSN" ]; then
         run -0 qt awk1 -c "SELECT count(*) FROM lm.sync WHERE sync_lsn = '$SYNC_LSN'"
         [ "$output" -ge 5 ]
     fi
+}
+
+@test "lm-snapshot: --table naming a partitioned table copies it with its partitions" {
+    newdb part1
+    # pg_dump --table dumps no schema: it exists on the target already
+    qt part1 -c 'CREATE SCHEMA "Sch ema"'
+    hold_snapshot awk --replica-identity-full
+    run --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt part1)" \
+        --snapshot "$SNAP" --jobs 2 --workdir "$BATS_TEST_TMPDIR/pw" --table '"Sch ema".parted'
+    echo "$stderr"
+    release_snapshot awk
+    assert_success
+    run -0 qt part1 -c "SELECT count(*) FROM \"Sch ema\".parted"
+    assert_output 300
+    run -0 qt part1 -c "SELECT count(*) FROM pg_inherits WHERE inhparent = '\"Sch ema\".parted'::regclass"
+    assert_output 2
+    # nothing else came with it
+    run -0 qt part1 -c "SELECT count(*) FROM pg_class WHERE relname = 'child'"
+    assert_output 0
 }
 
 @test "lm-snapshot: a table split into ctid chunks across workers is complete and not duplicated" {

@@ -64,6 +64,17 @@ static PGconn *target_session(run *r)
     return tgt;
 }
 
+/* " (a, b)"; nothing for a table without columns to copy (all dropped or
+ * generated), where COPY's own default is the same and "()" is an error */
+static void put_cols(lm_buf *b, const char *cols)
+{
+    if (!*cols)
+        return;
+    put_s(b, " (");
+    put_s(b, cols);
+    put_s(b, ")");
+}
+
 static char *source_copy_sql(const chunk *c)
 {
     const table *t = c->t;
@@ -71,9 +82,8 @@ static char *source_copy_sql(const chunk *c)
     if (c->first_page < 0) {
         put_s(&b, "COPY ");
         put_s(&b, t->qname);
-        put_s(&b, " (");
-        put_s(&b, t->columns);
-        put_s(&b, ") TO STDOUT");
+        put_cols(&b, t->columns);
+        put_s(&b, " TO STDOUT");
     } else {
         char tmp[128];
         put_s(&b, "COPY (SELECT ");
@@ -141,9 +151,8 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
         }
         put_s(&tsql, "COPY ");
         put_s(&tsql, t->qname);
-        put_s(&tsql, " (");
-        put_s(&tsql, t->columns);
-        put_s(&tsql, ") FROM STDIN");
+        put_cols(&tsql, t->columns);
+        put_s(&tsql, " FROM STDIN");
         if (t->binary || (c->whole && !t->hypertable)) {
             put_s(&tsql, " WITH (");
             if (t->binary)

@@ -636,10 +636,20 @@ int main(int argc, char **argv)
     if (tgt && do_pre && meta_done(tgt, "pre-data"))
         do_pre = false;
     if (do_dump && !(opt.resume && access(archive, R_OK) == 0)) {
+        /* with --table, the planned tables are named too: pg_dump 15's
+         * --table leaves out the partitions of a partitioned table, which
+         * the plan copies with it */
+        const char **pats = lm_malloc(sizeof *pats * (size_t)(opt.ntables + r.ntables + 1));
+        int npats = 0;
+        for (int i = 0; i < opt.ntables; i++)
+            pats[npats++] = opt.tables[i];
+        for (int i = 0; opt.ntables > 0 && i < r.ntables; i++)
+            pats[npats++] = r.tables[i].qname;
         phase_begin("dumping the schema");
         rc = lm_schema_dump(opt.source, r.snapshot, archive,
-                            &(lm_schema_filter){opt.tables, opt.ntables, opt.schemas, opt.nschemas,
+                            &(lm_schema_filter){pats, npats, opt.schemas, opt.nschemas,
                                                 opt.excludes, opt.nexcludes});
+        free(pats);
         if (rc)
             exit(rc);
         phase_end(PH_DUMP);
