@@ -453,25 +453,17 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
         return LM_EXIT_CONNECT;
     }
     {
-        lm_buf b = {0};
-        lm_buf_put(&b, "dbname=", 7);
-        lm_quote_literal(&b, PQdb(conn));
-        lm_buf_u8(&b, '\0');
-        dbopt = (char *)b.data;
-        /* E'' is not conninfo syntax: a name with a backslash is quoted
-         * the conninfo way instead */
-        if (dbopt[7] == 'E') {
-            lm_buf c = {0};
-            lm_buf_put(&c, "dbname='", 8);
-            for (const char *p = PQdb(conn); *p; p++) {
-                if (*p == '\'' || *p == '\\')
-                    lm_buf_u8(&c, '\\');
-                lm_buf_u8(&c, (uint8_t)*p);
-            }
-            lm_buf_put(&c, "'", 2);
-            free(dbopt);
-            dbopt = (char *)c.data;
+        /* conninfo quoting: backslash before ' and \ (SQL's '' is not
+         * conninfo syntax) */
+        lm_buf c = {0};
+        lm_buf_put(&c, "dbname='", 8);
+        for (const char *p = PQdb(conn); *p; p++) {
+            if (*p == '\'' || *p == '\\')
+                lm_buf_u8(&c, '\\');
+            lm_buf_u8(&c, (uint8_t)*p);
         }
+        lm_buf_put(&c, "'", 2);
+        dbopt = (char *)c.data;
     }
     PQfinish(conn);
 

@@ -707,12 +707,13 @@ expect() {
 # ------------------------------------------------------- hostile identifiers
 
 @test "faults: hostile identifiers (quotes, semicolons, unicode, spaces, dots, reserved words) through lm-slot, lm-snapshot, lm-decode, lm-apply" {
-    use_db 'hostile "db"; x'
-    # libpq's quoting: single quotes around a value with spaces and quotes
-    S="host=127.0.0.1 port=$SOURCE_PORT dbname='hostile \"db\"; x' user=postgres"
-    TG="host=127.0.0.1 port=$TARGET_PORT dbname='hostile \"db\"; x' user=postgres"
-    q source -c "CREATE DATABASE \"hostile \"\"db\"\"; x\""
-    q target -c "CREATE DATABASE \"hostile \"\"db\"\"; x\""
+    use_db "hostile \"db\" o'k; x"
+    # libpq's quoting: single quotes around a value with spaces and quotes,
+    # a backslash before a single quote inside
+    S="host=127.0.0.1 port=$SOURCE_PORT dbname='hostile \"db\" o\\'k; x' user=postgres"
+    TG="host=127.0.0.1 port=$TARGET_PORT dbname='hostile \"db\" o\\'k; x' user=postgres"
+    q source -c "CREATE DATABASE \"hostile \"\"db\"\" o'k; x\""
+    q target -c "CREATE DATABASE \"hostile \"\"db\"\" o'k; x\""
     src <<'SQL'
 CREATE SCHEMA "we;ird ""s"".x";
 CREATE SCHEMA "select";
@@ -754,7 +755,7 @@ SQL
     same
     [ "$(wc -l <"$T/src.hash")" -eq 4 ]
     # no identifier was executed as SQL
-    [ "$(q target -c "SELECT count(*) FROM pg_database WHERE datname = 'hostile \"db\"; x'")" = 1 ]
+    [ "$(q target -c "SELECT count(*) FROM pg_database WHERE datname = 'hostile \"db\" o''k; x'")" = 1 ]
     run lm-slot drop --source "$S" --slot "$SLOT" --publication 'pub "x"; drop'
     [ "$status" -eq 0 ]
 }

@@ -512,11 +512,27 @@ EOF
 
 # ---------- stream mode ----------
 
+@test "lm-snapshot: a work directory another user owns, or others may write to, is refused (exit 9)" {
+    local d=$BATS_TEST_TMPDIR/theirs
+    mkdir -m 0777 "$d"
+    run -9 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt awk)" \
+        --snapshot 00000003-000000AA-1 --workdir "$d"
+    [[ $stderr == *"only it may write to"* ]]
+    chmod 0700 "$d"
+    chown postgres "$d"
+    run -9 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt awk)" \
+        --snapshot 00000003-000000AA-1 --workdir "$d"
+    [[ $stderr == *"only it may write to"* ]]
+    [ -z "$(ls -A "$d")" ]
+}
+
 @test "lm-snapshot: --output writes a stream lm-cat --verify accepts, with the archive and every chunk" {
     hold_snapshot awk --replica-identity-full
     run -0 --separate-stderr lm-snapshot --source "$(src awk)" --output "$BATS_TEST_TMPDIR/snap.lm" \
         --snapshot "$SNAP" --slot myslot --jobs 2 --split-larger-than 64kB --workdir "$WORK"
     release_snapshot awk
+    # every row of the database is in it: the owner's only
+    [ "$(stat -c %a "$BATS_TEST_TMPDIR/snap.lm")" = 600 ]
     run -0 lm-cat --verify "$BATS_TEST_TMPDIR/snap.lm"
     assert_output --partial 'slot "myslot"'
     assert_output --partial "complete"

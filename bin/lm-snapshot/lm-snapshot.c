@@ -229,8 +229,20 @@ static char *default_workdir(void)
 
 static void make_dir(const char *dir)
 {
+    struct stat sb;
+
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         lm_fatal(LM_EXIT_IO, "could not create work directory \"%s\": %s", dir, strerror(errno));
+    /* pg_restore runs what the schema dump in it says: a directory someone
+     * else owns or may write to (a predictable name in /tmp made first by
+     * another user) must not be used */
+    if (lstat(dir, &sb) != 0)
+        lm_fatal(LM_EXIT_IO, "could not stat work directory \"%s\": %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
+        lm_error("work directory \"%s\" is not a directory of this user that only it may write to", dir);
+        lm_hint("Remove it, or give --workdir a directory of your own (mode 0700).");
+        exit(LM_EXIT_IO);
+    }
 }
 
 /* ---------- phases ---------- */
@@ -509,7 +521,7 @@ static void stream_archive(run *r, const char *path)
         lm_record rec;
         nextgot = read(fd, next, PIECE_MAX);
         if (nextgot < 0)
-            break;
+            lm_fatal(LM_EXIT_IO, "could not read \"%s\": %s", path, strerror(errno));
         rec.type = LM_REC_ARCHIVE;
         rec.u.archive.seq = seq++;
         rec.u.archive.last = nextgot == 0;
@@ -564,7 +576,7 @@ int main(int argc, char **argv)
 
     if (stream) {
         out_fd = strcmp(opt.output, "-") == 0 ? STDOUT_FILENO
-                 : open(opt.output, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+                 : open(opt.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (out_fd < 0)
             lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", opt.output, strerror(errno));
         if (out_fd == STDOUT_FILENO && isatty(out_fd))
