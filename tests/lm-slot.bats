@@ -15,6 +15,7 @@ setup_file() {
         INSERT INTO items SELECT g, 'before' FROM generate_series(1, 100) g;
         CREATE TABLE keyless (a int, b text);
         INSERT INTO keyless VALUES (1, 'x'), (2, 'y');
+        CREATE TABLE defer_pk (id int PRIMARY KEY DEFERRABLE);
         CREATE TABLE nothing_ri (id int PRIMARY KEY);
         ALTER TABLE nothing_ri REPLICA IDENTITY NOTHING;
         CREATE TABLE idx_ri (id int NOT NULL);
@@ -275,14 +276,16 @@ peek_count() {     # peek_count SLOT PUBLICATION
 # ---------- preflight ----------
 
 @test "preflight: tables without replica identity are refused with the exact fix, nothing created" {
-    run --separate-stderr lm-slot create --source "$SOURCE_CONN" --slot ri1 --table items --table keyless --table nothing_ri --table idx_ri
+    run --separate-stderr lm-slot create --source "$SOURCE_CONN" --slot ri1 --table items --table keyless --table nothing_ri --table idx_ri --table defer_pk
     [ "$status" -eq 4 ]
+    # the server ignores a deferrable primary key for the replica identity
+    [[ "$stderr" == *"table public.defer_pk has no replica identity (no primary key (a deferrable"* ]]
     [[ "$stderr" == *"table public.keyless has no replica identity"* ]]
     [[ "$stderr" == *'ALTER TABLE "public"."keyless" REPLICA IDENTITY FULL;'* ]]
     [[ "$stderr" == *"table public.nothing_ri has no replica identity (REPLICA IDENTITY NOTHING)"* ]]
     [[ "$stderr" == *"table public.idx_ri has no replica identity (REPLICA IDENTITY USING INDEX"* ]]
     [[ "$stderr" == *"--replica-identity-full"* ]]
-    [[ "$stderr" == *"3 problems found: nothing was created"* ]]
+    [[ "$stderr" == *"4 problems found: nothing was created"* ]]
     [[ "$stderr" != *items* ]]
     [ "$(count_slots ri1)" = 0 ]
     [ "$(count_pubs ri1)" = 0 ]
@@ -442,6 +445,14 @@ peek_count() {     # peek_count SLOT PUBLICATION
     assert_success
     [[ "$output" == *"position: "* ]]
     [ "$(q source -c "SELECT confirmed_flush_lsn >= '$to'::pg_lsn FROM pg_replication_slots WHERE slot_name = 'st1'")" = t ]
+    # a position already passed is a no-op (lm-slot(1)), not an error
+    local at
+    at=$(q source -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'st1'")
+    run --separate-stderr lm-slot advance --source "$SOURCE_CONN" --slot st1 --to 0/1
+    assert_success
+    [[ "$stderr" == *"nothing to do"* ]]
+    [[ "$output" == *"position: $at"* ]]
+    [ "$(q source -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'st1'")" = "$at" ]
     run --separate-stderr lm-slot advance --source "$SOURCE_CONN" --slot nosuchslot --to 0/1
     [ "$status" -eq 4 ]
 }

@@ -102,8 +102,12 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
         " UNION SELECT t.relid FROM inc CROSS JOIN LATERAL pg_partition_tree(inc.oid) t"
         " WHERE inc.relkind = 'p' AND t.isleaf)"
         " SELECT n.nspname, c.relname, c.relreplident,"
-        " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
-        " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident),"
+        /* the server takes neither a deferrable nor an invalid index as
+         * the replica identity */
+        " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary"
+        "  AND i.indimmediate AND i.indisvalid),"
+        " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident"
+        "  AND i.indimmediate AND i.indisvalid),"
         " pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner)"
         " FROM leaf JOIN pg_class c ON c.oid = leaf.oid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -192,8 +196,8 @@ static const char *why_no_identity(const pubtable *t)
 {
     switch (t->replident) {
     case 'n': return "REPLICA IDENTITY NOTHING";
-    case 'i': return "REPLICA IDENTITY USING INDEX names an index that no longer exists";
-    default: return "no primary key and REPLICA IDENTITY DEFAULT";
+    case 'i': return "REPLICA IDENTITY USING INDEX names an index that no longer exists, is deferrable or is invalid";
+    default: return "no primary key (a deferrable or invalid one does not count) and REPLICA IDENTITY DEFAULT";
     }
 }
 

@@ -193,6 +193,19 @@ int slot_advance(const slot_opts *o)
     if (!PQgetisnull(res, 0, 3))
         lm_lsn_parse(PQgetvalue(res, 0, 3), &before);
     PQclear(res);
+    if (before && o->to_lsn <= before) {
+        /* the server refuses to go back (55000): a position already passed
+         * is nothing to do */
+        char a[LM_LSN_BUFSZ];
+        lm_info("slot \"%s\" was already at %s, at or past %s: nothing to do", o->slot,
+                lm_lsn_format(before, a), to);
+        kv_begin(&k, o->json);
+        kv_str(&k, "slot", o->slot);
+        kv_str(&k, "position", a);
+        kv_end(&k);
+        res = NULL;
+        goto done;
+    }
     res = PQexecParams(conn, "SELECT end_lsn FROM pg_replication_slot_advance($1, $2::pg_lsn)",
                        2, NULL, params, NULL, NULL, 0);
     if (PQresultStatus(res) != PGRES_TUPLES_OK) {
