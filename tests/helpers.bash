@@ -15,8 +15,8 @@ PATH="$LM_ROOT/tests/tools:$PATH"
 export PATH
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 export PGBIN
-export LM_FIXTURES="${LM_FIXTURES:-$LM_ROOT/../shared/fixtures}"
-[ -d "$LM_FIXTURES" ] || LM_FIXTURES="$LM_ROOT/tests/fixtures"
+# pagila, in the repository (PostgreSQL licence: tests/fixtures/pagila/LICENSE.txt)
+export LM_FIXTURES="${LM_FIXTURES:-$LM_ROOT/tests/fixtures}"
 
 # valgrind for the programs when VALGRIND=1 (see lm_run)
 load_bats_libs() {
