@@ -134,6 +134,21 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
     PQclear(res);
     free(sql);
 
+    /* unlogged tables write no WAL, so no change to them can be captured:
+     * they are left out of the publication, and said so (a copy made as
+     * of the snapshot would not follow them) */
+    sql = lm_psprintf("SELECT string_agg(format('%%I.%%I', n.nspname, c.relname), ', ' ORDER BY 1, 2)"
+                      " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                      " WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'u' AND " USER_SCHEMA("n")
+                      " AND %s AND NOT %s",
+                      include, exc_match);
+    res = lm_exec(conn, LM_EXIT_SERVER, sql);
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        lm_warning("unlogged tables are not published (they write no WAL, so their changes cannot be "
+                   "captured): %s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    free(sql);
+
     /* names given that match nothing are mistakes, not empty sets */
     if (o->ntables) {
         char *m = match_expr("n", "c", "ARRAY[p]");
