@@ -467,8 +467,7 @@ static void stream_header(run *r, PGconn *src)
     char *err = NULL;
     PGresult *res = lm_exec_try(src, "SELECT system_identifier::text, (SELECT timeline_id FROM "
                                      "pg_control_checkpoint()) FROM pg_control_system()", &err);
-    char *db = lm_query_value(src, LM_EXIT_SERVER, "SELECT current_database()");
-    char *enc = lm_query_value(src, LM_EXIT_SERVER, "SELECT current_setting('server_encoding')");
+    char *db, *enc;
 
     if (res) {
         sysid = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
@@ -488,6 +487,9 @@ static void stream_header(run *r, PGconn *src)
         if (!import_snapshot(src, r->snapshot, &err))
             lm_fatal(LM_EXIT_PREFLIGHT, "could not import snapshot \"%s\": %s", r->snapshot, err);
     }
+    /* after the fallback: a failed query leaves the transaction aborted */
+    db = lm_query_value(src, LM_EXIT_SERVER, "SELECT current_database()");
+    enc = lm_query_value(src, LM_EXIT_SERVER, "SELECT current_setting('server_encoding')");
     memset(&rec, 0, sizeof rec);
     rec.type = LM_REC_HEADER;
     rec.u.header.version = LM_FORMAT_VERSION;
