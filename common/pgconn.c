@@ -302,6 +302,21 @@ char *lm_qualified(const char *nsp, const char *rel)
     return finish(&b);
 }
 
+char *lm_conninfo_dbname(const char *db)
+{
+    /* conninfo quoting: backslash before ' and \ (SQL's '' is not conninfo
+     * syntax) */
+    lm_buf c = {0};
+    lm_buf_put(&c, "dbname='", 8);
+    for (const char *p = db; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            lm_buf_u8(&c, '\\');
+        lm_buf_u8(&c, (uint8_t)*p);
+    }
+    lm_buf_put(&c, "'", 1);
+    return finish(&c);
+}
+
 char *lm_literal(const char *s)
 {
     lm_buf b = {0};

@@ -61,6 +61,8 @@ void lm_quote_literal(lm_buf *b, const char *s);
 char *lm_ident(const char *ident);
 char *lm_qualified(const char *nsp, const char *rel);
 char *lm_literal(const char *s);
+/* "dbname='...'" for a connection string (malloc'd) */
+char *lm_conninfo_dbname(const char *db);
 
 /* server_version_num of a connection. */
 int lm_server_version(PGconn *conn);

@@ -452,19 +452,7 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
         free(sectopt);
         return LM_EXIT_CONNECT;
     }
-    {
-        /* conninfo quoting: backslash before ' and \ (SQL's '' is not
-         * conninfo syntax) */
-        lm_buf c = {0};
-        lm_buf_put(&c, "dbname='", 8);
-        for (const char *p = PQdb(conn); *p; p++) {
-            if (*p == '\'' || *p == '\\')
-                lm_buf_u8(&c, '\\');
-            lm_buf_u8(&c, (uint8_t)*p);
-        }
-        lm_buf_put(&c, "'", 2);
-        dbopt = (char *)c.data;
-    }
+    dbopt = lm_conninfo_dbname(PQdb(conn));
     PQfinish(conn);
 
     opts = PQconninfoParse(target_conninfo ? target_conninfo : "", NULL);

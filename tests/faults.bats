@@ -353,6 +353,10 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
         load_start
     done
     rnd_sleep
+    # lm-decode reconnects with a backoff after the restarts: its walsender
+    # is there again before it is terminated
+    decoding() { [ "$(src -c "SELECT count(*) FROM pg_stat_replication WHERE application_name = 'lm-decode'")" = 1 ]; }
+    wait_for 30 decoding
     src -c "SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE application_name = 'lm-decode'" >"$T/term"
     grep -q t "$T/term"
     echo "# walsender terminated" >&3

@@ -89,6 +89,19 @@ wait_exit() {
     wait_for 30 test -s "$1.rc"
     RC=$(cat "$1.rc")
 }
+# kill_decoder_when_durable SLOT: once the slot is acknowledged up to the
+# current position (lm-decode acknowledges only what its spool holds
+# durably), lm-decode ($DEC_PID, from bg_prog "$T/dec") is killed with -9,
+# leaving its partial segment as it is
+kill_decoder_when_durable() {
+    local end
+    end=$(lsn)
+    durable() { lsn_le "$end" "$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$1'")"; }
+    wait_for 20 durable "$1"
+    kill -9 "$DEC_PID"
+    wait_exit "$T/dec"
+    DEC_PID=
+}
 # lsn_le A B: A <= B
 lsn_int() { local h=${1%/*} l=${1#*/}; echo $(( (16#$h << 32) | 16#$l )); }
 lsn_le() { [ "$(lsn_int "$1")" -le "$(lsn_int "$2")" ]; }
@@ -655,15 +668,8 @@ SQL
             -c "UPDATE o SET v = 'u$i' WHERE id = 101"
         sleep 1.5
     done
-    # everything is durable in the spool (lm-decode acknowledges only that)
-    # while lm-decode still writes its partial segment
-    end=$(lsn)
-    flushed() { lsn_le "$end" "$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_once'")"; }
-    wait_for 20 flushed
-    # killed: its partial segment stays as it is (durable up to the ack)
-    kill -9 "$DEC_PID"
-    wait_exit "$T/dec"
-    DEC_PID=
+    # everything durable in the spool, lm-decode killed with its partial
+    kill_decoder_when_durable s_once
     ls "$T/spool"
     n=$(ls "$T/spool" | grep -c '^seg-')
     [ "$(ls "$T/spool" | grep -c '^seg-.*\.lmz$')" -ge 2 ]
@@ -688,12 +694,7 @@ SQL
     bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_cut --publication p --spool "$1" 2>"$2"' \
         "$S" "$T/spool" "$T/dec.err"
     src -c "INSERT INTO c SELECT generate_series(1, 100)"
-    end=$(lsn)
-    flushed() { lsn_le "$end" "$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_cut'")"; }
-    wait_for 20 flushed
-    kill -9 "$DEC_PID"
-    wait_exit "$T/dec"
-    DEC_PID=
+    kill_decoder_when_durable s_cut
     # the partial, cut at a transaction's frame end, named as a finished
     # segment: what a lost tail looks like
     p=$(ls "$T/spool"/seg-*.lmz.partial)

@@ -771,15 +771,9 @@ post_data:
             PGconn *c = tgt;
             snprintf(jobs, sizeof jobs, "%d", opt.jobs);
             {
-                lm_buf b = {0};
-                lm_buf_put(&b, "--dbname=dbname='", 17);
-                for (const char *p = PQdb(c); *p; p++) {
-                    if (*p == '\'' || *p == '\\')
-                        lm_buf_u8(&b, '\\');
-                    lm_buf_u8(&b, (uint8_t)*p);
-                }
-                lm_buf_put(&b, "'", 2);
-                dbopt = (char *)b.data;
+                char *db = lm_conninfo_dbname(PQdb(c));
+                dbopt = lm_psprintf("--dbname=%s", db);
+                free(db);
             }
             av[5] = dbopt;
             rc = lm_run_pgtool(opt.target, av, NULL, &out);
