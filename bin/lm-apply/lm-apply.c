@@ -705,6 +705,18 @@ static void idle_work(void)
     progress(false);
 }
 
+/* spool: whether the segment file NAME is the file being read (cur_fd),
+ * whatever its name is now */
+static bool is_current_file(const char *name)
+{
+    struct stat sb, cb;
+    char *fpath = lm_psprintf("%s/%s", opt_spool, name);
+    bool same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
+                sb.st_dev == cb.st_dev;
+    free(fpath);
+    return same;
+}
+
 /* spool: the next segment after the current one, or NULL */
 static bool next_segment(spool_seg *out)
 {
@@ -726,16 +738,7 @@ static bool next_segment(spool_seg *out)
                  * restarted lm-decode begins where a shutdown left off, in a
                  * file that can even take the partial's name again. The
                  * file being read, renamed or not, is behind the reader. */
-                struct stat sb, cb;
-                char *fpath;
-                bool same;
-                if (!s->partial && s->start < cur_seg.start)
-                    continue;
-                fpath = lm_psprintf("%s/%s", opt_spool, s->name);
-                same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
-                       sb.st_dev == cb.st_dev;
-                free(fpath);
-                if (same)
+                if ((!s->partial && s->start < cur_seg.start) || is_current_file(s->name))
                     continue;
             } else if (strcmp(s->name, cur_seg.name) == 0 || s->start < cur_seg.end)
                 continue;
@@ -786,18 +789,15 @@ static int spool_wait(lm_reader *r, void *arg)
         int n = spool_list(opt_spool, &segs);
         bool same = false;
         for (int i = 0; i < n; i++) {
-            char *fpath;
             if (segs[i].partial || segs[i].start != cur_seg.start)
                 continue;
-            fpath = lm_psprintf("%s/%s", opt_spool, segs[i].name);
-            if (stat(fpath, &sb) == 0 && sb.st_ino == cur.st_ino) {
+            if (is_current_file(segs[i].name)) {
                 same = true;
                 if ((uint64_t)cur.st_size == lm_reader_file_offset(r)) {
                     cur_seg.end = segs[i].end;
                     ret = 0;
                 }
             }
-            free(fpath);
         }
         if (n > 0)
             spool_list_free(segs, n);
