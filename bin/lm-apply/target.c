@@ -361,6 +361,8 @@ typedef struct tabinfo {
     char **colq;             /* quoted column names, in stream order */
     char **coltype;          /* target types, for casts from text */
     bool *col_eq;            /* the type has an equality operator */
+    bool *col_always;        /* an identity column GENERATED ALWAYS */
+    bool any_always;         /* inserts say OVERRIDING SYSTEM VALUE */
     uint32_t *key;           /* stream columns that identify a row */
     uint32_t nkey;
     bool by_ctid;            /* no usable key: REPLICA IDENTITY FULL without one */
@@ -394,6 +396,7 @@ void tgt_free_tabinfo(void *p)
     free(ti->colq);
     free(ti->coltype);
     free(ti->col_eq);
+    free(ti->col_always);
     free(ti->key);
     for (size_t i = 0; i < ti->nstmts; i++) {
         /* the session keeps a prepared statement until it is deallocated */
@@ -469,6 +472,7 @@ static tabinfo *table_info(lm_relentry *e)
     ti->colq = lm_malloc(sizeof(char *) * (ti->natts + 1));
     ti->coltype = lm_malloc(sizeof(char *) * (ti->natts + 1));
     ti->col_eq = lm_malloc(sizeof(bool) * (ti->natts + 1));
+    ti->col_always = lm_malloc(sizeof(bool) * (ti->natts + 1));
     ti->key = lm_malloc(sizeof(uint32_t) * (ti->natts + 1));
     pk = lm_malloc(sizeof(uint32_t) * (ti->natts + 1));
 
@@ -488,9 +492,13 @@ static tabinfo *table_info(lm_relentry *e)
         /* unique indexes other than the one the stream's key matches: a
          * batched UPDATE could pass through a transient duplicate there */
         "  (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisunique "
-        "          AND NOT CASE WHEN $3 = 'i' THEN i.indisreplident ELSE i.indisprimary END) "
+        "          AND NOT CASE WHEN $3 = 'i' THEN i.indisreplident ELSE i.indisprimary END), "
+        /* an identity column GENERATED ALWAYS takes a value only with
+         * OVERRIDING SYSTEM VALUE, and never in an UPDATE */
+        "  a.attidentity = 'a' "
+        /* a table without columns (CREATE TABLE t ()) is one row of NULLs */
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+        "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
         "WHERE n.nspname = $1 AND c.relname = $2 ORDER BY a.attnum",
         3, p);
     if (PQntuples(res) == 0) {
@@ -503,7 +511,7 @@ static tabinfo *table_info(lm_relentry *e)
         const char *name = e->rel.cols[i].name;
         int row = -1;
         for (int k = 0; k < PQntuples(res); k++)
-            if (strcmp(PQgetvalue(res, k, 0), name) == 0)
+            if (!PQgetisnull(res, k, 0) && strcmp(PQgetvalue(res, k, 0), name) == 0)
                 row = k;
         if (row < 0) {
             lm_error("column \"%s\" of table %s does not exist on the target", name, e->display);
@@ -515,6 +523,8 @@ static tabinfo *table_info(lm_relentry *e)
         ti->colq[i] = lm_ident(name);
         ti->coltype[i] = lm_strdup(PQgetvalue(res, row, 1));
         ti->col_eq[i] = PQgetvalue(res, row, 2)[0] == 't';
+        ti->col_always[i] = PQgetvalue(res, row, 5)[0] == 't';
+        ti->any_always |= ti->col_always[i];
         if (PQgetvalue(res, row, 3)[0] == 't')
             pk[npk++] = i;
         if (e->rel.cols[i].flags & LM_COL_KEY)
@@ -801,7 +811,7 @@ static void flush_inserts(void)
 {
     lm_relentry *e = pend.rel;
     tabinfo *ti = table_info(e);
-    const uint8_t *p = pend.rowbuf.data, *end = p + pend.rowbuf.len;
+    const uint8_t *p = pend.rowbuf.data;
 
     if (pend.copying) {
         copy_close();
@@ -816,18 +826,26 @@ static void flush_inserts(void)
         char *cols = column_list(ti, NULL);
         lm_buf_put(&sql, "INSERT INTO ", 12);
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
-        lm_buf_put(&sql, " (", 2);
-        lm_buf_put(&sql, cols, strlen(cols));
-        lm_buf_put(&sql, ") VALUES (", 10);
-        for (uint32_t i = 0; i < ti->natts; i++) {
-            char tmp[16];
-            snprintf(tmp, sizeof tmp, "%s$%u", i ? ", " : "", i + 1);
-            lm_buf_put(&sql, tmp, strlen(tmp));
+        if (ti->natts == 0) {
+            /* no column in the stream (none, or every one generated) */
+            lm_buf_put(&sql, " DEFAULT VALUES", 16);
+        } else {
+            lm_buf_put(&sql, " (", 2);
+            lm_buf_put(&sql, cols, strlen(cols));
+            lm_buf_put(&sql, ")", 1);
+            if (ti->any_always)
+                lm_buf_put(&sql, " OVERRIDING SYSTEM VALUE", 24);
+            lm_buf_put(&sql, " VALUES (", 9);
+            for (uint32_t i = 0; i < ti->natts; i++) {
+                char tmp[16];
+                snprintf(tmp, sizeof tmp, "%s$%u", i ? ", " : "", i + 1);
+                lm_buf_put(&sql, tmp, strlen(tmp));
+            }
+            lm_buf_put(&sql, ")", 2);
         }
-        lm_buf_put(&sql, ")", 2);
         name = prepared(ti, "I", (char *)sql.data, (int)ti->natts);
         snprintf(desc, sizeof desc, "an insert into %s", e->display);
-        while (p < end) {
+        for (uint64_t r = 0; r < pend.rows; r++) {
             for (uint32_t i = 0; i < ti->natts; i++) {
                 char kind;
                 uint32_t len;
@@ -1057,7 +1075,8 @@ void tgt_insert(lm_relentry *e, const lm_tuple *t)
         lm_buf_put(&pend.rowbuf, &len, 4);
         lm_buf_put(&pend.rowbuf, v->data, len);
     }
-    if (pend.rows >= COPY_MIN_ROWS)
+    /* COPY needs a column list (the target's own default list may differ) */
+    if (pend.rows >= COPY_MIN_ROWS && ti->natts > 0)
         copy_open();
 }
 
@@ -1142,6 +1161,55 @@ static void send_single(lm_relentry *e, tabinfo *ti, const char *keyprefix, lm_b
     free(key);
 }
 
+/* An update that may give an identity column GENERATED ALWAYS a new value
+ * (UPDATE ... SET id = DEFAULT on the source): an UPDATE may set such a
+ * column only to DEFAULT, which would draw the target's own sequence, so
+ * the row moves in one statement: deleted, and inserted again with its new
+ * values; the columns the stream left out (unchanged TOAST) are taken from
+ * the deleted row. Under session_replication_role = replica no foreign key
+ * or ordinary trigger sees the move. */
+static void update_by_move(lm_relentry *e, tabinfo *ti, const lm_tuple *ot, const lm_tuple *nt)
+{
+    lm_buf sql = {0};
+    char **vals = lm_malloc(sizeof(char *) * (2 * ti->natts + 2));
+    char *keymask = lm_malloc(2 * ti->natts + 2);
+    char *cols = column_list(ti, NULL);
+    uint32_t n = 0, nw = 0;
+    char tmp[32];
+
+    memset(keymask, '0', 2 * ti->natts + 1);
+    keymask[2 * ti->natts + 1] = '\0';
+    lm_buf_put(&sql, "WITH lm_moved AS (DELETE FROM ONLY ", 35);
+    lm_buf_put(&sql, e->qualname, strlen(e->qualname));
+    where_clause(&sql, e, ti, ot, 0, vals, &nw, keymask + ti->natts);
+    lm_buf_put(&sql, " RETURNING *) INSERT INTO ", 26);
+    lm_buf_put(&sql, e->qualname, strlen(e->qualname));
+    lm_buf_put(&sql, " (", 2);
+    lm_buf_put(&sql, cols, strlen(cols));
+    lm_buf_put(&sql, ") OVERRIDING SYSTEM VALUE SELECT ", 33);
+    for (uint32_t c = 0; c < ti->natts; c++) {
+        if (c)
+            lm_buf_put(&sql, ", ", 2);
+        if (nt->cols[c].kind == 'u') {
+            lm_buf_put(&sql, "lm_moved.", 9);
+            lm_buf_put(&sql, ti->colq[c], strlen(ti->colq[c]));
+            continue;
+        }
+        keymask[c] = '1';
+        snprintf(tmp, sizeof tmp, "$%u::", nw + n + 1);
+        lm_buf_put(&sql, tmp, strlen(tmp));
+        lm_buf_put(&sql, ti->coltype[c], strlen(ti->coltype[c]));
+        vals[nw + n++] = value_dup(&nt->cols[c]);
+    }
+    lm_buf_put(&sql, " FROM lm_moved", 14);
+    send_single(e, ti, "M1", &sql, keymask, vals, nw + n, "an update (moving an identity value) of");
+    st_rows_update++;
+    free(vals);
+    free(keymask);
+    free(cols);
+    lm_buf_free(&sql);
+}
+
 void tgt_update(lm_relentry *e, const lm_record *r)
 {
     tabinfo *ti = table_info(e);
@@ -1150,12 +1218,37 @@ void tgt_update(lm_relentry *e, const lm_record *r)
     bool key_changed = r->u.update.oldkind == 'K';
     bool key_ok = true;
     char *mask;
+    char *skip = NULL;       /* identity columns GENERATED ALWAYS left out */
     uint32_t nset = 0;
 
     if (nt->ncols != ti->natts || (r->u.update.oldkind && ot->ncols != ti->natts))
         lm_fatal(LM_EXIT_CORRUPT, "update of %s has a tuple of the wrong width", e->display);
     if (e->rel.replident == 'n')
         lm_fatal(LM_EXIT_CORRUPT, "update of %s, which has REPLICA IDENTITY NOTHING", e->display);
+    if (ti->any_always) {
+        /* an identity column GENERATED ALWAYS is never SET: left out when
+         * its value is known to stay (a key column the update keeps, or the
+         * full old row says so), else the row moves */
+        bool move = false;
+        skip = lm_malloc(ti->natts + 1);
+        memset(skip, 0, ti->natts + 1);
+        for (uint32_t c = 0; c < ti->natts; c++) {
+            if (!ti->col_always[c] || nt->cols[c].kind == 'u')
+                continue;
+            if ((r->u.update.oldkind == 'O' || (e->rel.cols[c].flags & LM_COL_KEY)) &&
+                values_equal(&ot->cols[c], &nt->cols[c]))
+                skip[c] = 1;
+            else
+                move = true;
+        }
+        if (move) {
+            begin_if_needed();
+            tgt_flush_pending();
+            update_by_move(e, ti, ot, nt);
+            free(skip);
+            return;
+        }
+    }
     if (r->u.update.oldkind == 'O' && !ti->by_ctid)
         for (uint32_t k = 0; k < ti->nkey; k++)
             if (nt->cols[ti->key[k]].kind != 'u' &&
@@ -1176,11 +1269,12 @@ void tgt_update(lm_relentry *e, const lm_record *r)
             bool is_key = false;
             for (uint32_t k = 0; k < ti->nkey; k++)
                 is_key |= ti->key[k] == c;
-            if (!is_key && nt->cols[c].kind != 'u') {
+            if (!is_key && nt->cols[c].kind != 'u' && !(skip && skip[c])) {
                 mask[c] = '1';
                 nset++;
             }
         }
+        free(skip);
         if (nset == 0) {
             free(mask); /* nothing changes: never an empty SET list */
             return;
@@ -1226,7 +1320,7 @@ void tgt_update(lm_relentry *e, const lm_record *r)
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " SET ", 5);
         for (uint32_t c = 0; c < ti->natts; c++) {
-            if (nt->cols[c].kind == 'u')
+            if (nt->cols[c].kind == 'u' || (skip && skip[c]))
                 continue;
             keymask[c] = '1';
             if (n)
@@ -1236,6 +1330,7 @@ void tgt_update(lm_relentry *e, const lm_record *r)
             lm_buf_put(&sql, tmp, strlen(tmp));
             vals[n++] = value_dup(&nt->cols[c]);
         }
+        free(skip);
         if (n == 0) {
             free(vals);
             free(keymask);
