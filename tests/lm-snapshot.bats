@@ -87,6 +87,10 @@ FROM generate_series(1, 200) i;
 CREATE TABLE \"Sch ema\".nocols (gone int);
 INSERT INTO \"Sch ema\".nocols SELECT generate_series(1, 3);
 ALTER TABLE \"Sch ema\".nocols DROP COLUMN gone;
+CREATE TABLE \"Sch ema\".ident (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+INSERT INTO \"Sch ema\".ident (v) SELECT 'i' || i FROM generate_series(1, 20) i;
+CREATE TABLE \"Sch ema\".allgen (a int GENERATED ALWAYS AS (7) STORED, b text GENERATED ALWAYS AS ('g') STORED);
+INSERT INTO \"Sch ema\".allgen SELECT FROM generate_series(1, 4);
 CREATE TABLE \"Sch ema\".keyless (a int, dropme int, b text);
 ALTER TABLE \"Sch ema\".keyless DROP COLUMN dropme;
 INSERT INTO \"Sch ema\".keyless SELECT i % 7, 'dup' FROM generate_series(1, 50) i;
@@ -245,6 +249,12 @@ setup() {
     # a table whose every column was dropped keeps its rows
     run -0 qt awk1 -c "SELECT count(*) FROM \"Sch ema\".nocols"
     assert_output 3
+    # an identity column GENERATED ALWAYS keeps the source's values, a table
+    # whose every column is generated its rows
+    run -0 qt awk1 -c "SELECT count(*), sum(id) FROM \"Sch ema\".ident"
+    assert_output "20|210"
+    run -0 qt awk1 -c "SELECT count(*), sum(a) FROM \"Sch ema\".allgen"
+    assert_output "4|28"
     # a binary copy where every type is built in, text where a domain or enum is used
     if [ -n "$SYNC_LSN" ]; then
         run -0 qt awk1 -c "SELECT count(*) FROM lm.sync WHERE sync_lsn = '$SYNC_LSN'"
