@@ -10,6 +10,7 @@
 #include "crc32c.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "lsn.h"
 #include "sig.h"
 #include "stream.h"
 
@@ -552,6 +553,18 @@ static int check_header(lm_reader *r, const lm_record *h)
     return 0;
 }
 
+/* The timestamp a record carries, if any (false: none). */
+static bool record_time(const lm_record *rec, int64_t *t)
+{
+    switch (rec->type) {
+    case LM_REC_HEADER: *t = rec->u.header.created; return true;
+    case LM_REC_BEGIN: *t = rec->u.begin.commit_ts; return true;
+    case LM_REC_COMMIT: *t = rec->u.commit.commit_ts; return true;
+    case LM_REC_POSITION: *t = rec->u.position.time; return true;
+    default: return false;
+    }
+}
+
 int lm_reader_next(lm_reader *r, lm_record *rec)
 {
     if (r->errcode)
@@ -591,6 +604,19 @@ int lm_reader_next(lm_reader *r, lm_record *rec)
             lm_reader_set_error(r, LM_EXIT_CORRUPT, "%s: malformed %s record at offset %llu",
                                 r->name, lm_rectype_name(type), (unsigned long long)r->rec_off);
             return -1;
+        }
+        {
+            /* no server writes a commit time in year 10000 or before year
+             * 1; such a value would fail on the target at every restart */
+            int64_t t;
+            if (record_time(rec, &t) && !lm_pgtime_valid(t)) {
+                lm_reader_set_error(r, LM_EXIT_CORRUPT,
+                                    "%s: malformed %s record at offset %llu: timestamp %lld is "
+                                    "out of range (years 1 to 9999)",
+                                    r->name, lm_rectype_name(type), (unsigned long long)r->rec_off,
+                                    (long long)t);
+                return -1;
+            }
         }
         if (type == LM_REC_HEADER) {
             if (check_header(r, rec) < 0)

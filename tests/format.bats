@@ -442,6 +442,32 @@ refute_crash() {
     [ "$status" -eq 6 ]
 }
 
+@test "format: a commit time outside years 1..9999 is a malformed record (exit 6) in every mode, the first and last ones read" {
+    # 9223372036854775807 overflowed the old formatter (signed overflow,
+    # UBSan) and printed a year no target accepts
+    for ts in 9223372036854775807 -9223372036854775808 252455616000000000 -63082281600000001; do
+        gen "$T/t.lm" --commit-ts "$ts"
+        for m in "" --json --stats --verify; do
+            run --separate-stderr lm-cat $m "$T/t.lm"
+            assert_failure 6
+            [[ "$stderr" == *"malformed begin record at offset "*": timestamp $ts is out of range (years 1 to 9999)"* ]]
+        done
+        # nothing of that transaction was shown
+        run --separate-stderr lm-cat "$T/t.lm"
+        refute_output --partial insert
+        refute_output --partial commit
+    done
+    # the bounds themselves are fine
+    gen "$T/lo.lm" --commit-ts -63082281600000000
+    run --separate-stderr lm-cat --json "$T/lo.lm"
+    assert_success
+    [ "$(jq -r 'select(.type == "commit") | .commit_time' <<<"$output")" = "0001-01-01 00:00:00.000000+00" ]
+    gen "$T/hi.lm" --commit-ts 252455615999999999
+    run --separate-stderr lm-cat "$T/hi.lm"
+    assert_success
+    assert_output --partial "commit 0/1000100 end 0/1000130 at 9999-12-31 23:59:59.999999+00"
+}
+
 @test "format: an empty input is exit 7" {
     : >"$T/empty"
     run --separate-stderr lm-cat "$T/empty"

@@ -3,6 +3,10 @@
  *
  *   lm-testgen [--compress] [--end none|endpos|trailer] [--sysid N]
  *              [--slot NAME] [--big BYTES] [--rows N] [--format-version N]
+ *              [--commit-ts N]
+ *
+ *   --commit-ts N   the transaction's commit time (begin and commit records),
+ *                   microseconds since 2000-01-01, any 64-bit value
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -23,6 +27,7 @@ int main(int argc, char **argv)
         {"big", required_argument, NULL, 'b'},
         {"rows", required_argument, NULL, 'r'},
         {"format-version", required_argument, NULL, 'v'},
+        {"commit-ts", required_argument, NULL, 't'},
         {NULL, 0, NULL, 0}};
     bool compress = false;
     const char *end = "endpos";
@@ -31,6 +36,7 @@ int main(int argc, char **argv)
     size_t big = 1 << 20;
     long rows = 3;
     unsigned version = LM_FORMAT_VERSION;
+    int64_t commit_ts = 817000000000000LL;
     int c;
     lm_writer *w;
     lm_record r;
@@ -46,6 +52,7 @@ int main(int argc, char **argv)
         case 'b': big = (size_t)strtoull(optarg, NULL, 10); break;
         case 'r': rows = strtol(optarg, NULL, 10); break;
         case 'v': version = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 't': commit_ts = strtoll(optarg, NULL, 10); break;
         default: return 2;
         }
     }
@@ -86,7 +93,7 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof r);
     r.type = LM_REC_BEGIN;
     r.u.begin.final_lsn = 0x1000100;
-    r.u.begin.commit_ts = 817000000000000LL;
+    r.u.begin.commit_ts = commit_ts;
     r.u.begin.xid = 742;
     lm_writer_put(w, &r);
 
@@ -157,7 +164,7 @@ int main(int argc, char **argv)
     r.type = LM_REC_COMMIT;
     r.u.commit.commit_lsn = 0x1000100;
     r.u.commit.end_lsn = 0x1000130;
-    r.u.commit.commit_ts = 817000000000000LL;
+    r.u.commit.commit_ts = commit_ts;
     lm_writer_put(w, &r);
 
     memset(&r, 0, sizeof r);
