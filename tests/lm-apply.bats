@@ -480,6 +480,18 @@ SQL
         [ "$(tgt -c "SELECT count(*) FROM lm.progress")" = 0 ]
 }
 
+@test "lm-apply: a 32 KB zstd bomb whose block claims 1 GiB exits 6 in 600 MB of address space, no out of memory" {
+    mkdb bomb
+    lm-testgen --bomb 1073741824 >"$T/bomb"
+    limit=(bash -c 'ulimit -v 600000 && exec "$@"' _)
+    # ASan reserves terabytes of address space: no limit there
+    [ "${SANITIZE:-0}" = 1 ] && limit=()
+    run --separate-stderr "${limit[@]}" lm-apply --target "$TG" "$T/bomb"
+    [ "$status" -eq 6 ]
+    [[ "$stderr" == *"bad block length 1073741824 at offset 63 (a block holds 1 to 268435456 bytes)"* ]]
+    [[ "$stderr" != *"out of memory"* ]]
+}
+
 @test "lm-apply: a corrupt block mid-stream exits 6 naming its offset; the transactions before it are applied, none after" {
     mkdb corrupt
     both -c "CREATE TABLE c (id int PRIMARY KEY, txn int, pad text)"
