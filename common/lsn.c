@@ -51,15 +51,28 @@ int64_t lm_now_pgtime(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - LM_PG_EPOCH_OFFSET_US;
 }
 
+bool lm_pgtime_valid(int64_t t)
+{
+    return t >= LM_PGTIME_MIN && t <= LM_PGTIME_MAX;
+}
+
 char *lm_pgtime_format(int64_t t, char *buf)
 {
-    int64_t us = t + LM_PG_EPOCH_OFFSET_US;
-    time_t sec = (time_t)(us / 1000000);
-    int64_t frac = us % 1000000;
+    /* seconds and microseconds apart, so that nothing overflows: t plus
+     * the epoch offset would for values near INT64_MAX */
+    int64_t sec = t / 1000000, frac = t % 1000000;
+    time_t unix_sec;
     struct tm tm;
 
-    if (frac < 0) { frac += 1000000; sec -= 1; }
-    gmtime_r(&sec, &tm);
+    if (frac < 0) {
+        frac += 1000000;
+        sec -= 1;
+    }
+    unix_sec = (time_t)(sec + LM_PG_EPOCH_OFFSET_US / 1000000);
+    if (!lm_pgtime_valid(t) || !gmtime_r(&unix_sec, &tm)) {
+        snprintf(buf, 64, "(invalid timestamp %" PRId64 ")", t);
+        return buf;
+    }
     snprintf(buf, 64, "%04d-%02d-%02d %02d:%02d:%02d.%06" PRId64 "+00",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
              tm.tm_sec, frac);

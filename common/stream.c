@@ -10,6 +10,7 @@
 #include "crc32c.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "lsn.h"
 #include "sig.h"
 #include "stream.h"
 
@@ -144,6 +145,13 @@ static void close_block(lm_writer *w)
 void lm_writer_put_raw(lm_writer *w, uint8_t type, const void *body, size_t len)
 {
     size_t total = 1 + 10 + len;
+
+    /* a reader refuses a bigger block: never write one */
+    if (len > LM_BLOCK_PAYLOAD_MAX - 1 - 10)
+        lm_fatal(LM_EXIT_FAILURE,
+                 "%s: %s record of %zu bytes is larger than a stream block may hold "
+                 "(%u bytes, see lm-format(5))",
+                 w->name, lm_rectype_name(type), len, LM_BLOCK_PAYLOAD_MAX);
 
     if (w->block.len > LM_BLOCK_HEADER &&
         w->block.len - LM_BLOCK_HEADER + total > LM_BLOCK_MAX)
@@ -357,8 +365,31 @@ static int read_raw(lm_reader *r)
     }
 }
 
-/* Decode more bytes into plain; 1 = some, 0 = end of input, -1 = error. */
-static int fill(lm_reader *r)
+/* Room in plain for the next read or decompression step, want being the
+ * bytes still missing for what the caller needs. The buffer grows
+ * geometrically, but not past what is needed: a block of 200 MB takes
+ * 200 MB, not the 256 MB of the next power of two. */
+static void plain_room(lm_reader *r, size_t want)
+{
+    const size_t unit = IN_CHUNK > ZSTD_DStreamOutSize() ? IN_CHUNK : ZSTD_DStreamOutSize();
+    size_t step = want > 0 && want < unit ? want : unit;
+    size_t useful = r->plain.len + (want > unit ? want : unit);
+    size_t cap;
+
+    if (r->plain.cap - r->plain.len >= step)
+        return;
+    cap = r->plain.cap ? r->plain.cap * 2 : unit;
+    while (cap < r->plain.len + step)
+        cap *= 2;
+    if (cap > useful)
+        cap = useful;
+    r->plain.data = lm_realloc(r->plain.data, cap);
+    r->plain.cap = cap;
+}
+
+/* Decode more bytes into plain (want: how many the caller still misses);
+ * 1 = some, 0 = end of input, -1 = error. */
+static int fill(lm_reader *r, size_t want)
 {
     /* drop consumed bytes so the buffer does not grow without bound */
     if (r->plain_pos > 0 && (r->plain_pos >= r->plain.len || r->plain_pos > (1u << 20))) {
@@ -385,23 +416,30 @@ static int fill(lm_reader *r)
             if (r->in_len - r->in_pos >= 4 &&
                 lm_get_be32(r->in + r->in_pos) == 0x28B52FFDu) {
                 r->detected = DETECT_ZSTD;
-                if (!r->dctx && !(r->dctx = ZSTD_createDCtx()))
-                    lm_fatal(LM_EXIT_FAILURE, "could not create a zstd context");
+                if (!r->dctx) {
+                    if (!(r->dctx = ZSTD_createDCtx()))
+                        lm_fatal(LM_EXIT_FAILURE, "could not create a zstd context");
+                    ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, LM_ZSTD_WINDOWLOG_MAX);
+                }
                 r->frame_end = false;
             } else
                 r->detected = DETECT_PLAIN;
         }
         if (r->detected == DETECT_PLAIN) {
             size_t n = r->in_len - r->in_pos;
-            lm_buf_put(&r->plain, r->in + r->in_pos, n);
-            r->in_pos = r->in_len;
+            plain_room(r, want);
+            if (n > r->plain.cap - r->plain.len)
+                n = r->plain.cap - r->plain.len;
+            memcpy(r->plain.data + r->plain.len, r->in + r->in_pos, n);
+            r->plain.len += n;
+            r->in_pos += n;
             return 1;
         } else {
             ZSTD_inBuffer in = {r->in, r->in_len, r->in_pos};
             ZSTD_outBuffer out;
             size_t rc;
 
-            lm_buf_reserve(&r->plain, ZSTD_DStreamOutSize());
+            plain_room(r, want);
             out.dst = r->plain.data + r->plain.len;
             out.size = r->plain.cap - r->plain.len;
             out.pos = 0;
@@ -430,7 +468,7 @@ static int fill(lm_reader *r)
 static int need(lm_reader *r, size_t n)
 {
     while (avail(r) < n) {
-        int rc = fill(r);
+        int rc = fill(r, n - avail(r));
         if (rc < 0)
             return -1;
         if (rc == 0) {
@@ -479,9 +517,12 @@ static int read_block(lm_reader *r)
         return -1;
     }
     len = lm_get_be32(h + 4);
-    if (len == 0 || len > (1u << 30)) {
-        lm_reader_set_error(r, LM_EXIT_CORRUPT, "%s: bad block length %u at offset %llu",
-                            r->name, len, (unsigned long long)r->block_off);
+    /* before anything is allocated for it: a few bytes of zstd can claim
+     * and produce gigabytes */
+    if (len == 0 || len > LM_BLOCK_PAYLOAD_MAX) {
+        lm_reader_set_error(r, LM_EXIT_CORRUPT,
+                            "%s: bad block length %u at offset %llu (a block holds 1 to %u bytes)",
+                            r->name, len, (unsigned long long)r->block_off, LM_BLOCK_PAYLOAD_MAX);
         return -1;
     }
     rc = need(r, LM_BLOCK_HEADER + (size_t)len);
@@ -552,6 +593,18 @@ static int check_header(lm_reader *r, const lm_record *h)
     return 0;
 }
 
+/* The timestamp a record carries, if any (false: none). */
+static bool record_time(const lm_record *rec, int64_t *t)
+{
+    switch (rec->type) {
+    case LM_REC_HEADER: *t = rec->u.header.created; return true;
+    case LM_REC_BEGIN: *t = rec->u.begin.commit_ts; return true;
+    case LM_REC_COMMIT: *t = rec->u.commit.commit_ts; return true;
+    case LM_REC_POSITION: *t = rec->u.position.time; return true;
+    default: return false;
+    }
+}
+
 int lm_reader_next(lm_reader *r, lm_record *rec)
 {
     if (r->errcode)
@@ -591,6 +644,19 @@ int lm_reader_next(lm_reader *r, lm_record *rec)
             lm_reader_set_error(r, LM_EXIT_CORRUPT, "%s: malformed %s record at offset %llu",
                                 r->name, lm_rectype_name(type), (unsigned long long)r->rec_off);
             return -1;
+        }
+        {
+            /* no server writes a commit time in year 10000 or before year
+             * 1; such a value would fail on the target at every restart */
+            int64_t t;
+            if (record_time(rec, &t) && !lm_pgtime_valid(t)) {
+                lm_reader_set_error(r, LM_EXIT_CORRUPT,
+                                    "%s: malformed %s record at offset %llu: timestamp %lld is "
+                                    "out of range (years 1 to 9999)",
+                                    r->name, lm_rectype_name(type), (unsigned long long)r->rec_off,
+                                    (long long)t);
+                return -1;
+            }
         }
         if (type == LM_REC_HEADER) {
             if (check_header(r, rec) < 0)

@@ -5,7 +5,8 @@
  *
  *   block  := "LM" version:u8 flags:u8 length:u32be crc32c:u32be payload
  *   payload:= record+            (at most LM_BLOCK_MAX bytes unless one
- *                                 record alone is larger)
+ *                                 record alone is larger; never more than
+ *                                 LM_BLOCK_PAYLOAD_MAX)
  *   record := type:u8 length:varint body
  *
  * The CRC covers the 8 bytes before it and the payload. */
@@ -20,6 +21,14 @@
 
 #define LM_BLOCK_MAX 65536
 #define LM_BLOCK_HEADER 12
+/* The largest payload a block may have (a single record alone larger than
+ * LM_BLOCK_MAX): 256 MiB. A writer refuses a bigger record, a reader a
+ * bigger block before it allocates anything for it, so that a few bytes of
+ * zstd cannot make a reader allocate gigabytes (lm-format(5)). */
+#define LM_BLOCK_PAYLOAD_MAX (256u << 20)
+/* zstd frames needing a larger window than 2^27 bytes (128 MiB, zstd's
+ * default limit; frames of zstd --long=28 and up) are refused as corrupt */
+#define LM_ZSTD_WINDOWLOG_MAX 27
 
 typedef struct lm_writer lm_writer;
 
@@ -36,7 +45,8 @@ lm_writer *lm_writer_new(int fd, const char *name, bool compress, int level);
 /* While a write to fd cannot go on (fd is non-blocking and full: a pipe
  * whose reader is slow), call fn(arg) about once a second until it can. */
 void lm_writer_set_wait(lm_writer *w, void (*fn)(void *), void *arg);
-/* Append one record; may write to fd when buffers fill. */
+/* Append one record; may write to fd when buffers fill. A record larger
+ * than a block may hold (LM_BLOCK_PAYLOAD_MAX) is fatal (LM_EXIT_FAILURE). */
 void lm_writer_put(lm_writer *w, const lm_record *r);
 /* Append a record whose body is already encoded. */
 void lm_writer_put_raw(lm_writer *w, uint8_t type, const void *body, size_t len);

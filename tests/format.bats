@@ -442,6 +442,77 @@ refute_crash() {
     [ "$status" -eq 6 ]
 }
 
+@test "format: a commit time outside years 1..9999 is a malformed record (exit 6) in every mode, the first and last ones read" {
+    # 9223372036854775807 overflowed the old formatter (signed overflow,
+    # UBSan) and printed a year no target accepts
+    for ts in 9223372036854775807 -9223372036854775808 252455616000000000 -63082281600000001; do
+        gen "$T/t.lm" --commit-ts "$ts"
+        for m in "" --json --stats --verify; do
+            run --separate-stderr lm-cat $m "$T/t.lm"
+            assert_failure 6
+            [[ "$stderr" == *"malformed begin record at offset "*": timestamp $ts is out of range (years 1 to 9999)"* ]]
+        done
+        # nothing of that transaction was shown
+        run --separate-stderr lm-cat "$T/t.lm"
+        refute_output --partial insert
+        refute_output --partial commit
+    done
+    # the bounds themselves are fine
+    gen "$T/lo.lm" --commit-ts -63082281600000000
+    run --separate-stderr lm-cat --json "$T/lo.lm"
+    assert_success
+    [ "$(jq -r 'select(.type == "commit") | .commit_time' <<<"$output")" = "0001-01-01 00:00:00.000000+00" ]
+    gen "$T/hi.lm" --commit-ts 252455615999999999
+    run --separate-stderr lm-cat "$T/hi.lm"
+    assert_success
+    assert_output --partial "commit 0/1000100 end 0/1000130 at 9999-12-31 23:59:59.999999+00"
+}
+
+# limited PROGRAM ARGS...: PROGRAM with its address space limited to KB
+# (LIMIT_KB, default 600000); under ASan (which reserves terabytes of
+# address space) without the limit
+limited() {
+    if [ "${SANITIZE:-0}" = 1 ]; then
+        "$@"
+    else
+        bash -c 'ulimit -v "$1" && shift && exec "$@"' _ "${LIMIT_KB:-600000}" "$@"
+    fi
+}
+
+@test "format: a 32 KB zstd bomb whose block claims 1 GiB is corrupt (exit 6) before anything is allocated for it" {
+    lm-testgen --bomb 1073741824 >"$T/bomb"
+    [ "$(stat -c %s "$T/bomb")" -lt 40000 ]
+    for m in --verify "" --json --stats; do
+        run --separate-stderr limited lm-cat $m "$T/bomb"
+        assert_failure 6
+        [[ "$stderr" == *"bad block length 1073741824 at offset 63 (a block holds 1 to 268435456 bytes)"* ]]
+        [[ "$stderr" != *"out of memory"* ]]
+    done
+    # the same claim in a plain stream, and one byte over the limit
+    { head -c 63 < <(zstd -dc "$T/bomb" 2>/dev/null); printf 'LM\x01\x00\x10\x00\x00\x01\x00\x00\x00\x00'; } >"$T/plain"
+    run --separate-stderr limited lm-cat --verify "$T/plain"
+    assert_failure 6
+    [[ "$stderr" == *"bad block length 268435457 at offset 63"* ]]
+}
+
+@test "format: a block at the 256 MiB limit is read in its own size, not twice that; the writer refuses a bigger record" {
+    [ "${SANITIZE:-0}" = 1 ] && skip "ASan's own memory makes the limits meaningless"
+    # 8 KB of zstd that make a 256 MiB block (with a wrong checksum): read
+    # whole in 400 MB of address space; growing by doubling needed 512 MiB
+    lm-testgen --bomb 268435456 >"$T/bomb"
+    run --separate-stderr env LIMIT_KB=400000 bash -c "$(declare -f limited); limited lm-cat --verify '$T/bomb'"
+    assert_failure 6
+    [[ "$stderr" == *"checksum mismatch in the block at offset 63"* ]]
+    # a record that would not fit a block is never written
+    run --separate-stderr lm-testgen --big 268435456
+    assert_failure 1
+    [[ "$stderr" == *"standard output: insert record of 2684354"*" bytes is larger than a stream block may hold (268435456 bytes, see lm-format(5))"* ]]
+    # one just under the limit is written and read back
+    lm-testgen --big 268435000 >"$T/big.lm"
+    run --separate-stderr lm-cat --verify "$T/big.lm"
+    assert_success
+}
+
 @test "format: an empty input is exit 7" {
     : >"$T/empty"
     run --separate-stderr lm-cat "$T/empty"

@@ -467,6 +467,31 @@ SQL
     [ "$(tgt -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'lm'")" = 0 ]
 }
 
+@test "lm-apply: a commit time out of range (lm-testgen) exits 6 naming it; nothing applied, no progress" {
+    mkdb badts
+    tgt -c "CREATE TABLE t (id int PRIMARY KEY, name text, data bytea, \"note \"\"quoted\"\"\" varchar(10))"
+    lm-testgen --big 10 --commit-ts 9223372036854775807 >"$T/ts.lm"
+    run --separate-stderr lm-apply --target "$TG" "$T/ts.lm"
+    [ "$status" -eq 6 ]
+    [[ "$stderr" == *"malformed begin record at offset "*"timestamp 9223372036854775807 is out of range"* ]]
+    [ "$(tgt -c "SELECT count(*) FROM t")" = 0 ]
+    [ "$(tgt -c "SELECT count(*) FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid
+                 WHERE n.nspname = 'lm' AND c.relname = 'progress'")" = 0 ] ||
+        [ "$(tgt -c "SELECT count(*) FROM lm.progress")" = 0 ]
+}
+
+@test "lm-apply: a 32 KB zstd bomb whose block claims 1 GiB exits 6 in 600 MB of address space, no out of memory" {
+    mkdb bomb
+    lm-testgen --bomb 1073741824 >"$T/bomb"
+    limit=(bash -c 'ulimit -v 600000 && exec "$@"' _)
+    # ASan reserves terabytes of address space: no limit there
+    [ "${SANITIZE:-0}" = 1 ] && limit=()
+    run --separate-stderr "${limit[@]}" lm-apply --target "$TG" "$T/bomb"
+    [ "$status" -eq 6 ]
+    [[ "$stderr" == *"bad block length 1073741824 at offset 63 (a block holds 1 to 268435456 bytes)"* ]]
+    [[ "$stderr" != *"out of memory"* ]]
+}
+
 @test "lm-apply: a corrupt block mid-stream exits 6 naming its offset; the transactions before it are applied, none after" {
     mkdb corrupt
     both -c "CREATE TABLE c (id int PRIMARY KEY, txn int, pad text)"

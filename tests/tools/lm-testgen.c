@@ -3,15 +3,73 @@
  *
  *   lm-testgen [--compress] [--end none|endpos|trailer] [--sysid N]
  *              [--slot NAME] [--big BYTES] [--rows N] [--format-version N]
+ *              [--commit-ts N]
+ *   lm-testgen --bomb BYTES
+ *
+ *   --commit-ts N   the transaction's commit time (begin and commit records),
+ *                   microseconds since 2000-01-01, any 64-bit value
+ *   --bomb BYTES    a zstd stream: a frame with the header, then a frame
+ *                   holding a block that claims and holds BYTES of payload
+ *                   as RLE blocks of zeros, 4 bytes of zstd per 128 KB (a
+ *                   1 GiB block in 32 KB); its checksum is wrong
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "exitcodes.h"
 #include "log.h"
 #include "stream.h"
+
+static void write_all(const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t k = write(1, c, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            lm_fatal(LM_EXIT_IO, "could not write: %s", strerror(errno));
+        c += k;
+        n -= (size_t)k;
+    }
+}
+
+/* zstd block header: 3 bytes little-endian, size << 3 | type << 1 | last */
+static void zstd_block(lm_buf *b, uint32_t size, unsigned type, bool last)
+{
+    uint32_t h = size << 3 | type << 1 | (last ? 1u : 0u);
+    lm_buf_u8(b, (uint8_t)h);
+    lm_buf_u8(b, (uint8_t)(h >> 8));
+    lm_buf_u8(b, (uint8_t)(h >> 16));
+}
+
+/* The frame after the header: one lm block header claiming len bytes
+ * (raw zstd block), then len zero bytes as RLE blocks of 128 KB. */
+static void write_bomb(uint64_t len)
+{
+    lm_buf b = {0};
+    uint8_t h[LM_BLOCK_HEADER] = {'L', 'M', LM_FORMAT_VERSION, 0};
+
+    lm_put_be32(h + 4, (uint32_t)len);
+    /* magic; frame header: no content size, no checksum, no dictionary;
+     * window descriptor 0x38: a window of 2^17 = 128 KB */
+    lm_buf_put(&b, "\x28\xb5\x2f\xfd\x00\x38", 6);
+    zstd_block(&b, LM_BLOCK_HEADER, 0, len == 0);
+    lm_buf_put(&b, h, sizeof h);
+    while (len > 0) {
+        uint32_t n = len > (128u << 10) ? (128u << 10) : (uint32_t)len;
+        len -= n;
+        zstd_block(&b, n, 1, len == 0);
+        lm_buf_u8(&b, 0);
+    }
+    write_all(b.data, b.len);
+    lm_buf_free(&b);
+}
 
 int main(int argc, char **argv)
 {
@@ -23,6 +81,8 @@ int main(int argc, char **argv)
         {"big", required_argument, NULL, 'b'},
         {"rows", required_argument, NULL, 'r'},
         {"format-version", required_argument, NULL, 'v'},
+        {"commit-ts", required_argument, NULL, 't'},
+        {"bomb", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0}};
     bool compress = false;
     const char *end = "endpos";
@@ -31,6 +91,8 @@ int main(int argc, char **argv)
     size_t big = 1 << 20;
     long rows = 3;
     unsigned version = LM_FORMAT_VERSION;
+    int64_t commit_ts = 817000000000000LL;
+    long long bomb = -1;
     int c;
     lm_writer *w;
     lm_record r;
@@ -46,6 +108,8 @@ int main(int argc, char **argv)
         case 'b': big = (size_t)strtoull(optarg, NULL, 10); break;
         case 'r': rows = strtol(optarg, NULL, 10); break;
         case 'v': version = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 't': commit_ts = strtoll(optarg, NULL, 10); break;
+        case 'B': bomb = strtoll(optarg, NULL, 10); compress = true; break;
         default: return 2;
         }
     }
@@ -65,6 +129,12 @@ int main(int argc, char **argv)
     r.u.header.start_lsn = 0x16B3748;
     r.u.header.created = 0;
     lm_writer_put(w, &r);
+    if (bomb >= 0) {
+        lm_writer_flush(w, LM_FLUSH_FRAME);
+        write_bomb((uint64_t)bomb);
+        lm_writer_free(w);
+        return 0;
+    }
 
     lm_column cols[4] = {
         {LM_COL_KEY, "id", 23, -1},
@@ -86,7 +156,7 @@ int main(int argc, char **argv)
     memset(&r, 0, sizeof r);
     r.type = LM_REC_BEGIN;
     r.u.begin.final_lsn = 0x1000100;
-    r.u.begin.commit_ts = 817000000000000LL;
+    r.u.begin.commit_ts = commit_ts;
     r.u.begin.xid = 742;
     lm_writer_put(w, &r);
 
@@ -157,7 +227,7 @@ int main(int argc, char **argv)
     r.type = LM_REC_COMMIT;
     r.u.commit.commit_lsn = 0x1000100;
     r.u.commit.end_lsn = 0x1000130;
-    r.u.commit.commit_ts = 817000000000000LL;
+    r.u.commit.commit_ts = commit_ts;
     lm_writer_put(w, &r);
 
     memset(&r, 0, sizeof r);
