@@ -412,3 +412,41 @@ sequences_caught_up() {
     [ ! -e "$rd" ]
     stop_sshd
 }
+
+@test "lm-migrate: ssh stages under a POSIX login shell (dash): non-ASCII, a newline and quotes in what ssh runs" {
+    dash_user_or_skip
+    sshd_or_skip
+    wait_for 10 "$LM_SSH" lmdash true </dev/null || skip "cannot log in as $LM_DASH_USER through ssh"
+    # the remote user runs dash: what bash's printf %q makes of these
+    # ($'...') is not quoting there
+    [ "$("$LM_SSH" lmdash 'echo $0' </dev/null)" = dash ] || [ "$("$LM_SSH" lmdash 'readlink -f /proc/$$/exe' </dev/null)" = /bin/dash ]
+    q source -c 'CREATE DATABASE "s_café" TEMPLATE tmpl'
+    q target -c 'CREATE DATABASE "t_café"'
+    DB=café
+    # libpq takes a newline as the space between two settings
+    SRC="host=127.0.0.1 port=$SOURCE_PORT"$'\n'"dbname=s_café user=postgres"
+    TGT="host=127.0.0.1"$'\n'"port=$TARGET_PORT dbname=t_café user=postgres"
+    local parent
+    parent=$(mktemp -d /tmp/lm-dash.XXXXXX)
+    chmod 755 "$parent"
+    chown "$LM_DASH_USER" "$parent"
+    local rd="$parent/it's a \$dir"
+    start_load 20
+    LC_ALL=C run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full \
+        --decode-host lmdash --apply-host lmdash --remote-dir "$rd"
+    # the spool is on the decode host, made by the dash user
+    [ -d "$rd/spool" ]
+    [ "$(stat -c %U "$rd/spool")" = "$LM_DASH_USER" ]
+    run -0 lmm status --workdir "$W" --json
+    echo "$output" | jq -e '.stages.decode and .stages.apply and .phase == "streaming"' >/dev/null
+    sleep 3
+    stop_load
+    LC_ALL=C run -0 lmm cutover --workdir "$W" --timeout 180
+    assert_output --regexp "[0-9]+ tables equal"
+    run -0 lmm verify --workdir "$W"
+    [ ! -e "$rd/decode.pid" ] || ! kill -0 "$(cat "$rd/decode.pid")" 2>/dev/null
+    LC_ALL=C run -0 lmm clean --workdir "$W"
+    [ ! -e "$rd" ]
+    rm -rf "$parent"
+    stop_sshd
+}
