@@ -450,3 +450,26 @@ sequences_caught_up() {
     rm -rf "$parent"
     stop_sshd
 }
+
+@test "lm-migrate: standard_conforming_strings off on source and target: a table name ending in a backslash migrates and verifies" {
+    mkdb scs
+    # made before the setting, as an owner may have: a name that ends in a
+    # backslash, a row with one, a large object
+    qs -c 'CREATE TABLE public."back\" (id int PRIMARY KEY, v text)' \
+       -c "INSERT INTO public.\"back\\\" SELECT g, 'v\\' || g FROM generate_series(1, 20) g" \
+       -c "SELECT lo_from_bytea(4242, '\\x0102ff'::bytea)"
+    qs -c "ALTER DATABASE s_scs SET standard_conforming_strings = off"
+    qt -c "ALTER DATABASE t_scs SET standard_conforming_strings = off"
+    [ "$(qs -c "SHOW standard_conforming_strings")" = off ]
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full
+    qs -c "INSERT INTO public.\"back\\\" VALUES (21, E'x\\\\')" -c 'DELETE FROM public."back\" WHERE id = 1'
+    run -0 lmm verify --workdir "$W" --table 'public."back\"' --table public.actor
+    run -0 lmm cutover --workdir "$W" --timeout 120
+    assert_output --regexp "[0-9]+ tables equal"
+    run -0 lmm verify --workdir "$W"
+    [ "$(qt -c 'SELECT count(*) FROM public."back\"')" = 20 ]
+    [ "$(qt -c "SELECT encode(lo_get(4242), 'hex')")" = 0102ff ]
+    # the other way round: a backslash-ending name that is no table
+    run -10 lmm verify --workdir "$W" --table 'public."nosuch\"'
+    assert_output --partial "no such table on the source"
+}
