@@ -473,3 +473,69 @@ sequences_caught_up() {
     run -10 lmm verify --workdir "$W" --table 'public."nosuch\"'
     assert_output --partial "no such table on the source"
 }
+
+# slots of this test's source database
+db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE database = 's_$DB'"; }
+
+@test "lm-migrate: the work directory is locked: two starts at once make one slot, two cutovers at once finish once" {
+    mkdb lock
+    local o=$BATS_TEST_TMPDIR rc1=0 rc2=0
+    timeout 300 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait >"$o/s1" 2>&1 &
+    local p1=$!
+    timeout 300 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait >"$o/s2" 2>&1 &
+    local p2=$!
+    wait "$p1" || rc1=$?
+    wait "$p2" || rc2=$?
+    cat "$o/s1" "$o/s2"
+    # one ran, the other was refused at once, naming the holder
+    [ $((rc1 + rc2)) = 1 ]
+    grep -q "is in use: lm-migrate start (pid [0-9]*) is running there" "$o/s1" "$o/s2"
+    [ "$(db_slots)" = 1 ]
+    # the stages left running do not hold the lock; status needs none
+    alive decode
+    alive apply
+    flock -n "$W/lock" true
+    wait_for 60 lag_zero
+    run -0 lmm status --workdir "$W"
+    # two cutovers at once: the loser is refused before it touches anything
+    rc1=0 rc2=0
+    timeout 300 lm-migrate cutover --workdir "$W" --fence --timeout 30 >"$o/c1" 2>&1 &
+    p1=$!
+    timeout 300 lm-migrate cutover --workdir "$W" --fence --timeout 30 >"$o/c2" 2>&1 &
+    p2=$!
+    wait "$p1" || rc1=$?
+    wait "$p2" || rc2=$?
+    cat "$o/c1" "$o/c2"
+    [ $((rc1 + rc2)) = 1 ]
+    grep -q "is in use: lm-migrate cutover (pid [0-9]*) is running there" "$o/c1" "$o/c2"
+    grep -q "cutover complete" "$o/c1" "$o/c2"
+    # nothing was set back: done, stages stopped, the source still fenced
+    sleep 2
+    phase_is done
+    ! alive decode
+    ! alive apply
+    [ "$(qs -c "SHOW default_transaction_read_only")" = on ]
+    [ "$(db_slots)" = 0 ]
+    run -0 lmm verify --workdir "$W"
+}
+
+@test "lm-migrate: a detached start holds the lock: a second start is refused (exit 1), status works, abort stops it and takes over" {
+    mkdb lockdetach
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
+    # the background process holds the lock, named in it
+    wait_for 10 grep -q "start --detach" "$W/lock"
+    run -1 lmm start --resume --workdir "$W"
+    assert_output --partial "is in use: lm-migrate start --detach (pid"
+    run -1 lmm cutover --workdir "$W"
+    assert_output --partial "is in use: lm-migrate start --detach"
+    run -0 lmm status --workdir "$W" --json
+    echo "$output" | jq -e '.phase' >/dev/null
+    # abort stops the start, then cleans up as always
+    run -0 lmm abort --workdir "$W"
+    phase_is aborted
+    [ "$(db_slots)" = 0 ]
+    for s in migrate decode apply snapshot slot; do
+        ! alive "$s"
+    done
+    flock -n "$W/lock" true
+}
