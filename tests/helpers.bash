@@ -251,11 +251,19 @@ start_sshd() {
     cp "$d/userkey.pub" "$d/authorized_keys"
     chmod 600 "$d/authorized_keys"
     SSHD_PORT=$(free_port) || return 1
+    # other users' keys (see dash_user_or_skip): sshd reads them as that
+    # user, who cannot enter the test's 0700 directory
+    local kd
+    kd=$(mktemp -d /tmp/lm-sshkeys.XXXXXX) || return 1
+    chmod 755 "$kd"
+    echo "$kd" >"$d/keysdir"
+    cp "$d/userkey.pub" "$kd/$LM_DASH_USER.keys"
+    chmod 644 "$kd/$LM_DASH_USER.keys"
     cat >"$d/sshd_config" <<CONF
 Port $SSHD_PORT
 ListenAddress 127.0.0.1
 HostKey $d/hostkey
-AuthorizedKeysFile $d/authorized_keys
+AuthorizedKeysFile $d/authorized_keys $kd/%u.keys
 PidFile $d/sshd.pid
 StrictModes no
 UsePAM no
@@ -269,6 +277,14 @@ Host lmtest bare
   HostName 127.0.0.1
   Port $SSHD_PORT
   User $(id -un)
+  IdentityFile $d/userkey
+  StrictHostKeyChecking no
+  UserKnownHostsFile /dev/null
+  LogLevel ERROR
+Host lmdash
+  HostName 127.0.0.1
+  Port $SSHD_PORT
+  User $LM_DASH_USER
   IdentityFile $d/userkey
   StrictHostKeyChecking no
   UserKnownHostsFile /dev/null
@@ -291,8 +307,9 @@ WRAP
 }
 
 stop_sshd() {
-    local pid
+    local pid kd
     pid=$(cat "$BATS_TEST_TMPDIR/ssh/sshd.sh.pid" 2>/dev/null) && kill "$pid" 2>/dev/null
+    kd=$(cat "$BATS_TEST_TMPDIR/ssh/keysdir" 2>/dev/null) && [ -n "$kd" ] && rm -rf "$kd"
     rmdir "/tmp/lm-ports/${SSHD_PORT:-none}" 2>/dev/null || true
 }
 
@@ -306,6 +323,22 @@ sshd_or_skip() {
         stop_sshd
         skip "could not start an sshd on a loopback port: ${why:-unknown reason}"
     fi
+}
+
+# A user whose login shell is dash (a POSIX sh, not bash), reachable as
+# ssh host "lmdash" once start_sshd ran; made when missing (needs root).
+LM_DASH_USER=lmdash
+dash_user_or_skip() {
+    [ -x /bin/dash ] || skip "dash is not installed"
+    if ! id -u "$LM_DASH_USER" >/dev/null 2>&1; then
+        [ "$(id -u)" -eq 0 ] || skip "a user with dash as login shell is needed (run as root)"
+        useradd -M -d /nonexistent -s /bin/dash "$LM_DASH_USER" 2>/dev/null ||
+            id -u "$LM_DASH_USER" >/dev/null 2>&1 || skip "could not create user $LM_DASH_USER"
+    fi
+    # not locked (sshd without PAM refuses a "!" password), no password
+    [ "$(id -u)" -eq 0 ] && usermod -p '*' "$LM_DASH_USER" 2>/dev/null
+    [ "$(getent passwd "$LM_DASH_USER" | cut -d: -f7)" = /bin/dash ] ||
+        skip "user $LM_DASH_USER exists with another login shell"
 }
 
 # Cut every ssh connection of that sshd, as a network failure would: its

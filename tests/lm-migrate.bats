@@ -484,3 +484,130 @@ SQL
     [ ! -e "$rd" ]
     stop_sshd
 }
+
+@test "lm-migrate: ssh stages under a POSIX login shell (dash): non-ASCII, a newline and quotes in what ssh runs" {
+    dash_user_or_skip
+    sshd_or_skip
+    wait_for 10 "$LM_SSH" lmdash true </dev/null || skip "cannot log in as $LM_DASH_USER through ssh"
+    # the remote user runs dash: what bash's printf %q makes of these
+    # ($'...') is not quoting there
+    [ "$("$LM_SSH" lmdash 'echo $0' </dev/null)" = dash ] || [ "$("$LM_SSH" lmdash 'readlink -f /proc/$$/exe' </dev/null)" = /bin/dash ]
+    q source -c 'CREATE DATABASE "s_café" TEMPLATE tmpl'
+    q target -c 'CREATE DATABASE "t_café"'
+    DB=café
+    # libpq takes a newline as the space between two settings
+    SRC="host=127.0.0.1 port=$SOURCE_PORT"$'\n'"dbname=s_café user=postgres"
+    TGT="host=127.0.0.1"$'\n'"port=$TARGET_PORT dbname=t_café user=postgres"
+    local parent
+    parent=$(mktemp -d /tmp/lm-dash.XXXXXX)
+    chmod 755 "$parent"
+    chown "$LM_DASH_USER" "$parent"
+    local rd="$parent/it's a \$dir"
+    start_load 20
+    LC_ALL=C run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full \
+        --decode-host lmdash --apply-host lmdash --remote-dir "$rd"
+    # the spool is on the decode host, made by the dash user
+    [ -d "$rd/spool" ]
+    [ "$(stat -c %U "$rd/spool")" = "$LM_DASH_USER" ]
+    run -0 lmm status --workdir "$W" --json
+    echo "$output" | jq -e '.stages.decode and .stages.apply and .phase == "streaming"' >/dev/null
+    sleep 3
+    stop_load
+    LC_ALL=C run -0 lmm cutover --workdir "$W" --timeout 180
+    assert_output --regexp "[0-9]+ tables equal"
+    run -0 lmm verify --workdir "$W"
+    [ ! -e "$rd/decode.pid" ] || ! kill -0 "$(cat "$rd/decode.pid")" 2>/dev/null
+    LC_ALL=C run -0 lmm clean --workdir "$W"
+    [ ! -e "$rd" ]
+    rm -rf "$parent"
+    stop_sshd
+}
+
+@test "lm-migrate: standard_conforming_strings off on source and target: a table name ending in a backslash migrates and verifies" {
+    mkdb scs
+    # made before the setting, as an owner may have: a name that ends in a
+    # backslash, a row with one, a large object
+    qs -c 'CREATE TABLE public."back\" (id int PRIMARY KEY, v text)' \
+       -c "INSERT INTO public.\"back\\\" SELECT g, 'v\\' || g FROM generate_series(1, 20) g" \
+       -c "SELECT lo_from_bytea(4242, '\\x0102ff'::bytea)"
+    qs -c "ALTER DATABASE s_scs SET standard_conforming_strings = off"
+    qt -c "ALTER DATABASE t_scs SET standard_conforming_strings = off"
+    [ "$(qs -c "SHOW standard_conforming_strings")" = off ]
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full
+    qs -c "INSERT INTO public.\"back\\\" VALUES (21, E'x\\\\')" -c 'DELETE FROM public."back\" WHERE id = 1'
+    run -0 lmm verify --workdir "$W" --table 'public."back\"' --table public.actor
+    run -0 lmm cutover --workdir "$W" --timeout 120
+    assert_output --regexp "[0-9]+ tables equal"
+    run -0 lmm verify --workdir "$W"
+    [ "$(qt -c 'SELECT count(*) FROM public."back\"')" = 20 ]
+    [ "$(qt -c "SELECT encode(lo_get(4242), 'hex')")" = 0102ff ]
+    # the other way round: a backslash-ending name that is no table
+    run -10 lmm verify --workdir "$W" --table 'public."nosuch\"'
+    assert_output --partial "no such table on the source"
+}
+
+# slots of this test's source database
+db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE database = 's_$DB'"; }
+
+@test "lm-migrate: the work directory is locked: two starts at once make one slot, two cutovers at once finish once" {
+    mkdb lock
+    local o=$BATS_TEST_TMPDIR rc1=0 rc2=0
+    timeout 300 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait >"$o/s1" 2>&1 &
+    local p1=$!
+    timeout 300 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait >"$o/s2" 2>&1 &
+    local p2=$!
+    wait "$p1" || rc1=$?
+    wait "$p2" || rc2=$?
+    cat "$o/s1" "$o/s2"
+    # one ran, the other was refused at once, naming the holder
+    [ $((rc1 + rc2)) = 1 ]
+    grep -q "is in use: lm-migrate start (pid [0-9]*) is running there" "$o/s1" "$o/s2"
+    [ "$(db_slots)" = 1 ]
+    # the stages left running do not hold the lock; status needs none
+    alive decode
+    alive apply
+    flock -n "$W/lock" true
+    wait_for 60 lag_zero
+    run -0 lmm status --workdir "$W"
+    # two cutovers at once: the loser is refused before it touches anything
+    rc1=0 rc2=0
+    timeout 300 lm-migrate cutover --workdir "$W" --fence --timeout 30 >"$o/c1" 2>&1 &
+    p1=$!
+    timeout 300 lm-migrate cutover --workdir "$W" --fence --timeout 30 >"$o/c2" 2>&1 &
+    p2=$!
+    wait "$p1" || rc1=$?
+    wait "$p2" || rc2=$?
+    cat "$o/c1" "$o/c2"
+    [ $((rc1 + rc2)) = 1 ]
+    grep -q "is in use: lm-migrate cutover (pid [0-9]*) is running there" "$o/c1" "$o/c2"
+    grep -q "cutover complete" "$o/c1" "$o/c2"
+    # nothing was set back: done, stages stopped, the source still fenced
+    sleep 2
+    phase_is done
+    ! alive decode
+    ! alive apply
+    [ "$(qs -c "SHOW default_transaction_read_only")" = on ]
+    [ "$(db_slots)" = 0 ]
+    run -0 lmm verify --workdir "$W"
+}
+
+@test "lm-migrate: a detached start holds the lock: a second start is refused (exit 1), status works, abort stops it and takes over" {
+    mkdb lockdetach
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
+    # the background process holds the lock, named in it
+    wait_for 10 grep -q "start --detach" "$W/lock"
+    run -1 lmm start --resume --workdir "$W"
+    assert_output --partial "is in use: lm-migrate start --detach (pid"
+    run -1 lmm cutover --workdir "$W"
+    assert_output --partial "is in use: lm-migrate start --detach"
+    run -0 lmm status --workdir "$W" --json
+    echo "$output" | jq -e '.phase' >/dev/null
+    # abort stops the start, then cleans up as always
+    run -0 lmm abort --workdir "$W"
+    phase_is aborted
+    [ "$(db_slots)" = 0 ]
+    for s in migrate decode apply snapshot slot; do
+        ! alive "$s"
+    done
+    flock -n "$W/lock" true
+}
