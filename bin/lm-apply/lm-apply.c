@@ -203,14 +203,30 @@ static void acknowledge(bool force)
     last_ack_us = now;
     d = durable_position();
     if (ack_fd >= 0 && d > last_acked) {
-        char line[LM_LSN_BUFSZ + 1];
-        size_t n;
-        lm_lsn_format(d, line);
-        n = strlen(line);
+        static bool line_open;   /* a line was cut short: end it first */
+        char line[LM_LSN_BUFSZ + 2];
+        size_t n = 0, put = 0;
+        ssize_t k = 0;
+        if (line_open)
+            line[n++] = '\n';
+        lm_lsn_format(d, line + n);
+        n += strlen(line + n);
         line[n++] = '\n';
-        if (write(ack_fd, line, n) != (ssize_t)n)
-            lm_warning("could not write to ack file \"%s\": %s", opt_ack, strerror(errno));
-        last_acked = d;
+        while (put < n) {
+            k = write(ack_fd, line + put, n - put);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            put += (size_t)k;
+        }
+        if (put > 0)
+            line_open = line[put - 1] != '\n';
+        if (put == n)
+            last_acked = d;
+        else   /* a write that stops short sets no errno: never print "Success" */
+            lm_warning("could not write to ack file \"%s\": %s", opt_ack,
+                       k < 0 ? strerror(errno) : "short write (file system full?)");
     }
     if (opt_prune && opt_spool && (force || now - last_prune_us > 5000000)) {
         last_prune_us = now;
@@ -869,6 +885,13 @@ static bool open_next_input(void)
     return true;
 }
 
+/* spool: the partial being read is no longer a partial of that name (it
+ * was finished, or recovered, or replaced) */
+static bool partial_replaced(void)
+{
+    return opt_spool && cur_seg.partial && cur_fd >= 0 && !is_current_file(cur_seg.name);
+}
+
 /* Start reading the spool again from the beginning (a segment changed under
  * the reader): everything applied is skipped by the origin. */
 static void restart_spool(const char *why)
@@ -935,8 +958,13 @@ static int run(void)
                 break;
             continue;
         }
-        /* an error in the input */
-        if (lm_reader_errcode(rd) == 1000) {
+        /* an error in the input; in a partial that a restarted lm-decode
+         * cut back and finished while it was read, the reader may have
+         * been past the cut: read the spool again from the applied
+         * position (the segment, now finished, is read anew) */
+        if (lm_reader_errcode(rd) == LM_EXIT_OK && lm_interrupted)
+            break;
+        if (lm_reader_errcode(rd) == 1000 || partial_replaced()) {
             restart_spool(lm_reader_error(rd));
             lm_reader_free(rd);
             rd = NULL;
@@ -944,8 +972,6 @@ static int run(void)
                 break;
             continue;
         }
-        if (lm_reader_errcode(rd) == LM_EXIT_OK && lm_interrupted)
-            break;
         if (opt_spool && cur_seg.partial && !opt_follow &&
             lm_reader_errcode(rd) == LM_EXIT_TRUNCATED) {
             /* the growing segment's unfinished tail */

@@ -889,6 +889,7 @@ static void prepare_spool(void)
             end = segs[i].end;
     }
     spool_list_free(segs, n);
+    spool_make_reserve(opt_spool);
     if (end > opt_start)
         opt_start = end;
     /* what is in finished segments is durable */
