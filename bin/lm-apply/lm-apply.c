@@ -48,6 +48,8 @@ static lm_relcache *rels;
 static int cur_fd = -1;
 static int file_idx;
 static spool_seg cur_seg;      /* spool: the segment being read */
+static uint64_t spool_read;    /* spool: the stream is read up to here (segment ENDs,
+                                * trailers): where the next segment must go on from */
 static char *cur_path;
 
 static bool origin_ready;
@@ -495,16 +497,59 @@ static void keep_raw(const lm_record *r)
     grp.bytes += len;
 }
 
+/* spool: whether the segment file NAME is the file being read (cur_fd),
+ * whatever its name is now */
+static bool is_current_file(const char *name)
+{
+    struct stat sb, cb;
+    char *fpath = lm_psprintf("%s/%s", opt_spool, name);
+    bool same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
+                sb.st_dev == cb.st_dev;
+    free(fpath);
+    return same;
+}
+
+/* spool: whether the stream goes on in segment s after the position pos
+ * the reader has reached in the current segment. A segment holds what
+ * lies between its START and its END, and segments of a restarted
+ * lm-decode may overlap what was read (it restarts at the slot's confirmed
+ * position, which can be behind): what matters is whether s reaches past
+ * pos, never whether it starts before it. What it holds at or below the
+ * applied position is skipped by the origin. */
+static bool seg_goes_on(const spool_seg *s, uint64_t pos)
+{
+    if (s->partial)
+        return !is_current_file(s->name);
+    if (is_current_file(s->name))
+        return false;
+    /* a segment without a transaction (START = END) holds an end record
+     * alone, which must still be read */
+    return s->end > pos || (s->end == pos && s->start == pos);
+}
+
+/* spool: how far the stream has been read */
+static uint64_t spool_position(void)
+{
+    uint64_t pos = applied;
+    if (grp.end_lsn > pos)
+        pos = grp.end_lsn;
+    if (spool_read > pos)
+        pos = spool_read;
+    if (cur_seg.end > pos)   /* known once the segment is finished */
+        pos = cur_seg.end;
+    return pos;
+}
+
 /* spool: whether a segment after the one being read exists */
 static bool later_segment(void)
 {
     spool_seg *segs;
     int n = spool_list(opt_spool, &segs);
+    uint64_t pos = spool_position();
     bool found = false;
 
-    for (int i = 0; i < n; i++)
-        if (segs[i].start > cur_seg.start)
-            found = true;
+    for (int i = 0; i < n && !found; i++)
+        found = seg_goes_on(&segs[i], pos);
     if (n > 0)
         spool_list_free(segs, n);
     return found;
@@ -675,6 +720,8 @@ static void process(const lm_record *r)
         }
         break;
     case LM_REC_TRAILER:
+        if (opt_spool && r->u.trailer.last_lsn > spool_read)
+            spool_read = r->u.trailer.last_lsn;
         break;
     case LM_REC_ARCHIVE:
         commit_group();
@@ -721,23 +768,13 @@ static void idle_work(void)
     progress(false);
 }
 
-/* spool: whether the segment file NAME is the file being read (cur_fd),
- * whatever its name is now */
-static bool is_current_file(const char *name)
-{
-    struct stat sb, cb;
-    char *fpath = lm_psprintf("%s/%s", opt_spool, name);
-    bool same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
-                sb.st_dev == cb.st_dev;
-    free(fpath);
-    return same;
-}
-
-/* spool: the next segment after the current one, or NULL */
+/* spool: the next segment after the current one, or NULL: the first (by
+ * START) that goes on past the position read, a partial last */
 static bool next_segment(spool_seg *out)
 {
     spool_seg *segs;
     int n = spool_list(opt_spool, &segs);
+    uint64_t pos = spool_position();
     bool found = false;
 
     if (n < 0)
@@ -745,18 +782,7 @@ static bool next_segment(spool_seg *out)
     for (int i = 0; i < n && !found; i++) {
         spool_seg *s = &segs[i];
         if (cur_path) {
-            /* after the current segment (finished: by its end; partial: only
-             * once it is finished, which next_after handles) */
-            /* a segment may hold no transaction (start == end): only an
-             * end record, which must still be read */
-            if (cur_seg.partial) {
-                /* what follows a partial starts at or after its start: a
-                 * restarted lm-decode begins where a shutdown left off, in a
-                 * file that can even take the partial's name again. The
-                 * file being read, renamed or not, is behind the reader. */
-                if ((!s->partial && s->start < cur_seg.start) || is_current_file(s->name))
-                    continue;
-            } else if (strcmp(s->name, cur_seg.name) == 0 || s->start < cur_seg.end)
+            if (!seg_goes_on(s, pos))
                 continue;
         } else if (!s->partial && s->end <= applied && s->end != 0) {
             continue;   /* wholly applied */
@@ -847,6 +873,8 @@ static bool open_next_input(void)
         }
         if (cur_fd > 0)
             close(cur_fd);
+        if (cur_path && cur_seg.end > spool_read)
+            spool_read = cur_seg.end;
         free(cur_seg.name);
         cur_seg = s;
         free(cur_path);
@@ -907,6 +935,7 @@ static void restart_spool(const char *why)
     cur_path = NULL;
     free(cur_seg.name);
     memset(&cur_seg, 0, sizeof cur_seg);
+    spool_read = 0;
     lm_relcache_free(rels);
     rels = lm_relcache_new(tgt_free_tabinfo);
 }
