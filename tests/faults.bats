@@ -464,7 +464,18 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
 
 # ------------------------------------------------------- spool disk full
 
-@test "faults: spool disk full: lm-decode stops with exit 9, the slot is not acknowledged past the spool; space back: resumes, target equals source" {
+# the highest commit or position the spool's segments hold, complete or not
+spool_high() {
+    local f l high=0/0
+    for f in "$SPOOL"/seg-*; do
+        [ -f "$f" ] || continue
+        l=$(lm-cat --json "$f" 2>/dev/null | jq -r 'select(.type == "commit") .end_lsn, select(.type == "position") .lsn' | tail -1)
+        [ -n "$l" ] && lsn_le "$high" "$l" && high=$l
+    done
+    echo "$high"
+}
+
+@test "faults: spool disk full: lm-decode stops with exit 9, the slot is not acknowledged past the spool; restarted still full: the partial is recovered in place; space back: resumes, target equals source" {
     SPOOL=$T/spool
     mkdir -p "$SPOOL"
     if ! mount -t tmpfs -o size=2m tmpfs "$SPOOL" 2>"$T/mount.err"; then
@@ -486,19 +497,33 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
     grep -qi 'space' "$T/decode.err"
     # what the slot confirmed is held by the spool
     confirmed=$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$SLOT'")
-    high=0/0
-    for f in "$SPOOL"/seg-*; do
-        [ -f "$f" ] || continue
-        l=$(lm-cat --json "$f" 2>/dev/null | jq -r 'select(.type == "commit") .end_lsn, select(.type == "position") .lsn' | tail -1)
-        [ -n "$l" ] && lsn_le "$high" "$l" && high=$l
-    done
+    high=$(spool_high)
     echo "# disk full: confirmed $confirmed, spool holds up to $high" >&3
     lsn_le "$confirmed" "$high"
+    run ! grep -q 'Success' "$T/decode.err"
+    # started again on the still full disk (what is left filled too): the
+    # partial is cut back in place and finished (its trailer has the
+    # spool's reserve if need be); no copy is left behind, and nothing
+    # complete is lost
+    wait_for 30 slot_inactive
+    dd if=/dev/zero of="$SPOOL/filler2" bs=4k 2>/dev/null || true
+    run timeout 30 lm-decode --source "$S" --slot "$SLOT" --spool "$SPOOL" --status-interval 1 \
+        --segment-time 2 -vv
+    echo "# restarted on a full disk: exit $status: $(grep -E 'recover|space' <<<"$output" | head -3)" >&3
+    [ "$status" -eq 9 ] || [ "$status" -eq 124 ]
+    [[ $output != *Success* ]]
+    [[ $output == *"recovered partial segment"* ]]
+    [ -z "$(find "$SPOOL" -name '*recover*')" ]
+    confirmed=$(src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$SLOT'")
+    lsn_le "$confirmed" "$(spool_high)"
     # space returns
+    rm -f "$SPOOL/filler2"
     rm -f "$SPOOL/filler"
     mount -o remount,size=64m "$SPOOL"
     wait_for 30 slot_inactive
     decode_start
+    # streaming (a SIGTERM before that would find no handler yet)
+    wait_for 30 bash -c "! kill -0 $DEC_PID 2>/dev/null || [ \$(grep -c 'streaming slot' '$T/decode.err') -ge 2 ]"
     rnd_sleep
     finish
 }

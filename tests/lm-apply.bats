@@ -29,7 +29,8 @@ setup() {
 teardown() {
     # a failed test must not leave a background program behind
     local p
-    for p in ${APPLY_PID:-} ${DEC_PID:-}; do
+    for p in ${APPLY_PID:-} ${DEC_PID:-} ${GATE_PID:-}; do
+        kill -CONT "$p" 2>/dev/null || true
         kill -9 "$p" 2>/dev/null || true
     done
     return 0
@@ -665,6 +666,75 @@ SQL
     prev=0/0
     while read -r a; do lsn_le "$prev" "$a"; prev=$a; done <"$T/ack"
     [ "$prev" = "$(progress_of s_live)" ]
+}
+
+@test "lm-apply: --follow goes on by position when a restarted lm-decode's segments overlap what was read (its last status lost, the spool pruned)" {
+    mkdb overlap
+    both -c "CREATE TABLE o (id int PRIMARY KEY, v text)"
+    pub_slots s_ovl
+    mkdir "$T/spool"
+    # lm-decode's first run goes through a gate that can drop what it
+    # sends (its status updates), as a source out of reach would
+    local gport
+    gport=$(free_port)
+    bg_prog GATE_PID "$T/gate" lm-tcp-gate "$gport" "$SOURCE_PORT" "$T/gate.closed"
+    wait_for 10 port_in_use "$gport"
+    bg_prog APPLY_PID "$T/apply" sh -c 'exec lm-apply --target "$0" --spool "$1" --follow --prune -v 2>"$2"' \
+        "$TG" "$T/spool" "$T/apply.err"
+    bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_ovl --publication p --spool "$1" \
+        --segment-time 1 --status-interval 1 2>"$2"' \
+        "host=127.0.0.1 port=$gport dbname=$DB user=postgres" "$T/spool" "$T/dec.err"
+    n_o() { [ "$(tgt -c "SELECT count(*) FROM o")" = "$1" ]; }
+    confirmed() { src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 's_ovl'"; }
+    acked() { lsn_le "$1" "$(confirmed)"; }
+    src -c "INSERT INTO o SELECT g, 'a' FROM generate_series(1, 100) g"
+    wait_for 30 n_o 100
+    wait_for 30 acked "$(lsn)"
+    local c
+    c=$(confirmed)
+    # lm-apply pauses; lm-decode's status updates are lost from now on
+    kill -STOP "$APPLY_PID"
+    touch "$T/gate.closed"
+    src -c "INSERT INTO o SELECT g, 'b' FROM generate_series(101, 150) g"
+    sleep 1.5   # a rotation: the next segment is finished before lm-apply opens it
+    src -c "INSERT INTO o SELECT g, 'b' FROM generate_series(151, 200) g"
+    sleep 1.5
+    kill -TERM "$DEC_PID"
+    wait_exit "$T/dec"
+    DEC_PID=
+    [ "$RC" -eq 0 ]
+    ls -l "$T/spool"
+    [ "$(ls "$T/spool"/seg-*.lmz | wc -l)" -ge 2 ]
+    [ "$(confirmed)" = "$c" ]
+    # lm-apply catches up and prunes every finished segment
+    kill -CONT "$APPLY_PID"
+    wait_for 30 n_o 200
+    no_segments() { ! ls "$T/spool"/seg-* >/dev/null 2>&1; }
+    wait_for 30 no_segments
+    kill "$GATE_PID"
+    GATE_PID=
+    inactive() { [ "$(src -c "SELECT active FROM pg_replication_slots WHERE slot_name = 's_ovl'")" = f ]; }
+    wait_for 30 inactive
+    # lm-decode again: nothing in the spool, so it starts at the slot's
+    # confirmed position, behind what lm-apply read
+    bg_prog DEC_PID "$T/dec" sh -c 'exec lm-decode --source "$0" --slot s_ovl --publication p --spool "$1" \
+        --segment-time 1 --status-interval 1 2>>"$2"' "$S" "$T/spool" "$T/dec.err"
+    src -c "INSERT INTO o SELECT g, 'c' FROM generate_series(201, 300) g"
+    sleep 1.5   # one rotation
+    src -c "INSERT INTO o SELECT g, 'd' FROM generate_series(301, 400) g"
+    ls -l "$T/spool"
+    kill -TERM "$DEC_PID"
+    wait_exit "$T/dec"
+    DEC_PID=
+    [ "$RC" -eq 0 ]
+    run --separate-stderr decode s_ovl "$(lsn)" --spool "$T/spool"
+    assert_success
+    wait_exit "$T/apply"
+    APPLY_PID=
+    cat "$T/apply.err"
+    [ "$RC" -eq 0 ]
+    [ "$(tgt -c "SELECT count(*) FROM o")" = 400 ]
+    same
 }
 
 @test "lm-apply: a column added between a small transaction and one that outgrows the group: both applied with their own definitions" {

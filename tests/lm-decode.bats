@@ -544,6 +544,49 @@ SQL
     [ "$DEC_RC" -eq 0 ]
 }
 
+@test "lm-decode: lines left in a regular ack file by an earlier run acknowledge nothing; lines appended after the start do" {
+    q src -c "CREATE TABLE pa (id int PRIMARY KEY, v text)"
+    mkslot packf "TABLE pa"
+    SLOT=packf
+    local before
+    before=$(confirmed packf)
+    # what an earlier run (or anyone) left: far past anything written here
+    printf 'FFFFFFFF/0\n7FFFFFFF/0\n' >"$T/ack"
+    # a backlog in the slot (written before lm-decode starts), and more
+    # while it runs
+    writer_start pa 1 5 10
+    writer_wait
+    # started past the backlog (--start): nothing is written, nothing
+    # acknowledged; the old lines must not move the slot to where it starts
+    dec_start -o "$T/a0.lm" --ack "$T/ack" --status-interval 1 --start "$(curlsn)"
+    wait_for 10 slot_active
+    sleep 2.5
+    kill -TERM "$DEC_PID"
+    dec_wait
+    [ "$DEC_RC" -eq 0 ]
+    [ "$(confirmed packf)" = "$before" ]
+    # the backlog and more: written, not acknowledged
+    dec_start -o "$T/a.lm" --ack "$T/ack" --status-interval 1
+    wait_for 10 slot_active
+    writer_start pa 51 5 10
+    writer_wait
+    wait_for 20 bash -c "[ \$(lm-cat --json '$T/a.lm' 2>/dev/null | grep -c '\"type\":\"commit\"') -eq 10 ]"
+    sleep 2.5   # more than the status interval
+    [ "$(confirmed packf)" = "$before" ]
+    # a line appended by this run's consumer counts
+    local -a ends
+    mapfile -t ends < <(records "$T/a.lm" | jq -r 'select(.type == "commit") .end_lsn')
+    [ "${#ends[@]}" -eq 10 ]
+    echo "${ends[3]}" >>"$T/ack"
+    wait_for 10 confirmed_ge packf "${ends[3]}"
+    sleep 1.5
+    [ "$(confirmed packf)" = "${ends[3]}" ]
+    kill -TERM "$DEC_PID"
+    dec_wait
+    [ "$DEC_RC" -eq 0 ]
+    [ "$(confirmed packf)" = "${ends[3]}" ]
+}
+
 @test "lm-decode: writes only to an unpublished table advance the slot in pipe mode when positions are acknowledged" {
     q src -c "CREATE TABLE pubq (id int PRIMARY KEY); CREATE TABLE unpubq (id int PRIMARY KEY, v text)"
     mkslot quiet2 "TABLE pubq"

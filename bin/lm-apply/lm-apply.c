@@ -48,6 +48,8 @@ static lm_relcache *rels;
 static int cur_fd = -1;
 static int file_idx;
 static spool_seg cur_seg;      /* spool: the segment being read */
+static uint64_t spool_read;    /* spool: the stream is read up to here (segment ENDs,
+                                * trailers): where the next segment must go on from */
 static char *cur_path;
 
 static bool origin_ready;
@@ -203,14 +205,30 @@ static void acknowledge(bool force)
     last_ack_us = now;
     d = durable_position();
     if (ack_fd >= 0 && d > last_acked) {
-        char line[LM_LSN_BUFSZ + 1];
-        size_t n;
-        lm_lsn_format(d, line);
-        n = strlen(line);
+        static bool line_open;   /* a line was cut short: end it first */
+        char line[LM_LSN_BUFSZ + 2];
+        size_t n = 0, put = 0;
+        ssize_t k = 0;
+        if (line_open)
+            line[n++] = '\n';
+        lm_lsn_format(d, line + n);
+        n += strlen(line + n);
         line[n++] = '\n';
-        if (write(ack_fd, line, n) != (ssize_t)n)
-            lm_warning("could not write to ack file \"%s\": %s", opt_ack, strerror(errno));
-        last_acked = d;
+        while (put < n) {
+            k = write(ack_fd, line + put, n - put);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k <= 0)
+                break;
+            put += (size_t)k;
+        }
+        if (put > 0)
+            line_open = line[put - 1] != '\n';
+        if (put == n)
+            last_acked = d;
+        else   /* a write that stops short sets no errno: never print "Success" */
+            lm_warning("could not write to ack file \"%s\": %s", opt_ack,
+                       k < 0 ? strerror(errno) : "short write (file system full?)");
     }
     if (opt_prune && opt_spool && (force || now - last_prune_us > 5000000)) {
         last_prune_us = now;
@@ -479,16 +497,59 @@ static void keep_raw(const lm_record *r)
     grp.bytes += len;
 }
 
+/* spool: whether the segment file NAME is the file being read (cur_fd),
+ * whatever its name is now */
+static bool is_current_file(const char *name)
+{
+    struct stat sb, cb;
+    char *fpath = lm_psprintf("%s/%s", opt_spool, name);
+    bool same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
+                sb.st_dev == cb.st_dev;
+    free(fpath);
+    return same;
+}
+
+/* spool: whether the stream goes on in segment s after the position pos
+ * the reader has reached in the current segment. A segment holds what
+ * lies between its START and its END, and segments of a restarted
+ * lm-decode may overlap what was read (it restarts at the slot's confirmed
+ * position, which can be behind): what matters is whether s reaches past
+ * pos, never whether it starts before it. What it holds at or below the
+ * applied position is skipped by the origin. */
+static bool seg_goes_on(const spool_seg *s, uint64_t pos)
+{
+    if (s->partial)
+        return !is_current_file(s->name);
+    if (is_current_file(s->name))
+        return false;
+    /* a segment without a transaction (START = END) holds an end record
+     * alone, which must still be read */
+    return s->end > pos || (s->end == pos && s->start == pos);
+}
+
+/* spool: how far the stream has been read */
+static uint64_t spool_position(void)
+{
+    uint64_t pos = applied;
+    if (grp.end_lsn > pos)
+        pos = grp.end_lsn;
+    if (spool_read > pos)
+        pos = spool_read;
+    if (cur_seg.end > pos)   /* known once the segment is finished */
+        pos = cur_seg.end;
+    return pos;
+}
+
 /* spool: whether a segment after the one being read exists */
 static bool later_segment(void)
 {
     spool_seg *segs;
     int n = spool_list(opt_spool, &segs);
+    uint64_t pos = spool_position();
     bool found = false;
 
-    for (int i = 0; i < n; i++)
-        if (segs[i].start > cur_seg.start)
-            found = true;
+    for (int i = 0; i < n && !found; i++)
+        found = seg_goes_on(&segs[i], pos);
     if (n > 0)
         spool_list_free(segs, n);
     return found;
@@ -659,6 +720,8 @@ static void process(const lm_record *r)
         }
         break;
     case LM_REC_TRAILER:
+        if (opt_spool && r->u.trailer.last_lsn > spool_read)
+            spool_read = r->u.trailer.last_lsn;
         break;
     case LM_REC_ARCHIVE:
         commit_group();
@@ -705,23 +768,13 @@ static void idle_work(void)
     progress(false);
 }
 
-/* spool: whether the segment file NAME is the file being read (cur_fd),
- * whatever its name is now */
-static bool is_current_file(const char *name)
-{
-    struct stat sb, cb;
-    char *fpath = lm_psprintf("%s/%s", opt_spool, name);
-    bool same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
-                sb.st_dev == cb.st_dev;
-    free(fpath);
-    return same;
-}
-
-/* spool: the next segment after the current one, or NULL */
+/* spool: the next segment after the current one, or NULL: the first (by
+ * START) that goes on past the position read, a partial last */
 static bool next_segment(spool_seg *out)
 {
     spool_seg *segs;
     int n = spool_list(opt_spool, &segs);
+    uint64_t pos = spool_position();
     bool found = false;
 
     if (n < 0)
@@ -729,18 +782,7 @@ static bool next_segment(spool_seg *out)
     for (int i = 0; i < n && !found; i++) {
         spool_seg *s = &segs[i];
         if (cur_path) {
-            /* after the current segment (finished: by its end; partial: only
-             * once it is finished, which next_after handles) */
-            /* a segment may hold no transaction (start == end): only an
-             * end record, which must still be read */
-            if (cur_seg.partial) {
-                /* what follows a partial starts at or after its start: a
-                 * restarted lm-decode begins where a shutdown left off, in a
-                 * file that can even take the partial's name again. The
-                 * file being read, renamed or not, is behind the reader. */
-                if ((!s->partial && s->start < cur_seg.start) || is_current_file(s->name))
-                    continue;
-            } else if (strcmp(s->name, cur_seg.name) == 0 || s->start < cur_seg.end)
+            if (!seg_goes_on(s, pos))
                 continue;
         } else if (!s->partial && s->end <= applied && s->end != 0) {
             continue;   /* wholly applied */
@@ -831,6 +873,8 @@ static bool open_next_input(void)
         }
         if (cur_fd > 0)
             close(cur_fd);
+        if (cur_path && cur_seg.end > spool_read)
+            spool_read = cur_seg.end;
         free(cur_seg.name);
         cur_seg = s;
         free(cur_path);
@@ -869,6 +913,13 @@ static bool open_next_input(void)
     return true;
 }
 
+/* spool: the partial being read is no longer a partial of that name (it
+ * was finished, or recovered, or replaced) */
+static bool partial_replaced(void)
+{
+    return opt_spool && cur_seg.partial && cur_fd >= 0 && !is_current_file(cur_seg.name);
+}
+
 /* Start reading the spool again from the beginning (a segment changed under
  * the reader): everything applied is skipped by the origin. */
 static void restart_spool(const char *why)
@@ -884,6 +935,7 @@ static void restart_spool(const char *why)
     cur_path = NULL;
     free(cur_seg.name);
     memset(&cur_seg, 0, sizeof cur_seg);
+    spool_read = 0;
     lm_relcache_free(rels);
     rels = lm_relcache_new(tgt_free_tabinfo);
 }
@@ -935,8 +987,13 @@ static int run(void)
                 break;
             continue;
         }
-        /* an error in the input */
-        if (lm_reader_errcode(rd) == 1000) {
+        /* an error in the input; in a partial that a restarted lm-decode
+         * cut back and finished while it was read, the reader may have
+         * been past the cut: read the spool again from the applied
+         * position (the segment, now finished, is read anew) */
+        if (lm_reader_errcode(rd) == LM_EXIT_OK && lm_interrupted)
+            break;
+        if (lm_reader_errcode(rd) == 1000 || partial_replaced()) {
             restart_spool(lm_reader_error(rd));
             lm_reader_free(rd);
             rd = NULL;
@@ -944,8 +1001,6 @@ static int run(void)
                 break;
             continue;
         }
-        if (lm_reader_errcode(rd) == LM_EXIT_OK && lm_interrupted)
-            break;
         if (opt_spool && cur_seg.partial && !opt_follow &&
             lm_reader_errcode(rd) == LM_EXIT_TRUNCATED) {
             /* the growing segment's unfinished tail */

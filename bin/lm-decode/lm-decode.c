@@ -91,6 +91,8 @@ static int ack_fd = -1;
 static char ack_line[128];
 static size_t ack_len;
 static bool ack_is_fifo;
+static bool ack_skip;                  /* up to the next newline: a line of an earlier run */
+static off_t ack_offset;               /* regular file: bytes read so far */
 
 /* counters */
 static uint64_t n_changes, n_xacts, n_bytes_in, n_skipped;
@@ -320,6 +322,19 @@ static void open_ack(void)
         ack_fd = open(opt_ack, O_RDONLY | O_NONBLOCK | O_CREAT | O_CLOEXEC, 0600);
     if (ack_fd < 0)
         lm_fatal(LM_EXIT_IO, "could not open ack file \"%s\": %s", opt_ack, strerror(errno));
+    if (!ack_is_fifo) {
+        /* A regular file keeps the lines of earlier runs (lm-apply
+         * appends): they acknowledge data of another stream, or not yet
+         * applied. Only lines written from now on count: reading starts at
+         * the end, and a line cut short there is no line of ours. */
+        char last;
+        off_t end = lseek(ack_fd, 0, SEEK_END);
+        if (end < 0)
+            lm_fatal(LM_EXIT_IO, "could not seek in ack file \"%s\": %s", opt_ack, strerror(errno));
+        if (end > 0 && pread(ack_fd, &last, 1, end - 1) == 1 && last != '\n')
+            ack_skip = true;
+        ack_offset = end;
+    }
 }
 
 static void read_acks(void)
@@ -328,12 +343,28 @@ static void read_acks(void)
 
     if (ack_fd < 0)
         return;
+    if (!ack_is_fifo) {
+        /* a file cut back (truncated by its owner) is read again from
+         * its start: its lines are new */
+        struct stat sb;
+        if (fstat(ack_fd, &sb) == 0 && sb.st_size < ack_offset) {
+            ack_offset = lseek(ack_fd, 0, SEEK_SET);
+            ack_len = 0;
+            ack_skip = false;
+        }
+    }
     for (;;) {
         ssize_t n = read(ack_fd, buf, sizeof buf);
         if (n <= 0)
             return;
+        if (!ack_is_fifo)
+            ack_offset += n;
         for (ssize_t i = 0; i < n; i++) {
             char ch = buf[i];
+            if (ack_skip) {
+                ack_skip = ch != '\n';
+                continue;
+            }
             if (ch == '\n') {
                 uint64_t lsn;
                 ack_line[ack_len] = '\0';
@@ -858,6 +889,7 @@ static void prepare_spool(void)
             end = segs[i].end;
     }
     spool_list_free(segs, n);
+    spool_make_reserve(opt_spool);
     if (end > opt_start)
         opt_start = end;
     /* what is in finished segments is durable */
@@ -964,9 +996,11 @@ int main(int argc, char **argv)
         }
         w = lm_writer_new(out_fd, out_name, opt_compress, 3);
         output_nonblocking();
+        /* before anything is written: the consumer's acks for this run
+         * come after it, and only those are read */
+        open_ack();
         put_header();
         flush_output();
-        open_ack();
         if (!opt_ack)
             lm_warning("no --ack channel: nothing will be acknowledged, and the slot will retain "
                        "WAL from %s on", lm_lsn_format(confirmed, a));

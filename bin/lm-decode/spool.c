@@ -53,6 +53,104 @@ static void reach(scan *s, uint64_t off)
     }
 }
 
+/* Write all of len bytes at off. false with errno set on failure; a write
+ * that makes no progress is reported as ENOSPC, never as errno 0. */
+static bool pwrite_all(int fd, const void *p, size_t len, off_t off)
+{
+    const char *c = p;
+
+    while (len > 0) {
+        ssize_t n = pwrite(fd, c, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return false;
+        }
+        if (n == 0) {
+            errno = ENOSPC;
+            return false;
+        }
+        c += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return true;
+}
+
+/* A file of RESERVE_BYTES in the spool, written (not sparse), that
+ * recovery gives back when a full disk leaves no room for a trailer. */
+#define RESERVE_NAME "lm-decode.reserve"
+#define RESERVE_BYTES (64 * 1024)
+
+static bool spool_release_reserve(const char *dir)
+{
+    char *path = lm_psprintf("%s/" RESERVE_NAME, dir);
+    struct stat sb;
+    bool had = stat(path, &sb) == 0 && sb.st_size > 0;
+
+    if (had && unlink(path) != 0)
+        had = false;
+    free(path);
+    return had;
+}
+
+void spool_make_reserve(const char *dir)
+{
+    char *path = lm_psprintf("%s/" RESERVE_NAME, dir);
+    struct stat sb;
+    int fd;
+
+    if (stat(path, &sb) == 0 && sb.st_size >= RESERVE_BYTES) {
+        free(path);
+        return;
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        static const char zero[RESERVE_BYTES];
+        bool ok = pwrite_all(fd, zero, sizeof zero, 0) && fsync(fd) == 0;
+        close(fd);
+        if (!ok) {
+            /* a full disk: no reserve until there is room again */
+            lm_warning("could not set aside %d kB in the spool for recovery after a full disk: %s",
+                       RESERVE_BYTES / 1024, strerror(errno));
+            unlink(path);
+        }
+    }
+    free(path);
+}
+
+/* The trailer frame of a recovered segment, encoded in memory (through a
+ * pipe: the writer writes to a file descriptor), so that writing it can
+ * fail with a message of our own. */
+static void encode_trailer(lm_buf *out, uint64_t last_lsn)
+{
+    int p[2];
+    lm_writer *w;
+    lm_record t;
+    char buf[4096];
+    ssize_t n;
+
+    if (pipe(p) != 0)
+        lm_fatal(LM_EXIT_IO, "could not create a pipe: %s", strerror(errno));
+    w = lm_writer_new(p[1], "a pipe", true, 1);
+    memset(&t, 0, sizeof t);
+    t.type = LM_REC_TRAILER;
+    t.u.trailer.last_lsn = last_lsn;
+    lm_writer_put(w, &t);
+    lm_writer_flush(w, LM_FLUSH_FRAME);
+    lm_writer_free(w);
+    close(p[1]);
+    while ((n = read(p[0], buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            lm_fatal(LM_EXIT_IO, "could not read a pipe: %s", strerror(errno));
+        }
+        lm_buf_put(out, buf, (size_t)n);
+    }
+    close(p[0]);
+}
+
 uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start)
 {
     char *path = lm_psprintf("%s/%s", dir, name);
@@ -64,6 +162,13 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
     char a[LM_LSN_BUFSZ];
 
     memset(&s, 0, sizeof s);
+    {
+        /* the copy an older lm-decode made here and could not finish */
+        char *old = lm_psprintf("%s.recover", path);
+        if (unlink(old) == 0)
+            lm_info("removed \"%s\", left by an unfinished recovery", old);
+        free(old);
+    }
     if (fd < 0)
         lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", path, strerror(errno));
     rd = lm_reader_new(fd, path);
@@ -115,52 +220,58 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
         free(s.mark_file);
         return start;
     }
-    /* The good prefix goes into a new file, never cut in place: a reader
-     * following the partial keeps its old file (and sees by the inode that
-     * it was replaced) instead of reading on into bytes that changed. */
+    /* Cut in place: a copy of the good prefix would need as much free
+     * space as the segment, which a full disk (the usual reason for a
+     * partial) does not have. Truncating frees space; the trailer frame
+     * then goes where the cut is. A reader following the partial sees the
+     * file shrink under it, or its name change, and reads the spool again
+     * from its applied position (lm-apply's spool_wait). */
     {
-        char *tmp = lm_psprintf("%s/%s.recover", dir, name);
-        int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         char *final = spool_final_name(start, s.cut_lsn);
         char *fpath = lm_psprintf("%s/%s", dir, final);
-        char buf[65536];
-        uint64_t left = s.cut_file;
-        lm_writer *w;
-        lm_record t;
+        lm_buf trailer = {0};
+        bool ok;
 
-        if (out < 0)
-            lm_fatal(LM_EXIT_IO, "could not create \"%s\": %s", tmp, strerror(errno));
-        if (lseek(fd, 0, SEEK_SET) < 0)
-            lm_fatal(LM_EXIT_IO, "could not seek in \"%s\": %s", path, strerror(errno));
-        while (left > 0) {
-            ssize_t n = read(fd, buf, left < sizeof buf ? (size_t)left : sizeof buf);
-            if (n <= 0)
-                lm_fatal(LM_EXIT_IO, "could not read \"%s\": %s", path,
-                         n < 0 ? strerror(errno) : "unexpected end of file");
-            if (write(out, buf, (size_t)n) != n)
-                lm_fatal(LM_EXIT_IO, "could not write \"%s\": %s", tmp, strerror(errno));
-            left -= (uint64_t)n;
+        encode_trailer(&trailer, s.cut_lsn);
+        {
+            struct stat sb;
+            if (fstat(fd, &sb) == 0)
+                lm_debug("partial segment %s: cut at byte %" PRIu64 " of %lld, trailer of %zu bytes",
+                         name, s.cut_file, (long long)sb.st_size, trailer.len);
         }
-        w = lm_writer_new(out, tmp, true, 1);
-        memset(&t, 0, sizeof t);
-        t.type = LM_REC_TRAILER;
-        t.u.trailer.last_lsn = s.cut_lsn;
-        lm_writer_put(w, &t);
-        lm_writer_flush(w, LM_FLUSH_FRAME);
-        lm_writer_sync(w);
-        lm_writer_free(w);
-        close(out);
+        if (ftruncate(fd, (off_t)s.cut_file) != 0)
+            lm_fatal(LM_EXIT_IO, "could not cut back \"%s\": %s", path, strerror(errno));
+        if (fsync(fd) != 0)
+            lm_fatal(LM_EXIT_IO, "could not fsync \"%s\": %s", path, strerror(errno));
+        ok = pwrite_all(fd, trailer.data, trailer.len, (off_t)s.cut_file);
+        if (!ok && errno == ENOSPC && spool_release_reserve(dir)) {
+            lm_info("no room for the trailer of %s: using the spool's reserve", name);
+            ok = ftruncate(fd, (off_t)s.cut_file) == 0 &&
+                 pwrite_all(fd, trailer.data, trailer.len, (off_t)s.cut_file);
+        }
+        if (!ok || fsync(fd) != 0) {
+            int e = errno;
+            /* what was cut stays cut, at a frame end: a later run finds
+             * the same cut and tries again */
+            (void)ftruncate(fd, (off_t)s.cut_file);
+            (void)fsync(fd);
+            lm_error("could not finish partial segment \"%s\" after cutting it back to its last "
+                     "complete transaction (%s): %s", path, lm_lsn_format(s.cut_lsn, a),
+                     strerror(e));
+            if (e == ENOSPC || e == EDQUOT)
+                lm_hint("Free space on the spool's file system (lm-apply --prune removes "
+                        "applied segments) and start lm-decode again; nothing is lost.");
+            exit(LM_EXIT_IO);
+        }
         close(fd);
-        if (rename(tmp, fpath) != 0)
-            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", tmp, strerror(errno));
-        if (unlink(path) != 0)
-            lm_fatal(LM_EXIT_IO, "could not remove \"%s\": %s", path, strerror(errno));
+        if (rename(path, fpath) != 0)
+            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", path, strerror(errno));
         spool_sync_dir(dir);
         lm_info("recovered partial segment as %s (cut at its last complete transaction, %s)",
                 final, lm_lsn_format(s.cut_lsn, a));
+        lm_buf_free(&trailer);
         free(final);
         free(fpath);
-        free(tmp);
     }
     free(path);
     free(s.mark_stream);

@@ -12,5 +12,8 @@
  * Returns the END of the finished segment, or start if it was removed.
  * Exits on I/O errors. */
 uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start);
+/* Set aside a little space in the spool (lm-decode.reserve) for the trailer
+ * of a partial recovered on a full disk; only a warning if there is none. */
+void spool_make_reserve(const char *dir);
 
 #endif
