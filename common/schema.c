@@ -404,8 +404,8 @@ static char *post_data_list(const char *archive_path, const char *target_conninf
         goto done;
     }
     o = NULL;
-    lm_info("post-data begun by an earlier run: %d object%s it made left as they are, the rest "
-            "restored", skipped, skipped == 1 ? "" : "s");
+    lm_info("post-data: %d object%s that exist on the target left as they are, the rest restored",
+            skipped, skipped == 1 ? "" : "s");
     ok = true;
 done:
     if (in)

@@ -610,4 +610,94 @@ db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE databa
         ! alive "$s"
     done
     flock -n "$W/lock" true
+
+# A database pair of our own (no template): SRC with the given SQL, TGT
+# with the DBA's.
+mkdb_bare() {   # mkdb_bare NAME SOURCE_SQL TARGET_SQL
+    q source -c "CREATE DATABASE s_$1"
+    q target -c "CREATE DATABASE t_$1"
+    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_$1 user=postgres"
+    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_$1 user=postgres"
+    DB=$1
+    qs -c "$2"
+    qt -c "$3"
+}
+
+@test "lm-migrate: --target-schema=existing: a table the target range-partitions (an extra column with a default, columns in another order) under live writes that move rows across partitions; verify equal" {
+    mkdb_bare existing \
+        "CREATE TABLE public.parted (id int PRIMARY KEY, k int NOT NULL, v text);
+         CREATE INDEX parted_v_idx ON public.parted (v);
+         CREATE SEQUENCE public.parted_seq START 100000;
+         INSERT INTO public.parted SELECT g, g % 300, md5(g::text) FROM generate_series(1, 3000) g" \
+        "CREATE TABLE public.parted (id int NOT NULL, note text NOT NULL DEFAULT 'dba', k int NOT NULL, v text,
+                                     PRIMARY KEY (id, k)) PARTITION BY RANGE (k);
+         CREATE TABLE public.parted_lo PARTITION OF public.parted FOR VALUES FROM (MINVALUE) TO (150);
+         CREATE TABLE public.parted_hi PARTITION OF public.parted FOR VALUES FROM (150) TO (MAXVALUE);
+         CREATE SEQUENCE public.parted_seq"
+    # writes during copy and streaming: updates that move rows to the other
+    # partition, inserts, deletes
+    cat >"$BATS_TEST_TMPDIR/parted.sql" <<'SQL'
+\set id random(10, 3000)
+\set k random(0, 299)
+UPDATE parted SET k = (k + 150) % 300, v = md5(v) WHERE id = :id;
+INSERT INTO parted (id, k, v) VALUES (nextval('parted_seq'), :k, 'live');
+DELETE FROM parted WHERE id = :id + 1;
+SQL
+    bg_start LOAD_SH sh -c "echo \$\$ >'$BATS_TEST_TMPDIR/load.pid'; exec pgbench -n -c 2 -j 2 -T 600 -R 50 -f '$BATS_TEST_TMPDIR/parted.sql' '$SRC' >'$BATS_TEST_TMPDIR/load.log' 2>&1"
+    wait_for 10 test -s "$BATS_TEST_TMPDIR/load.pid"
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --target-schema existing
+    assert_output --partial "caught up"
+    run -0 lmm status --workdir "$W" --json
+    echo "$output" | jq -e '.target_schema == "existing" and .phase == "streaming" and .attention == []' >/dev/null
+    # known rows: one moves from the low partition to the high one, one goes
+    qs -c "UPDATE parted SET k = 299, v = 'moved' WHERE id = 1" -c "DELETE FROM parted WHERE id = 2"
+    sleep 2
+    run -0 lmm cutover --workdir "$W" --fence --timeout 120
+    assert_output --regexp "1 tables equal"
+    run -0 lmm verify --workdir "$W"
+    assert_output --partial "1 tables equal"
+    # an independent comparison over the common columns
+    local s t
+    s=$(qs -c "SELECT count(*) || ':' || md5(string_agg(format('%s|%s|%s', id, k, v), ',' ORDER BY id)) FROM parted")
+    t=$(qt -c "SELECT count(*) || ':' || md5(string_agg(format('%s|%s|%s', id, k, v), ',' ORDER BY id)) FROM parted")
+    assert_equal "$t" "$s"
+    # rows live in the partition their k says; the DBA's column has its default
+    run -0 qt -c "SELECT tableoid::regclass, k, v FROM parted WHERE id = 1"
+    assert_output "parted_hi|299|moved"
+    run -0 qt -c "SELECT count(*) FROM parted WHERE id = 2"
+    assert_output 0
+    run -0 qt -c "SELECT count(*) FROM parted_lo WHERE k >= 150"
+    assert_output 0
+    run -0 qt -c "SELECT count(*) FROM parted WHERE note <> 'dba'"
+    assert_output 0
+    [ "$(qt -c "SELECT count(*) FROM parted_hi")" -gt 0 ]
+    # only what the target lacked was built: the source's index, not its
+    # primary key (the target's own, on (id, k), stays)
+    run -0 qt -c "SELECT count(*) FROM pg_indexes WHERE tablename = 'parted' AND indexname = 'parted_v_idx'"
+    assert_output 1
+    run -0 qt -c "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'parted'::regclass AND contype = 'p'"
+    assert_output "PRIMARY KEY (id, k)"
+    sequences_caught_up
+}
+
+@test "lm-migrate: --target-schema=existing refuses at preflight (exit 4) a target table missing a source column, naming it, and creates nothing" {
+    mkdb_bare notfit \
+        "CREATE TABLE public.t (id int PRIMARY KEY, a int, b text); CREATE TABLE public.u (id int PRIMARY KEY)" \
+        "CREATE TABLE public.t (id int PRIMARY KEY, a bigint, x int NOT NULL)"
+    run -2 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --target-schema bogus
+    assert_output --partial "restore or existing"
+    run -4 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --target-schema existing
+    assert_output --partial 'column "b" (text) of table "public"."t" is missing on the target'
+    assert_output --partial 'column "x" of table "public"."t" exists on the target only, is NOT NULL and has no default'
+    assert_output --partial 'table "public"."u" does not exist on the target'
+    # a type that differs by name is said, not refused
+    assert_output --partial 'column "a" of table "public"."t" is integer on the source and bigint on the target'
+    assert_output --partial "nothing was changed"
+    run -0 qs -c "SELECT count(*) FROM pg_replication_slots WHERE database = current_database()"
+    assert_output 0
+    run -0 qt -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'lm'"
+    assert_output 0
+    # the default mode refuses the same target as not empty
+    run -4 lmm start --source "$SRC" --target "$TGT" --workdir "$W"
+    assert_output --partial "not empty"
 }

@@ -25,6 +25,8 @@ PGconn *tconn;
 const char *origin_name;
 uint64_t st_rows_copy, st_rows_insert, st_rows_update, st_rows_delete, st_stmts;
 
+static void put_str(lm_buf *b, const char *s) { lm_buf_put(b, s, strlen(s)); }
+
 /* ------------------------------------------------------------ pipeline */
 
 #define DESC_LEN 120
@@ -367,6 +369,9 @@ typedef struct tabinfo {
     uint32_t nkey;
     bool by_ctid;            /* no usable key: REPLICA IDENTITY FULL without one */
     bool other_unique;       /* unique indexes besides the key: no batched updates */
+    bool routed;             /* partitioned (or a hypertable) on the target: rows live
+                              * in its children, so no ONLY (a target schema the DBA
+                              * prepared, lm-snapshot --target-schema=existing) */
     bool warned_scan;
     uint64_t sync_lsn;
     stmt *stmts;
@@ -539,6 +544,14 @@ static tabinfo *table_info(lm_relentry *e)
         pk_complete = target_pk > 0 && (uint32_t)target_pk == npk;
     }
     ti->other_unique = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 4), "0") != 0;
+    PQclear(res);
+    /* UPDATE ONLY, DELETE FROM ONLY of a partitioned table touch no row,
+     * TRUNCATE ONLY of one is an error; a TimescaleDB hypertable keeps its
+     * rows in chunks that inherit from it */
+    res = tgt_query("SELECT c.relkind = 'p' OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid"
+                    " AND t.tgname = 'ts_insert_blocker') FROM pg_class c JOIN pg_namespace n"
+                    " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2", 2, p);
+    ti->routed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
 
     if (e->rel.replident == 'f') {
@@ -906,7 +919,7 @@ static void flush_updates(void)
         lm_buf sql = {0}, from = {0}, where = {0};
         uint32_t n = 0;
         char tmp[64];
-        lm_buf_put(&sql, "UPDATE ONLY ", 12);
+        put_str(&sql, ti->routed ? "UPDATE " : "UPDATE ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " AS t SET ", 10);
         lm_buf_put(&from, " FROM unnest(", 13);
@@ -970,7 +983,7 @@ static void flush_deletes(void)
     if (!name) {
         lm_buf sql = {0}, where = {0};
         char tmp[64];
-        lm_buf_put(&sql, "DELETE FROM ONLY ", 17);
+        put_str(&sql, ti->routed ? "DELETE FROM " : "DELETE FROM ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " AS t USING unnest(", 19);
         unnest_keys(ti, &sql, &where);
@@ -1115,7 +1128,9 @@ static void where_clause(lm_buf *sql, lm_relentry *e, tabinfo *ti, const lm_tupl
         return;
     }
     /* REPLICA IDENTITY FULL without a key: exactly one matching row */
-    lm_buf_put(sql, " WHERE ctid = (SELECT ctid FROM ONLY ", 37);
+    /* a partitioned table's rows: a ctid is unique within one partition */
+    put_str(sql, ti->routed ? " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM "
+                                : " WHERE ctid = (SELECT ctid FROM ONLY ");
     lm_buf_put(sql, e->qualname, strlen(e->qualname));
     lm_buf_put(sql, " WHERE ", 7);
     {
@@ -1316,7 +1331,7 @@ void tgt_update(lm_relentry *e, const lm_record *r)
         char tmp[32];
         memset(keymask, '0', 2 * ti->natts + 1);
         keymask[2 * ti->natts + 1] = '\0';
-        lm_buf_put(&sql, "UPDATE ONLY ", 12);
+        put_str(&sql, ti->routed ? "UPDATE " : "UPDATE ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         lm_buf_put(&sql, " SET ", 5);
         for (uint32_t c = 0; c < ti->natts; c++) {
@@ -1386,7 +1401,7 @@ void tgt_delete(lm_relentry *e, const lm_record *r)
         uint32_t n = 0;
         memset(keymask, '0', ti->natts);
         keymask[ti->natts] = '\0';
-        lm_buf_put(&sql, "DELETE FROM ONLY ", 17);
+        put_str(&sql, ti->routed ? "DELETE FROM " : "DELETE FROM ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         where_clause(&sql, e, ti, ot, 0, vals, &n, keymask);
         send_single(e, ti, "D1", &sql, keymask, vals, n, "a delete from");
@@ -1408,10 +1423,12 @@ void tgt_truncate(lm_relentry **rels, uint32_t n, uint8_t flags)
     begin_if_needed();
     /* exactly the relations listed (the source's cascade is already in the
      * list), never CASCADE here */
-    lm_buf_put(&sql, "TRUNCATE ONLY ", 14);
+    lm_buf_put(&sql, "TRUNCATE ", 9);
     for (uint32_t i = 0; i < n; i++) {
         if (i)
             lm_buf_put(&sql, ", ", 2);
+        if (!table_info(rels[i])->routed)
+            lm_buf_put(&sql, "ONLY ", 5);
         lm_buf_put(&sql, rels[i]->qualname, strlen(rels[i]->qualname));
     }
     if (flags & LM_TRUNCATE_RESTART_IDENTITY)

@@ -141,7 +141,7 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     if (tgt) {
         put_s(&tsql, "BEGIN; ");
         if (c->whole) {
-            put_s(&tsql, t->hypertable ? "TRUNCATE " : "TRUNCATE ONLY ");
+            put_s(&tsql, t->hypertable || t->routed ? "TRUNCATE " : "TRUNCATE ONLY ");
             put_s(&tsql, t->qname);
             put_s(&tsql, "; DELETE FROM lm.copy WHERE nspname = ");
             lm_quote_literal(&tsql, t->nspname);
@@ -153,11 +153,11 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
         put_s(&tsql, t->qname);
         put_cols(&tsql, t->columns);
         put_s(&tsql, " FROM STDIN");
-        if (t->binary || (c->whole && !t->hypertable)) {
+        if (t->binary || (c->whole && !t->hypertable && !t->routed)) {
             put_s(&tsql, " WITH (");
             if (t->binary)
                 put_s(&tsql, "FORMAT binary");
-            if (c->whole && !t->hypertable)
+            if (c->whole && !t->hypertable && !t->routed)
                 put_s(&tsql, t->binary ? ", FREEZE" : "FREEZE");
             put_s(&tsql, ")");
         }

@@ -58,6 +58,14 @@ static void usage(void)
            "      --schema=PATTERN        only schemas matching PATTERN (repeatable)\n"
            "      --exclude-table=PATTERN leave out tables matching PATTERN (repeatable)\n"
            "      --no-owner              restore without owners and privileges\n"
+           "      --target-schema=restore|existing\n"
+           "                              restore the source's tables (default), or copy into\n"
+           "                              the tables the target already has (made by the DBA:\n"
+           "                              partitioned, extra columns) and restore only the\n"
+           "                              indexes and constraints it lacks\n"
+           "      --check-target          with --target-schema=existing: check that the target's\n"
+           "                              tables can take the source's rows, then exit (no\n"
+           "                              snapshot needed, nothing changed)\n"
            "      --hypertable=TABLE:COLUMN[:INTERVAL]\n"
            "                              make TABLE a TimescaleDB hypertable on the target\n"
            "How:\n"
@@ -74,7 +82,8 @@ static void usage(void)
            "  -V, --version               output version information, then exit\n"
            "  -?, --help                  show this help, then exit\n\n"
            "Exit status: 0 ok, 1 failure, 2 usage, 3 connection, 4 precondition (missing role,\n"
-           "snapshot gone, earlier run found), 5 server error, 9 I/O error (see lm-snapshot(1)).\n",
+           "snapshot gone, earlier run found, target table unfit), 5 server error, 9 I/O error\n"
+           "(see lm-snapshot(1)).\n",
            lm_progname(), lm_progname(), lm_progname());
 }
 
@@ -111,7 +120,8 @@ static void parse_hypertable(const char *v)
 static void parse_options(int argc, char **argv)
 {
     enum { OPT_SYNC = 256, OPT_SLOT, OPT_RESUME, OPT_SCHEMA_ONLY, OPT_DATA_ONLY, OPT_POST_DATA, OPT_TABLE,
-           OPT_SCHEMA, OPT_EXCLUDE, OPT_NO_OWNER, OPT_HYPER, OPT_SPLIT, OPT_WORKDIR, OPT_COMPRESS, OPT_PROGRESS };
+           OPT_SCHEMA, OPT_EXCLUDE, OPT_NO_OWNER, OPT_HYPER, OPT_SPLIT, OPT_WORKDIR, OPT_COMPRESS, OPT_PROGRESS,
+           OPT_TARGET_SCHEMA, OPT_CHECK_TARGET };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, 's'},
         {"target", required_argument, NULL, 't'},
@@ -128,6 +138,8 @@ static void parse_options(int argc, char **argv)
         {"exclude-table", required_argument, NULL, OPT_EXCLUDE},
         {"no-owner", no_argument, NULL, OPT_NO_OWNER},
         {"hypertable", required_argument, NULL, OPT_HYPER},
+        {"target-schema", required_argument, NULL, OPT_TARGET_SCHEMA},
+        {"check-target", no_argument, NULL, OPT_CHECK_TARGET},
         {"jobs", required_argument, NULL, 'j'},
         {"split-larger-than", required_argument, NULL, OPT_SPLIT},
         {"workdir", required_argument, NULL, OPT_WORKDIR},
@@ -168,6 +180,16 @@ static void parse_options(int argc, char **argv)
         case OPT_EXCLUDE: add_list(&opt.excludes, &opt.nexcludes, optarg); break;
         case OPT_NO_OWNER: opt.no_owner = true; break;
         case OPT_HYPER: parse_hypertable(optarg); break;
+        case OPT_TARGET_SCHEMA:
+            if (strcmp(optarg, "existing") == 0)
+                opt.existing = true;
+            else if (strcmp(optarg, "restore") == 0)
+                opt.existing = false;
+            else
+                lm_usage_error("invalid value \"%s\" for option --target-schema: use restore or existing",
+                               optarg);
+            break;
+        case OPT_CHECK_TARGET: opt.check_target = true; break;
         case 'j': opt.jobs = (int)lm_opt_int("--jobs", optarg, 1, 64); break;
         case OPT_SPLIT:
             opt.split_bytes = lm_opt_size("--split-larger-than", optarg, 8192, UINT64_MAX / 2);
@@ -191,7 +213,16 @@ static void parse_options(int argc, char **argv)
         lm_usage_error("--target and --output cannot be combined");
     if (!opt.target && !opt.output)
         lm_usage_error("no target given: use --target, or --output for a stream");
-    if (!opt.snapshot && !opt.post_data_only)
+    if (opt.check_target && !opt.existing)
+        lm_usage_error("--check-target works with --target-schema=existing only");
+    if (opt.check_target && modes)
+        lm_usage_error("--check-target cannot be combined with --schema-only, --data-only or --post-data");
+    if (opt.existing && opt.output)
+        lm_usage_error("--target-schema=existing works with --target only");
+    if (opt.existing && opt.nhypertables)
+        lm_usage_error("--hypertable cannot be combined with --target-schema=existing: the target's "
+                       "tables are used as they are");
+    if (!opt.snapshot && !opt.post_data_only && !opt.check_target)
         lm_usage_error("no snapshot given: use --snapshot (lm-slot create --hold prints one)");
     if (opt.output && opt.resume)
         lm_usage_error("--resume works with --target only: a stream is written whole");
@@ -567,6 +598,8 @@ int main(int argc, char **argv)
     do_dump = do_pre = !opt.data_only && !opt.post_data_only;
     do_data = !opt.schema_only && !opt.post_data_only;
     do_post = !opt.schema_only && !opt.data_only && !stream;
+    if (opt.existing)
+        do_pre = false;   /* the target's schema is the DBA's: nothing of pre-data is restored */
 
     workdir = opt.workdir ? lm_strdup(opt.workdir) : default_workdir();
     make_dir(workdir);
@@ -586,7 +619,8 @@ int main(int argc, char **argv)
     } else {
         tgt = lm_connect(opt.target, "target", 0);
         r.tgt_version = lm_server_version(tgt);
-        lm_state_ensure(tgt);
+        if (!opt.check_target)
+            lm_state_ensure(tgt);
     }
 
     if (opt.post_data_only)
@@ -603,6 +637,16 @@ int main(int argc, char **argv)
     r.snapshot = opt.snapshot;
     r.have_sync = opt.have_sync_lsn;
     r.sync_lsn = opt.sync_lsn;
+
+    if (opt.check_target) {
+        /* a preflight (lm-migrate's): the source as it is now, nothing made */
+        lm_exec_cmd(src, LM_EXIT_SERVER, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        plan_tables(&r, src);
+        check_target_tables(&r, src, tgt);
+        PQfinish(src);
+        PQfinish(tgt);
+        return 0;
+    }
 
     /* an earlier run's state: resume it or refuse */
     if (tgt) {
@@ -645,6 +689,8 @@ int main(int argc, char **argv)
         free(started);
     }
     plan_tables(&r, src);
+    if (tgt && opt.existing)
+        check_target_tables(&r, src, tgt);
 
     /* schema: dump while the snapshot is held */
     if (tgt && do_pre && meta_done(tgt, "pre-data"))
@@ -752,9 +798,9 @@ post_data:
                 exit(LM_EXIT_PREFLIGHT);
             }
             phase_begin("restoring indexes, constraints and triggers (post-data)");
-            /* begun by a run that was killed: what it made is dropped and
-             * made again (indexes, constraints, triggers: no data) */
-            bool again = meta_done(tgt, "post-data-begun");
+            /* begun by a run that was killed, or a target schema the DBA
+             * made: what exists is left as it is, the rest restored */
+            bool again = meta_done(tgt, "post-data-begun") || opt.existing;
             meta_set(tgt, "post-data-begun", "yes");
             rc = lm_schema_restore(archive, opt.target, "post-data", opt.jobs, opt.no_owner, again);
             if (rc)

@@ -28,6 +28,8 @@ typedef struct options {
     uint64_t split_bytes;
     bool schema_only, data_only, post_data_only;
     bool no_owner, resume, progress, compress;
+    bool existing;            /* --target-schema=existing: the DBA made the target's tables */
+    bool check_target;        /* --check-target: compare them with the source's, then exit */
     bool have_sync_lsn;
     uint64_t sync_lsn;
     const char **tables; int ntables;
@@ -44,6 +46,8 @@ typedef struct table {
     char *columns;            /* "a", "b" (generated columns left out) */
     bool binary;              /* every column type built in, same major */
     bool hypertable;          /* made a hypertable on the target */
+    bool routed;              /* --target-schema=existing: partitioned (or with children)
+                               * on the target: no TRUNCATE ONLY, no COPY FREEZE */
     uint64_t bytes;           /* pg_relation_size on the source */
     uint64_t pages;
     /* filled while copying */
@@ -97,6 +101,13 @@ void plan_tables(run *r, PGconn *plan);
 void plan_chunks(run *r, PGconn *target);
 /* Roles the schema needs that the target lacks: logs them, exit 4. */
 void check_roles(run *r, PGconn *src, PGconn *tgt);
+/* --target-schema=existing: every planned table must have a target table
+ * with every source column (same name; a type differing by name is a
+ * warning, that table copied as text), and the target's other columns
+ * need a default or must take NULL; a target table holding rows that no
+ * lm.copy row accounts for is refused. Logs each problem, exit 4. Sets
+ * t->routed (and clears t->binary where types differ). */
+void check_target_tables(run *r, PGconn *src, PGconn *tgt);
 /* A psql-style name pattern as an anchored POSIX regex for one part. */
 char *pattern_regex(const char *pattern, char **nsp_regex);
 

@@ -223,7 +223,7 @@ static void reset_table(run *r, PGconn *target, table *t)
 {
     lm_buf b = {0};
     put_s(&b, "BEGIN; TRUNCATE ");
-    put_s(&b, t->hypertable ? "" : "ONLY ");
+    put_s(&b, t->hypertable || t->routed ? "" : "ONLY ");
     put_s(&b, t->qname);
     put_s(&b, "; DELETE FROM lm.copy WHERE nspname = ");
     lm_quote_literal(&b, t->nspname);
@@ -444,4 +444,140 @@ void check_roles(run *r, PGconn *src, PGconn *tgt)
                 "or run with --no-owner to restore without owners and privileges.");
         exit(LM_EXIT_PREFLIGHT);
     }
+}
+
+/* One source column of a planned table. */
+typedef struct srccol {
+    const char *name, *type;
+    bool generated;
+} srccol;
+
+void check_target_tables(run *r, PGconn *src, PGconn *tgt)
+{
+    lm_buf ids = {0};
+    PGresult *scols;
+    int problems = 0, nrows, row = 0;
+    bool have_copy;
+
+    put_s(&ids, "{");
+    for (int i = 0; i < r->ntables; i++) {
+        char tmp[16];
+        snprintf(tmp, sizeof tmp, "%s%u", i ? "," : "", r->tables[i].oid);
+        put_s(&ids, tmp);
+    }
+    put_s(&ids, "}");
+    lm_buf_u8(&ids, '\0');
+    {
+        const char *p[1] = {(char *)ids.data};
+        scols = lm_execp(src, LM_EXIT_SERVER,
+                         "SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod),"
+                         " a.attgenerated <> '' FROM pg_attribute a WHERE a.attrelid = ANY ($1::oid[])"
+                         " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attrelid, a.attnum", 1, p);
+    }
+    nrows = PQntuples(scols);
+    {
+        char *v = lm_query_value(tgt, LM_EXIT_SERVER, "SELECT to_regclass('lm.copy') IS NOT NULL");
+        have_copy = v && v[0] == 't';
+        free(v);
+    }
+
+    for (int pass = 0; pass < r->ntables; pass++) {
+        table *t = NULL;
+        srccol *sc = NULL;
+        int nsc = 0;
+        PGresult *tc;
+        const char *p[2];
+        int ntc;
+
+        t = &r->tables[pass];
+        sc = lm_malloc((size_t)(nrows ? nrows : 1) * sizeof *sc);
+        for (row = 0; row < nrows; row++)
+            if ((unsigned)strtoul(PQgetvalue(scols, row, 0), NULL, 10) == t->oid) {
+                sc[nsc].name = PQgetvalue(scols, row, 1);
+                sc[nsc].type = PQgetvalue(scols, row, 2);
+                sc[nsc].generated = PQgetvalue(scols, row, 3)[0] == 't';
+                nsc++;
+            }
+
+        p[0] = t->nspname;
+        p[1] = t->relname;
+        tc = lm_execp(tgt, LM_EXIT_SERVER,
+                      "SELECT c.relkind = 'p' OR EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)"
+                      "  OR EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal),"
+                      " a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,"
+                      " a.atthasdef OR a.attidentity <> '', a.attgenerated <> ''"
+                      " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                      " LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+                      " WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')"
+                      " ORDER BY a.attnum", 2, p);
+        ntc = PQntuples(tc);
+        if (ntc == 0) {
+            lm_error("table %s does not exist on the target", t->qname);
+            problems++;
+            goto next;
+        }
+        t->routed = PQgetvalue(tc, 0, 0)[0] == 't';
+        for (int s = 0; s < nsc; s++) {
+            int k;
+            for (k = 0; k < ntc; k++)
+                if (!PQgetisnull(tc, k, 1) && strcmp(PQgetvalue(tc, k, 1), sc[s].name) == 0)
+                    break;
+            if (k == ntc) {
+                lm_error("column \"%s\" (%s) of table %s is missing on the target", sc[s].name, sc[s].type,
+                         t->qname);
+                problems++;
+                continue;
+            }
+            if (sc[s].generated != (PQgetvalue(tc, k, 5)[0] == 't')) {
+                lm_error("column \"%s\" of table %s is generated on the %s only", sc[s].name, t->qname,
+                         sc[s].generated ? "source" : "target");
+                problems++;
+            } else if (strcmp(sc[s].type, PQgetvalue(tc, k, 2)) != 0) {
+                lm_warning("column \"%s\" of table %s is %s on the source and %s on the target: "
+                           "copied as text, for the target to convert", sc[s].name, t->qname, sc[s].type,
+                           PQgetvalue(tc, k, 2));
+                t->binary = false;
+            }
+        }
+        for (int k = 0; k < ntc; k++) {
+            bool found = false;
+            if (PQgetisnull(tc, k, 1))
+                continue;
+            for (int s = 0; s < nsc && !found; s++)
+                found = strcmp(PQgetvalue(tc, k, 1), sc[s].name) == 0;
+            if (!found && PQgetvalue(tc, k, 3)[0] == 't' && PQgetvalue(tc, k, 4)[0] != 't' &&
+                PQgetvalue(tc, k, 5)[0] != 't') {
+                lm_error("column \"%s\" of table %s exists on the target only, is NOT NULL and has no "
+                         "default: no row could be written", PQgetvalue(tc, k, 1), t->qname);
+                problems++;
+            }
+        }
+        /* rows no lm.copy row accounts for are someone else's: the copy
+         * would truncate them (a whole table) or add to them (a split one) */
+        {
+            char *sql = lm_psprintf("SELECT EXISTS (SELECT 1 FROM %s)%s", t->qname,
+                                    have_copy ? " AND NOT EXISTS (SELECT 1 FROM lm.copy WHERE nspname = $1"
+                                                " AND relname = $2)" : "");
+            PGresult *e = lm_execp(tgt, LM_EXIT_SERVER, sql, have_copy ? 2 : 0, have_copy ? p : NULL);
+            if (PQgetvalue(e, 0, 0)[0] == 't') {
+                lm_error("table %s on the target holds rows that no earlier lm-snapshot run copied", t->qname);
+                problems++;
+            }
+            PQclear(e);
+            free(sql);
+        }
+    next:
+        PQclear(tc);
+        free(sc);
+    }
+    PQclear(scols);
+    free(ids.data);
+    if (problems) {
+        lm_detail("--target-schema=existing copies into the target's own tables: each needs every "
+                  "column of the source's (by name), its other columns a default or NULL, and no rows");
+        lm_hint("Change the target's tables (ALTER TABLE, TRUNCATE), or migrate into an empty "
+                "database with --target-schema=restore.");
+        exit(LM_EXIT_PREFLIGHT);
+    }
+    lm_info("%d table%s on the target fit the source's", r->ntables, r->ntables == 1 ? "" : "s");
 }
