@@ -610,6 +610,7 @@ db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE databa
         ! alive "$s"
     done
     flock -n "$W/lock" true
+}
 
 # A database pair of our own (no template): SRC with the given SQL, TGT
 # with the DBA's.
