@@ -984,3 +984,23 @@ SQL
     [ "$(tgt -c "SELECT count(*) FROM gen")" = 149 ]
     [ "$(tgt -c "SELECT g FROM gmix WHERE id = 2000")" = 14 ]
 }
+
+@test "lm-apply: a row moved for a new identity value keeps the columns only the target has" {
+    mkdb identx
+    src -c "CREATE TABLE idx (k int PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text)"
+    tgt -c "CREATE TABLE idx (k int PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text, note text DEFAULT 'default')"
+    pub_slots s_identx
+    src -c "INSERT INTO idx (k, v) VALUES (1, 'a'), (2, 'b')"
+    decode s_identx "$(lsn)" -o "$T/x1.lm"
+    run --separate-stderr lm-apply --target "$TG" "$T/x1.lm"
+    assert_success
+    tgt -c "UPDATE idx SET note = 'target only'"
+    src -c "UPDATE idx SET n = DEFAULT WHERE k = 1" -c "UPDATE idx SET v = 'c' WHERE k = 2"
+    decode s_identx "$(lsn)" -o "$T/x2.lm"
+    run --separate-stderr lm-apply --target "$TG" "$T/x2.lm"
+    echo "$stderr"
+    assert_success
+    run tgt -c "SELECT k, n, v, note FROM idx ORDER BY k"
+    assert_output "1|3|a|target only
+2|2|c|target only"
+}

@@ -365,6 +365,9 @@ typedef struct tabinfo {
     bool *col_eq;            /* the type has an equality operator */
     bool *col_always;        /* an identity column GENERATED ALWAYS */
     bool any_always;         /* inserts say OVERRIDING SYSTEM VALUE */
+    char *extra_cols;        /* ", c1, c2": target columns the stream lacks
+                              * that are not generated ("" if none) */
+    char *extra_sel;         /* ", lm_moved.c1, lm_moved.c2" */
     uint32_t *key;           /* stream columns that identify a row */
     uint32_t nkey;
     bool by_ctid;            /* no usable key: REPLICA IDENTITY FULL without one */
@@ -402,6 +405,8 @@ void tgt_free_tabinfo(void *p)
     free(ti->coltype);
     free(ti->col_eq);
     free(ti->col_always);
+    free(ti->extra_cols);
+    free(ti->extra_sel);
     free(ti->key);
     for (size_t i = 0; i < ti->nstmts; i++) {
         /* the session keeps a prepared statement until it is deallocated */
@@ -500,7 +505,7 @@ static tabinfo *table_info(lm_relentry *e)
         "          AND NOT CASE WHEN $3 = 'i' THEN i.indisreplident ELSE i.indisprimary END), "
         /* an identity column GENERATED ALWAYS takes a value only with
          * OVERRIDING SYSTEM VALUE, and never in an UPDATE */
-        "  a.attidentity = 'a' "
+        "  a.attidentity = 'a', a.attgenerated <> '' "
         /* a table without columns (CREATE TABLE t ()) is one row of NULLs */
         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
@@ -544,6 +549,31 @@ static tabinfo *table_info(lm_relentry *e)
         pk_complete = target_pk > 0 && (uint32_t)target_pk == npk;
     }
     ti->other_unique = PQntuples(res) > 0 && strcmp(PQgetvalue(res, 0, 4), "0") != 0;
+    {
+        /* what a row moved by delete and insert keeps besides the stream's
+         * columns */
+        lm_buf b = {0}, sel = {0};
+        for (int k = 0; k < PQntuples(res); k++) {
+            bool in_stream = false;
+            char *q;
+            if (PQgetisnull(res, k, 0) || PQgetvalue(res, k, 6)[0] == 't')
+                continue;
+            for (uint32_t i = 0; i < ti->natts && !in_stream; i++)
+                in_stream = strcmp(e->rel.cols[i].name, PQgetvalue(res, k, 0)) == 0;
+            if (in_stream)
+                continue;
+            q = lm_ident(PQgetvalue(res, k, 0));
+            lm_buf_put(&b, ", ", 2);
+            lm_buf_put(&b, q, strlen(q));
+            lm_buf_put(&sel, ", lm_moved.", 11);
+            lm_buf_put(&sel, q, strlen(q));
+            free(q);
+        }
+        lm_buf_u8(&b, '\0');
+        lm_buf_u8(&sel, '\0');
+        ti->extra_cols = (char *)b.data;
+        ti->extra_sel = (char *)sel.data;
+    }
     PQclear(res);
     /* UPDATE ONLY, DELETE FROM ONLY of a partitioned table touch no row,
      * TRUNCATE ONLY of one is an error; a TimescaleDB hypertable keeps its
@@ -1180,8 +1210,8 @@ static void send_single(lm_relentry *e, tabinfo *ti, const char *keyprefix, lm_b
  * (UPDATE ... SET id = DEFAULT on the source): an UPDATE may set such a
  * column only to DEFAULT, which would draw the target's own sequence, so
  * the row moves in one statement: deleted, and inserted again with its new
- * values; the columns the stream left out (unchanged TOAST) are taken from
- * the deleted row. Under session_replication_role = replica no foreign key
+ * values; the columns the stream left out (unchanged TOAST, columns only
+ * the target has) are taken from the deleted row. Under session_replication_role = replica no foreign key
  * or ordinary trigger sees the move. */
 static void update_by_move(lm_relentry *e, tabinfo *ti, const lm_tuple *ot, const lm_tuple *nt)
 {
@@ -1201,6 +1231,7 @@ static void update_by_move(lm_relentry *e, tabinfo *ti, const lm_tuple *ot, cons
     lm_buf_put(&sql, e->qualname, strlen(e->qualname));
     lm_buf_put(&sql, " (", 2);
     lm_buf_put(&sql, cols, strlen(cols));
+    lm_buf_put(&sql, ti->extra_cols, strlen(ti->extra_cols));
     lm_buf_put(&sql, ") OVERRIDING SYSTEM VALUE SELECT ", 33);
     for (uint32_t c = 0; c < ti->natts; c++) {
         if (c)
@@ -1216,6 +1247,7 @@ static void update_by_move(lm_relentry *e, tabinfo *ti, const lm_tuple *ot, cons
         lm_buf_put(&sql, ti->coltype[c], strlen(ti->coltype[c]));
         vals[nw + n++] = value_dup(&nt->cols[c]);
     }
+    lm_buf_put(&sql, ti->extra_sel, strlen(ti->extra_sel));
     lm_buf_put(&sql, " FROM lm_moved", 14);
     send_single(e, ti, "M1", &sql, keymask, vals, nw + n, "an update (moving an identity value) of");
     st_rows_update++;
