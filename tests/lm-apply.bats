@@ -12,7 +12,9 @@ bats_require_minimum_version 1.5.0
 
 setup_file() {
     pg_start source
-    pg_start target
+    # every test's database takes a replication origin state on the target,
+    # one of max_replication_slots', for the suite's life
+    pg_start target "max_replication_slots = 64"
     pg_start other     # a second source system (another system identifier)
 }
 
@@ -1003,4 +1005,23 @@ SQL
     run tgt -c "SELECT k, n, v, note FROM idx ORDER BY k"
     assert_output "1|3|a|target only
 2|2|c|target only"
+}
+
+@test "lm-apply: a target without a free replication origin state is exit 4 naming max_replication_slots, not a privilege error" {
+    pg_start tiny "max_replication_slots = 1"
+    mkdb nostate
+    q tiny -c "CREATE DATABASE nostate"
+    # the one state the cluster has, taken by an origin with progress
+    q tiny -c "SELECT pg_replication_origin_create('busy')" \
+        -c "SELECT pg_replication_origin_advance('busy', '0/10')" >/dev/null
+    src -c "CREATE TABLE ns (k int PRIMARY KEY)"
+    pub_slots s_nostate
+    src -c "INSERT INTO ns VALUES (1)"
+    decode s_nostate "$(lsn)" -o "$T/ns.lm"
+    run --separate-stderr lm-apply --target "host=127.0.0.1 port=$TINY_PORT dbname=nostate user=postgres" "$T/ns.lm"
+    pg_stop tiny
+    [ "$status" -eq 4 ]
+    [[ $stderr == *"no free replication origin state"* ]]
+    [[ $stderr == *"max_replication_slots"* ]]
+    [[ $stderr != *"may not"* ]]
 }

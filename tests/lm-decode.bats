@@ -77,14 +77,14 @@ dec_wait() {
 # the slot's walsender is streaming
 slot_active() { [ "$(q src -c "SELECT active FROM pg_replication_slots WHERE slot_name = '$SLOT'")" = t ]; }
 
-# writer_start TABLE FIRST N ROWS: N transactions of ROWS rows each, ids from
-# FIRST on, in one session, 10 ms apart
+# writer_start TABLE FIRST N ROWS [PAUSE]: N transactions of ROWS rows each,
+# ids from FIRST on, in one session, PAUSE seconds (default 0.01) apart
 writer_start() {
     local i a
     for i in $(seq 0 $(($3 - 1))); do
         a=$(($2 + i * $4))
         echo "INSERT INTO $1 SELECT g, md5(g::text) FROM generate_series($a, $((a + $4 - 1))) g;"
-        echo "SELECT pg_sleep(0.01);"
+        echo "SELECT pg_sleep(${5:-0.01});"
     done >"$T/writer.sql"
     bg_start WRITER psql -X -q -o /dev/null -h 127.0.0.1 -p "$SRC_PORT" -U postgres -d postgres -f "$T/writer.sql"
 }
@@ -388,7 +388,9 @@ SQL
     start=$(confirmed spool1)
     dec_start --spool "$T/spool" --segment-size 16kB --segment-time 1 --status-interval 1
     wait_for 10 slot_active
-    writer_start sp 1 150 50
+    # 6 s of writes at least, so the slot is sampled while they go on
+    # however fast or loaded the machine is
+    writer_start sp 1 150 50 0.04
     local samples=0 c h
     while kill -0 "$WRITER" 2>/dev/null; do
         c=$(confirmed spool1)

@@ -261,6 +261,15 @@ static bool origin_exists(void)
 
 static void origin_priv_error(const char *what, const char *err)
 {
+    if (strstr(err, "free replication state slot")) {
+        /* not a privilege: every origin that has tracked progress holds
+         * one of max_replication_slots' states until it is dropped */
+        lm_error("the target has no free replication origin state to %s: %s", what, err);
+        lm_hint("Raise max_replication_slots on the target (a restart), or drop the replication "
+                "origins of finished migrations (SELECT pg_replication_origin_drop(roname) FROM "
+                "pg_replication_origin).");
+        exit(LM_EXIT_PREFLIGHT);
+    }
     lm_error("the target role may not %s: %s", what, err);
     lm_hint("Use a superuser, or GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), "
             "pg_replication_origin_session_setup(text), pg_replication_origin_xact_setup(pg_lsn, timestamptz), "
