@@ -702,3 +702,19 @@ SQL
     run -4 lmm start --source "$SRC" --target "$TGT" --workdir "$W"
     assert_output --partial "not empty"
 }
+
+@test "lm-migrate: status names a table whose columns changed on the source, and none for a type one side's search_path shows unqualified" {
+    mkdb ddlwarn
+    qs -c "CREATE SCHEMA s2" -c "CREATE TYPE s2.mood AS ENUM ('a', 'b')" \
+       -c "CREATE TABLE moody (id int PRIMARY KEY, m s2.mood)" -c "INSERT INTO moody VALUES (1, 'a')"
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
+    wait_for 60 lag_zero
+    # the source's sessions now have s2 on their search_path, the target's not
+    qs -c "ALTER DATABASE s_ddlwarn SET search_path = public, s2"
+    run lm-migrate status --workdir "$W"
+    refute_output --partial "columns differ"
+    qs -c "ALTER TABLE actor ADD COLUMN extra int"
+    run lm-migrate status --workdir "$W"
+    assert_output --partial "columns differ between source and target (DDL on the source?): public.actor"
+    refute_output --partial "moody"
+}
