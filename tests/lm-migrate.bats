@@ -718,3 +718,91 @@ SQL
     assert_output --partial "columns differ between source and target (DDL on the source?): public.actor"
     refute_output --partial "moody"
 }
+
+# a conninfo value in single quotes: a quote and a backslash escaped
+conn_quote() { local s=${1//\\/\\\\}; printf "'%s'" "${s//\'/\\\'}"; }
+
+@test "lm-migrate: names with any byte (newline, tab, quotes, trailing backslash, é, \$(...), ESC, a 63-byte one) in tables, a schema, a key, sequences and the databases: abort, then a live migration, status, fenced cutover, verify, sequences" {
+    # the databases' names are hostile too: the fence alters them by name
+    DB=$'host "db" \'q\'\n$(touch pwned)'
+    local sdb=s_$DB tdb=t_$DB
+    q source -c "CREATE DATABASE $(qident "$sdb")"
+    q target -c "CREATE DATABASE $(qident "$tdb")" -c "CREATE DATABASE $(qident "${tdb}2")"
+    SRC="host=127.0.0.1 port=$SOURCE_PORT user=postgres dbname=$(conn_quote "$sdb")"
+    TGT="host=127.0.0.1 port=$TARGET_PORT user=postgres dbname=$(conn_quote "$tdb")"
+    hostile_names_sql | qs -f - >/dev/null
+    local tables n
+    mapfile -d '' tables < <(hostile_names_tables)
+    n=${#tables[@]}
+    # nothing in a name is ever run by a shell
+    cd "$BATS_TEST_TMPDIR"
+
+    # a run that is aborted: a cutover gives up (apply stopped) and lifts
+    # its fence, then abort drops all it made
+    local w2=$BATS_TEST_TMPDIR/work2 slot
+    run -0 lmm start --source "$SRC" --target "host=127.0.0.1 port=$TARGET_PORT user=postgres dbname=$(conn_quote "${tdb}2")" \
+        --workdir "$w2" --jobs 2 --no-wait
+    slot=$(jq -r .slot "$w2/slot.json")
+    kill -STOP "$(awk '{print $1}' "$w2/pids/apply")"
+    run -11 lmm cutover --workdir "$w2" --fence --timeout 2
+    kill -CONT "$(awk '{print $1}' "$w2/pids/apply")"
+    assert_output --partial "fence lifted"
+    [ "$(qs -c "SHOW default_transaction_read_only")" = off ]
+    run -0 lmm abort --workdir "$w2"
+    [ "$(qs -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$slot'")" = 0 ]
+    [ "$(qs -c "SELECT count(*) FROM pg_publication WHERE pubname = '$slot'")" = 0 ]
+    [ "$(PGDATABASE_TEST=${tdb}2 q target -c "SELECT count(*) FROM pg_replication_origin WHERE roname = '$slot'")" = 0 ]
+    [ "$(PGDATABASE_TEST=${tdb}2 q target -c "SELECT count(*) FROM pg_namespace WHERE nspname = 'lm'")" = 0 ]
+
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2
+    assert_output --partial "caught up"
+    # the live phase: inserts, updates and deletes on every hostile table
+    hostile_names_writes_sql | qs -f - >/dev/null
+    # status counts the tables whole; the names it prints (a table made
+    # since the start, columns that differ) are whole, control characters
+    # escaped for the terminal; --json carries them as they are
+    qs -c "CREATE TABLE public.$(qident $'new\nt\e]0;x\a')()" \
+       -c "ALTER TABLE public.$(qident $'nl\nname') ADD COLUMN extra int"
+    run -0 --separate-stderr lm-migrate status --workdir "$W"
+    echo "$output"
+    assert_output --partial "copy:       $n/$n tables"
+    assert_output --partial 'tables created on the source since the start are not migrated: public."new\nt\x1b]0;x\x07"'
+    assert_output --partial 'columns differ between source and target (DDL on the source?): public."nl\nname";'
+    [[ $output != *[$'\e\a']* ]]
+    run -0 --separate-stderr lm-migrate status --workdir "$W" --json
+    echo "$output" | jq -e --arg t $'public."new\nt\e]0;x\a"' --arg d $'public."nl\nname"' --argjson n "$n" '
+        .copy.tables_total == $n and (.attention | length) == 2 and
+        (.attention[0] | contains($d)) and (.attention[1] | contains($t))' >/dev/null
+    # the DDL done on the target too; the new table goes
+    qt -c "ALTER TABLE public.$(qident $'nl\nname') ADD COLUMN extra int"
+    qs -c "DROP TABLE public.$(qident $'new\nt\e]0;x\a')"
+    run -0 lmm verify --workdir "$W" --table "${tables[0]}" --table "${tables[-1]}"
+    assert_output --partial "2 tables equal"
+
+    run -0 lmm cutover --workdir "$W" --fence --timeout 120
+    assert_output --partial "cutover complete"
+    assert_output --partial "$n tables equal"
+    assert_output --partial "$((n + 1)) sequence(s) set"
+    assert_output --partial 'refreshed public."mv\nview"'
+    phase_is done
+    # compared here too, independently of lm-migrate's verify
+    diff <(PGDATABASE_TEST=$sdb db_hashes source) <(PGDATABASE_TEST=$tdb db_hashes target)
+    # every sequence of the hostile tables, and the free one, at the source's value
+    local seqs="SELECT string_agg(format('%I.%I=%s', schemaname, sequencename, last_value), ',' ORDER BY schemaname, sequencename) FROM pg_sequences"
+    assert_equal "$(qt -c "$seqs")" "$(qs -c "$seqs")"
+    [ "$(qt -c "SELECT last_value FROM pg_sequences WHERE sequencename = E'nl\\nname_id_seq'")" -gt 20 ]
+    [ "$(qt -c "SELECT last_value FROM pg_sequences WHERE sequencename = E'seq\\nfree'")" = 500 ]
+    [ "$(qt -c "SELECT n FROM public.$(qident "$HOSTILE_MATVIEW")")" = "$(qt -c "SELECT count(*) FROM ${tables[0]}")" ]
+    # a difference in a hostile table: named once, whole, with its key
+    qt -c "UPDATE ${tables[-1]} SET v = 'changed' WHERE $(qident "$HOSTILE_KEY") = 3"
+    run -10 --separate-stderr lm-migrate verify --workdir "$W"
+    echo "$output"
+    assert_output --partial 'sch\nema"."x|y\nz"'
+    assert_output --partial '"k\ney" in [0,1000000)'
+    assert_output --partial "verify: 1 of $n tables differ"
+    [[ $output != *[$'\e\a']* ]]
+    [ ! -e "$BATS_TEST_TMPDIR/pwned" ]
+    [ ! -e "$W/pwned" ]
+    run -0 lmm clean --workdir "$W"
+    assert_output --partial "stays fenced"
+}
