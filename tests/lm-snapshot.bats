@@ -115,6 +115,8 @@ setup_file() {
     PGDATABASE_TEST=pagila q source -f "$LM_FIXTURES/pagila/pagila-schema.sql" >/dev/null 2>&1
     PGDATABASE_TEST=pagila q source -f "$LM_FIXTURES/pagila/pagila-data.sql" >/dev/null 2>&1
     PGDATABASE_TEST=awk q source -c "$AWKWARD_SQL" >/dev/null
+    # and the names of any byte every suite uses (helpers.bash)
+    hostile_names_sql | PGDATABASE_TEST=awk q source -f - >/dev/null
     # one table of ~1.3 MB to split, small ones to finish early
     PGDATABASE_TEST=big q source -c "
         CREATE TABLE big (id int PRIMARY KEY, pad text);
