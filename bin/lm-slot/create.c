@@ -630,6 +630,8 @@ int slot_create(const slot_opts *o)
     free(sql);
     PQfinish(conn);
 
+    if (!o->output)
+        kv_begin(&k, o->json);
     kv_str(&k, "slot", PQgetvalue(res, 0, 0));
     kv_str(&k, "consistent_point", PQgetvalue(res, 0, 1));
     kv_str(&k, "snapshot", PQgetvalue(res, 0, 2));
