@@ -272,15 +272,21 @@ stray_decode() {
 
 @test "start: status polled throughout a successful start never reports a stage dead or missing" {
     mkdb handover
-    start_bg --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2
-    local n=0
-    while [ ! -s "$BATS_TEST_TMPDIR/start.rc" ]; do
-        lm-migrate status --workdir "$W" >>"$BATS_TEST_TMPDIR/status.log" 2>&1
-        n=$((n + 1))
+    # a slower copy (each chunk waits 2 s): the copy phase is seen
+    LM_SNAPSHOT_TEST_DELAY_MS=2000 start_bg --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2
+    # two pollers: each hand-over (end of schema, copy, post-data; the
+    # switch to streaming) falls in some status's look at the stages
+    local i
+    for i in 1 2; do
+        bg_start POLL bash -c 'while [ ! -s "$0/start.rc" ]; do lm-migrate status --workdir "$1" >>"$0/status.$2.log" 2>&1; echo >>"$0/polls"; done' "$BATS_TEST_TMPDIR" "$W" "$i"
+        echo "$POLL" >"$BATS_TEST_TMPDIR/poll$i.bgpid"
     done
+    wait_for 300 test -s "$BATS_TEST_TMPDIR/start.rc"
     cat "$BATS_TEST_TMPDIR/start.out"
     [ "$(start_rc)" = 0 ]
-    [ "$n" -ge 5 ]
+    sleep 2
+    [ "$(wc -l <"$BATS_TEST_TMPDIR/polls")" -ge 4 ]
+    cat "$BATS_TEST_TMPDIR"/status.*.log >"$BATS_TEST_TMPDIR/status.log"
     grep -q "phase:      copy\|phase:      postdata" "$BATS_TEST_TMPDIR/status.log"
     run ! grep -E "died|is missing|not running|orchestrator stopped" "$BATS_TEST_TMPDIR/status.log"
 }
