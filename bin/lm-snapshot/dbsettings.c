@@ -132,9 +132,9 @@ void copy_db_settings(const options *o, PGconn *tgt)
         name = lm_strdup(cfg);
         name[eq - cfg] = '\0';
         if (in_list(left_out, name)) {
-            lm_info("database setting %s%s%s left out: %s is never copied (the cutover's fence "
-                    "uses default_transaction_read_only on the source)", name,
-                    for_role ? " of role " : "", for_role ? role : "", name);
+            lm_info("database setting %s%s%s left out: it is never copied (the cutover fences "
+                    "the source with default_transaction_read_only; the others are per "
+                    "transaction)", cfg, for_role ? " of role " : "", for_role ? role : "");
             free(name);
             continue;
         }
@@ -143,19 +143,6 @@ void copy_db_settings(const options *o, PGconn *tgt)
             continue;   /* a dropped role's leftover */
         }
         if (for_role) {
-            const char *p[] = {role};
-            PGresult *e = lm_execp(tgt, LM_EXIT_SERVER, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, p);
-            bool exists = PQntuples(e) == 1;
-            PQclear(e);
-            if (!exists) {
-                lm_warning("database setting %s of role \"%s\" left out: the role does not exist "
-                           "on the target", cfg, role);
-                lm_hint("Create the role on the target, then: ALTER ROLE ... IN DATABASE ... SET %s;",
-                        cfg);
-                skipped++;
-                free(name);
-                continue;
-            }
             lm_buf_put(&b, "ALTER ROLE ", 11);
             lm_quote_ident(&b, role);
             lm_buf_put(&b, " IN DATABASE ", 13);
@@ -176,6 +163,23 @@ void copy_db_settings(const options *o, PGconn *tgt)
         } else
             lm_quote_literal(&b, eq + 1);
         lm_buf_u8(&b, '\0');
+        if (for_role) {
+            /* roles are the cluster's, made by the DBA: one missing is no
+             * reason to stop the migration, but is said */
+            const char *p[] = {role};
+            PGresult *e = lm_execp(tgt, LM_EXIT_SERVER, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, p);
+            bool exists = PQntuples(e) == 1;
+            PQclear(e);
+            if (!exists) {
+                lm_warning("database setting %s of role \"%s\" left out: the role does not exist "
+                           "on the target", cfg, role);
+                lm_hint("Create the role on the target, then run: %s;", (const char *)b.data);
+                skipped++;
+                free(name);
+                lm_buf_free(&b);
+                continue;
+            }
+        }
         if ((r = lm_exec_try(tgt, (const char *)b.data, &err))) {
             PQclear(r);
             lm_info("database setting: %s", (const char *)b.data);
