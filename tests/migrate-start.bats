@@ -290,3 +290,74 @@ stray_decode() {
     grep -q "phase:      copy\|phase:      postdata" "$BATS_TEST_TMPDIR/status.log"
     run ! grep -E "died|is missing|not running|orchestrator stopped" "$BATS_TEST_TMPDIR/status.log"
 }
+
+# ---------------------------------------------------------------- 16.7
+
+@test "start: a database without tables (a function, a view over VALUES, an extension, GRANTs) migrates: start, cutover, verify" {
+    q source -c "CREATE DATABASE s_notables" -c "CREATE ROLE nt_reader"
+    q target -c "CREATE DATABASE t_notables" -c "CREATE ROLE nt_reader"
+    DB=notables
+    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_notables user=postgres"
+    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_notables user=postgres"
+    qs -c "CREATE EXTENSION citext" \
+        -c "CREATE FUNCTION public.add(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT a + b'" \
+        -c "CREATE VIEW public.colors AS SELECT * FROM (VALUES (1, 'red'::citext), (2, 'green')) v(id, name)" \
+        -c "GRANT EXECUTE ON FUNCTION public.add(int, int) TO nt_reader" \
+        -c "GRANT SELECT ON public.colors TO nt_reader"
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W"
+    assert_output --partial "caught up"
+    grep -q "no tables to publish: the publication is created empty" "$W/logs/slot.log"
+    run -0 lmm cutover --workdir "$W" --fence --timeout 120
+    assert_output --partial "cutover complete"
+    run -0 lmm verify --workdir "$W"
+    run -0 qt -c "SELECT public.add(2, 3), (SELECT id FROM public.colors WHERE name = 'RED'),
+                         has_function_privilege('nt_reader', 'public.add(int, int)', 'EXECUTE'),
+                         has_table_privilege('nt_reader', 'public.colors', 'SELECT'),
+                         (SELECT count(*) FROM pg_extension WHERE extname = 'citext')"
+    assert_output "5|1|t|t|1"
+    run -0 lmm clean --workdir "$W"
+}
+
+# ---------------------------------------------------------------- 16.8
+
+# Every setting of the current database, "role|name=value" lines (role "-"
+# for the database's own).
+db_settings() {   # db_settings qs|qt
+    "$1" -c "SELECT coalesce(r.rolname, '-') || '|' || c FROM pg_db_role_setting s
+        LEFT JOIN pg_roles r ON r.oid = s.setrole CROSS JOIN LATERAL unnest(s.setconfig) c
+        WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1"
+}
+
+@test "start: the database's settings travel (search_path, a role's setting), named in the log; default_transaction_read_only does not; --skip-db-settings leaves them out" {
+    mkdb dbset
+    q source -c "CREATE ROLE ms_app" -c "CREATE ROLE ms_ro"
+    q target -c "CREATE ROLE ms_app" -c "CREATE ROLE ms_ro"
+    qs -c "CREATE SCHEMA app" \
+        -c "ALTER DATABASE s_dbset SET search_path = app, \"\$user\", public" \
+        -c "ALTER ROLE ms_app IN DATABASE s_dbset SET work_mem = '8MB'" \
+        -c "ALTER ROLE ms_ro IN DATABASE s_dbset SET default_transaction_read_only = on"
+    local want
+    want=$(db_settings qs | grep -v default_transaction_read_only)
+    [ "$(echo "$want" | wc -l)" = 2 ]
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W"
+    assert_output --partial "caught up"
+    grep -q 'database setting: ALTER DATABASE "t_dbset" SET "search_path"' "$W/logs/snapshot.log"
+    run -0 lmm cutover --workdir "$W" --fence --timeout 120
+    assert_output --partial "cutover complete"
+    run -0 db_settings qt
+    assert_output "$want"
+    run -0 qt -c "SHOW search_path"
+    assert_output 'app, "$user", public'
+    # the fence made the source read-only; the target stays writable
+    run -0 qt -c "SHOW default_transaction_read_only"
+    assert_output off
+    run -0 lmm clean --workdir "$W"
+    qs -c "SET default_transaction_read_only = off" -c "ALTER DATABASE s_dbset RESET default_transaction_read_only"
+
+    q target -c "CREATE DATABASE t_dbset2"
+    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_dbset2 user=postgres"
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --skip-db-settings --no-wait
+    grep -q "database settings not copied (--skip-db-settings)" "$W/logs/snapshot.log"
+    run -0 psql -X -At -d "$TGT" -c "SELECT count(*) FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    assert_output 0
+}
