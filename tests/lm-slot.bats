@@ -83,7 +83,7 @@ peek_count() {     # peek_count SLOT PUBLICATION
     run --separate-stderr lm-slot --help
     assert_success
     for w in create status drop advance --source --slot --publication --table --schema \
-        --exclude-table --all-tables --replica-identity-full --hold --json --to; do
+        --exclude-table --all-tables --replica-identity-full --hold --json --output --to; do
         [[ "$output" == *"$w"* ]] || { echo "missing $w"; return 1; }
     done
     [ -z "$stderr" ]

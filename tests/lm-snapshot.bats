@@ -143,6 +143,7 @@ setup() {
     run -0 --separate-stderr lm-snapshot --help
     assert_output --partial "Usage:"
     assert_output --partial "--split-larger-than"
+    assert_output --partial "--skip-db-settings"
     [ -z "$stderr" ]
 }
 
