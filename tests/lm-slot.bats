@@ -83,7 +83,7 @@ peek_count() {     # peek_count SLOT PUBLICATION
     run --separate-stderr lm-slot --help
     assert_success
     for w in create status drop advance --source --slot --publication --table --schema \
-        --exclude-table --all-tables --replica-identity-full --hold --json --to; do
+        --exclude-table --all-tables --replica-identity-full --hold --json --output --to; do
         [[ "$output" == *"$w"* ]] || { echo "missing $w"; return 1; }
     done
     [ -z "$stderr" ]
@@ -501,4 +501,34 @@ peek_count() {     # peek_count SLOT PUBLICATION
     [[ "$output" == *"wal_status: lost"* ]]
     [[ "$stderr" == *'replication slot "phys" is lost'* ]]
     [[ "$stderr" == *"lm-slot drop"* ]]
+}
+
+@test "create: a database without tables (functions, views, extensions) gets an empty publication and its slot; filters that leave nothing are refused" {
+    q source -c "CREATE DATABASE notables"
+    local conn="host=127.0.0.1 port=$SOURCE_PORT dbname=notables user=postgres"
+    PGDATABASE_TEST=notables q source -c "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'" \
+        -c "CREATE VIEW v AS SELECT * FROM (VALUES (1)) x(a)"
+    run -4 --separate-stderr lm-slot create --source "$conn" --slot nt1 --schema public
+    [[ $stderr == *"no tables to publish"* ]]
+    [ "$(PGDATABASE_TEST=notables q source -c "SELECT count(*) FROM pg_publication")" = 0 ]
+    run -0 --separate-stderr lm-slot create --source "$conn" --slot nt1 --json --output "$BATS_TEST_TMPDIR/nt1.json"
+    [[ $stderr == *'has no tables to publish: the publication is created empty'* ]]
+    [ -z "$output" ]
+    [ ! -e "$BATS_TEST_TMPDIR/nt1.json.tmp" ]
+    jq -e '.slot == "nt1" and (.snapshot | test("^[0-9A-F]+-[0-9A-F]+-[0-9]+$"))' "$BATS_TEST_TMPDIR/nt1.json"
+    [ "$(count_slots nt1)" = 1 ]
+    [ "$(PGDATABASE_TEST=notables q source -c "SELECT count(*) FROM pg_publication p WHERE pubname = 'nt1' AND NOT puballtables AND NOT EXISTS (SELECT 1 FROM pg_publication_tables t WHERE t.pubname = p.pubname)")" = 1 ]
+    run -0 lm-slot drop --source "$conn" --slot nt1
+}
+
+@test "create --output: the result is written to a temporary file and renamed; an unwritable one changes nothing (exit 9)" {
+    run -9 --separate-stderr lm-slot create --source "$SOURCE_CONN" --slot out1 --table items --output "$BATS_TEST_TMPDIR/none/x.json"
+    [[ $stderr == *"could not create"* ]]
+    [ "$(count_slots out1)" = 0 ]
+    [ "$(count_pubs out1)" = 0 ]
+    run -0 --separate-stderr lm-slot create --source "$SOURCE_CONN" --slot out1 --table items --output "$BATS_TEST_TMPDIR/out1.txt"
+    [ -z "$output" ]
+    grep -q '^slot: out1$' "$BATS_TEST_TMPDIR/out1.txt"
+    [ ! -e "$BATS_TEST_TMPDIR/out1.txt.tmp" ]
+    run -0 lm-slot drop --source "$SOURCE_CONN" --slot out1
 }

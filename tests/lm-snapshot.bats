@@ -145,6 +145,7 @@ setup() {
     run -0 --separate-stderr lm-snapshot --help
     assert_output --partial "Usage:"
     assert_output --partial "--split-larger-than"
+    assert_output --partial "--skip-db-settings"
     [ -z "$stderr" ]
 }
 
@@ -598,4 +599,52 @@ EOF
     [ "$status" -eq 0 ]
     [[ $stderr != *"already exists"* ]]
     [ "$(schema_objects source awk)" = "$(schema_objects target streamed)" ]
+}
+
+# ---------- database settings ----------
+
+# Every setting of the current database, "role|name=value" lines (role "-"
+# for the database's own).
+db_settings() {   # db_settings SIDE DB
+    PGDATABASE_TEST=$2 q "$1" -c "SELECT coalesce(r.rolname, '-') || '|' || c FROM pg_db_role_setting s
+        LEFT JOIN pg_roles r ON r.oid = s.setrole CROSS JOIN LATERAL unnest(s.setconfig) c
+        WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1"
+}
+
+@test "lm-snapshot: the database's settings (ALTER DATABASE / ROLE IN DATABASE SET) are set on the target, lists and quotes intact; default_transaction_read_only and a role the target lacks are left out; --skip-db-settings leaves all out" {
+    q source -c "CREATE DATABASE dbset" -c "CREATE ROLE lm_set_app" -c "CREATE ROLE lm_set_gone"
+    q target -c "CREATE ROLE lm_set_app"
+    qs dbset -c "CREATE TABLE t (id int PRIMARY KEY); CREATE SCHEMA app; CREATE SCHEMA \"My, Schema\"" \
+        -c "ALTER DATABASE dbset SET search_path = app, \"My, Schema\", \"\$user\", public" \
+        -c "ALTER DATABASE dbset SET work_mem = '8MB'" \
+        -c "ALTER DATABASE dbset SET \"myapp.tenant\" = 'a b''c \\d'" \
+        -c "ALTER DATABASE dbset SET DateStyle = 'ISO, DMY'" \
+        -c "ALTER ROLE lm_set_app IN DATABASE dbset SET statement_timeout = '5min'" \
+        -c "ALTER ROLE lm_set_app IN DATABASE dbset SET default_transaction_read_only = on" \
+        -c "ALTER ROLE lm_set_gone IN DATABASE dbset SET work_mem = '1MB'"
+    local want
+    want=$(db_settings source dbset | grep -v 'default_transaction_read_only\|^lm_set_gone|')
+    [ "$(echo "$want" | wc -l)" = 5 ]
+    newdb dbset1
+    newdb dbset2
+    hold_snapshot dbset
+    run -0 --separate-stderr lm-snapshot --source "$(src dbset)" --target "$(tgt dbset1)" \
+        --snapshot "$SNAP" --workdir "$WORK"
+    echo "$stderr"
+    [[ $stderr == *"database setting: ALTER DATABASE \"dbset1\" SET \"search_path\" TO 'app', 'My, Schema', '\$user', 'public'"* ]]
+    [[ $stderr == *"database setting default_transaction_read_only=on of role lm_set_app left out"* ]]
+    [[ $stderr == *'warning: database setting work_mem=1MB of role "lm_set_gone" left out: the role does not exist on the target'* ]]
+    run -0 db_settings target dbset1
+    assert_output "$want"
+    # the search_path a new session gets is the source's
+    run -0 qt dbset1 -c "SHOW search_path"
+    assert_output 'app, "My, Schema", "$user", public'
+    run -0 qt dbset1 -c "SHOW myapp.tenant"
+    assert_output 'a b'"'"'c \d'
+    run -0 --separate-stderr lm-snapshot --source "$(src dbset)" --target "$(tgt dbset2)" \
+        --snapshot "$SNAP" --workdir "$WORK.2" --skip-db-settings
+    release_snapshot dbset
+    [[ $stderr == *"database settings not copied (--skip-db-settings)"* ]]
+    run -0 db_settings target dbset2
+    assert_output ""
 }

@@ -323,9 +323,15 @@ static void preflight(PGconn *conn, const slot_opts *o, scope *sc, int **fix, in
     }
 
     load_scope(conn, o, sc);
-    if (sc->n == 0 && !o->all_tables)
+    /* a database of functions, views and extensions only has nothing to
+     * stream, but its schema migrates: an empty publication and the slot
+     * (for the cutover marker). Filters that leave nothing are a mistake. */
+    if (sc->n == 0 && !o->all_tables && (o->ntables || o->nschemas || o->nexcludes))
         PROBLEM("no tables to publish in database \"%s\" with the given --table, --schema and "
                 "--exclude-table", db);
+    else if (sc->n == 0 && !o->all_tables)
+        lm_info("database \"%s\" has no tables to publish: the publication is created empty "
+                "(nothing to stream but the cutover's marker)", db);
     /* FOR TABLE needs ownership; the replica identity change needs it too */
     for (int i = 0; i < sc->n && !o->all_tables; i++)
         if (!sc->t[i].owned) {
@@ -389,7 +395,7 @@ fail_sql:
     lm_quote_ident(&b, o->publication);
     if (o->all_tables)
         lm_buf_put(&b, " FOR ALL TABLES", 15);
-    else {
+    else if (sc->n > 0) {
         lm_buf_put(&b, " FOR TABLE ", 11);
         for (int i = 0; i < sc->n; i++) {
             if (i)
@@ -574,6 +580,9 @@ int slot_create(const slot_opts *o)
     kvout k;
 
     lm_signals_init();
+    /* the output file first: one that cannot be written changes nothing */
+    if (o->output)
+        kv_begin_file(&k, o->json, o->output);
     conn = lm_connect(o->source, "source", 0);
     preflight(conn, o, &sc, &fix, &nfix);
     if (nproblems) {
@@ -621,7 +630,8 @@ int slot_create(const slot_opts *o)
     free(sql);
     PQfinish(conn);
 
-    kv_begin(&k, o->json);
+    if (!o->output)
+        kv_begin(&k, o->json);
     kv_str(&k, "slot", PQgetvalue(res, 0, 0));
     kv_str(&k, "consistent_point", PQgetvalue(res, 0, 1));
     kv_str(&k, "snapshot", PQgetvalue(res, 0, 2));

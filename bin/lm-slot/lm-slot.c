@@ -34,7 +34,9 @@ static void usage_create(void)
            "                           that have no replica identity, instead of refusing\n"
            "      --hold               keep the snapshot importable until standard input\n"
            "                           reaches end of file or SIGINT/SIGTERM arrives\n"
-           "      --json               print one JSON object\n",
+           "      --json               print one JSON object\n"
+           "      --output=FILE        write the result to FILE (to FILE.tmp first, then\n"
+           "                           renamed: FILE is complete or absent)\n",
            lm_progname());
 }
 
@@ -84,11 +86,11 @@ static void usage(enum cmd cmd)
 /* Which options each subcommand takes. */
 enum {
     O_PUB = 1, O_TABLE = 2, O_SCHEMA = 4, O_EXCLUDE = 8, O_ALL = 16, O_RIFULL = 32,
-    O_HOLD = 64, O_JSON = 128, O_TO = 256
+    O_HOLD = 64, O_JSON = 128, O_TO = 256, O_OUTPUT = 512
 };
 static const int allowed[] = {
     0,
-    O_PUB | O_TABLE | O_SCHEMA | O_EXCLUDE | O_ALL | O_RIFULL | O_HOLD | O_JSON,
+    O_PUB | O_TABLE | O_SCHEMA | O_EXCLUDE | O_ALL | O_RIFULL | O_HOLD | O_JSON | O_OUTPUT,
     O_JSON,
     O_PUB,
     O_TO | O_JSON,
@@ -114,6 +116,7 @@ int main(int argc, char **argv)
         {"hold", no_argument, NULL, 'H'},
         {"json", no_argument, NULL, 'j'},
         {"to", required_argument, NULL, 'l'},
+        {"output", required_argument, NULL, 'o'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, '?'},
         {NULL, 0, NULL, 0}};
@@ -170,6 +173,7 @@ int main(int argc, char **argv)
         case 'F': o.ri_full = true; bit = O_RIFULL; break;
         case 'H': o.hold = true; bit = O_HOLD; break;
         case 'j': o.json = true; bit = O_JSON; break;
+        case 'o': o.output = optarg; bit = O_OUTPUT; break;
         case 'l': o.to_lsn = lm_opt_lsn("--to", optarg); to_set = true; bit = O_TO; break;
         default:
             fprintf(stderr, "Try \"%s %s --help\" for more information.\n", lm_progname(),
@@ -202,6 +206,8 @@ int main(int argc, char **argv)
         o.publication = o.slot;
     if (o.all_tables && (used & (O_TABLE | O_SCHEMA | O_EXCLUDE)))
         lm_usage_error("--all-tables cannot be combined with --table, --schema or --exclude-table");
+    if (o.output && !*o.output)
+        lm_usage_error("--output must not be empty");
     if (cmd == CMD_ADVANCE && !to_set)
         lm_usage_error("no target position given: use --to=LSN");
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct slot_opts {
     const char *source;      /* connection string; "" = libpq environment */
@@ -19,6 +20,7 @@ typedef struct slot_opts {
     bool ri_full;
     bool hold;
     bool json;
+    const char *output;      /* create: the report into this file (temp + rename) */
     uint64_t to_lsn;
 } slot_opts;
 
@@ -36,8 +38,14 @@ typedef struct slot_opts {
 typedef struct kvout {
     bool json;
     int n;
+    FILE *f;       /* stdout, or the temporary file of kv_begin_file */
+    char *path;    /* kv_begin_file: the file renamed into place at kv_end */
+    char *tmp;
 } kvout;
 void kv_begin(kvout *k, bool json);
+/* The same into PATH: written to PATH.tmp, flushed, fsynced and renamed
+ * over PATH at kv_end, so a reader never sees part of it. */
+void kv_begin_file(kvout *k, bool json, const char *path);
 /* A string value; NULL is JSON null (an empty text line). */
 void kv_str(kvout *k, const char *key, const char *val);
 /* A number or boolean as the server printed it; NULL is null. */

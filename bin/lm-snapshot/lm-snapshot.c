@@ -58,6 +58,9 @@ static void usage(void)
            "      --schema=PATTERN        only schemas matching PATTERN (repeatable)\n"
            "      --exclude-table=PATTERN leave out tables matching PATTERN (repeatable)\n"
            "      --no-owner              restore without owners and privileges\n"
+           "      --skip-db-settings      leave out the database's settings (ALTER DATABASE\n"
+           "                              ... SET, ALTER ROLE ... IN DATABASE ... SET), which\n"
+           "                              are otherwise set on the target after post-data\n"
            "      --target-schema=restore|existing\n"
            "                              restore the source's tables (default), or copy into\n"
            "                              the tables the target already has (made by the DBA:\n"
@@ -121,7 +124,7 @@ static void parse_options(int argc, char **argv)
 {
     enum { OPT_SYNC = 256, OPT_SLOT, OPT_RESUME, OPT_SCHEMA_ONLY, OPT_DATA_ONLY, OPT_POST_DATA, OPT_TABLE,
            OPT_SCHEMA, OPT_EXCLUDE, OPT_NO_OWNER, OPT_HYPER, OPT_SPLIT, OPT_WORKDIR, OPT_COMPRESS, OPT_PROGRESS,
-           OPT_TARGET_SCHEMA, OPT_CHECK_TARGET };
+           OPT_TARGET_SCHEMA, OPT_CHECK_TARGET, OPT_SKIP_DB_SETTINGS };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, 's'},
         {"target", required_argument, NULL, 't'},
@@ -137,6 +140,7 @@ static void parse_options(int argc, char **argv)
         {"schema", required_argument, NULL, OPT_SCHEMA},
         {"exclude-table", required_argument, NULL, OPT_EXCLUDE},
         {"no-owner", no_argument, NULL, OPT_NO_OWNER},
+        {"skip-db-settings", no_argument, NULL, OPT_SKIP_DB_SETTINGS},
         {"hypertable", required_argument, NULL, OPT_HYPER},
         {"target-schema", required_argument, NULL, OPT_TARGET_SCHEMA},
         {"check-target", no_argument, NULL, OPT_CHECK_TARGET},
@@ -179,6 +183,7 @@ static void parse_options(int argc, char **argv)
         case OPT_SCHEMA: add_list(&opt.schemas, &opt.nschemas, optarg); break;
         case OPT_EXCLUDE: add_list(&opt.excludes, &opt.nexcludes, optarg); break;
         case OPT_NO_OWNER: opt.no_owner = true; break;
+        case OPT_SKIP_DB_SETTINGS: opt.skip_db_settings = true; break;
         case OPT_HYPER: parse_hypertable(optarg); break;
         case OPT_TARGET_SCHEMA:
             if (strcmp(optarg, "existing") == 0)
@@ -808,6 +813,13 @@ post_data:
             meta_set(tgt, "post-data", "done");
             phase_end(PH_POST);
         }
+        /* last: a setting (a statement_timeout, a search_path) must not
+         * change the sessions of the copy; set again on --resume (the same
+         * statements) */
+        if (opt.skip_db_settings)
+            lm_info("database settings not copied (--skip-db-settings)");
+        else
+            copy_db_settings(&opt, tgt);
         phase_begin("analyzing");
         {
             char jobs[16];

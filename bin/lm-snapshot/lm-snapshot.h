@@ -30,6 +30,7 @@ typedef struct options {
     bool no_owner, resume, progress, compress;
     bool existing;            /* --target-schema=existing: the DBA made the target's tables */
     bool check_target;        /* --check-target: compare them with the source's, then exit */
+    bool skip_db_settings;    /* --skip-db-settings: no ALTER DATABASE/ROLE ... SET copied */
     bool have_sync_lsn;
     uint64_t sync_lsn;
     const char **tables; int ntables;
@@ -110,6 +111,14 @@ void check_roles(run *r, PGconn *src, PGconn *tgt);
 void check_target_tables(run *r, PGconn *src, PGconn *tgt);
 /* A psql-style name pattern as an anchored POSIX regex for one part. */
 char *pattern_regex(const char *pattern, char **nsp_regex);
+
+/* dbsettings.c */
+/* The source database's settings (pg_db_role_setting: ALTER DATABASE ...
+ * SET and ALTER ROLE ... IN DATABASE ... SET) set on the target database,
+ * each logged; default_transaction_read_only and the per-transaction ones
+ * left out; a role missing on the target, or a value the target refuses,
+ * is a warning and left out. */
+void copy_db_settings(const options *o, PGconn *tgt);
 
 /* copy.c */
 /* Copy every chunk with o->jobs workers; progress on stderr. */
