@@ -5,7 +5,9 @@
  *              [--slot NAME] [--big BYTES] [--rows N] [--format-version N]
  *              [--commit-ts N]
  *   lm-testgen --bomb BYTES
+ *   lm-testgen --sha256 | --hmac KEYHEX      (standard input to a hex digest)
  *
+ *   --producer NAME the header's producer (default lm-testgen)
  *   --commit-ts N   the transaction's commit time (begin and commit records),
  *                   microseconds since 2000-01-01, any 64-bit value
  *   --bomb BYTES    a zstd stream: a frame with the header, then a frame
@@ -23,6 +25,8 @@
 #include "buf.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "marker.h"
+#include "sha256.h"
 #include "stream.h"
 
 static void write_all(const void *p, size_t n)
@@ -40,6 +44,39 @@ static void write_all(const void *p, size_t n)
 }
 
 /* zstd block header: 3 bytes little-endian, size << 3 | type << 1 | last */
+/* --sha256 / --hmac: a digest of standard input, in hex, for the RFC 4231
+ * and FIPS 180-4 vectors */
+static int digest_stdin(const char *keyhex)
+{
+    lm_buf in = {0};
+    uint8_t out[LM_SHA256_LEN], chunk[4096];
+    size_t n;
+
+    while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+        lm_buf_put(&in, chunk, n);
+    if (keyhex) {
+        lm_buf key = {0};
+        for (const char *p = keyhex; p[0] && p[1]; p += 2) {
+            unsigned v;
+            if (sscanf(p, "%2x", &v) != 1)
+                return 2;
+            lm_buf_u8(&key, (uint8_t)v);
+        }
+        lm_hmac_sha256(key.data, key.len, in.data, in.len, out);
+        lm_buf_free(&key);
+    } else {
+        lm_sha256 c;
+        lm_sha256_init(&c);
+        lm_sha256_update(&c, in.data, in.len);
+        lm_sha256_final(&c, out);
+    }
+    for (int i = 0; i < LM_SHA256_LEN; i++)
+        printf("%02x", out[i]);
+    printf("\n");
+    lm_buf_free(&in);
+    return 0;
+}
+
 static void zstd_block(lm_buf *b, uint32_t size, unsigned type, bool last)
 {
     uint32_t h = size << 3 | type << 1 | (last ? 1u : 0u);
@@ -83,6 +120,9 @@ int main(int argc, char **argv)
         {"format-version", required_argument, NULL, 'v'},
         {"commit-ts", required_argument, NULL, 't'},
         {"bomb", required_argument, NULL, 'B'},
+        {"sha256", no_argument, NULL, 'H'},
+        {"hmac", required_argument, NULL, 'M'},
+        {"producer", required_argument, NULL, 'p'},
         {NULL, 0, NULL, 0}};
     bool compress = false;
     const char *end = "endpos";
@@ -93,6 +133,7 @@ int main(int argc, char **argv)
     unsigned version = LM_FORMAT_VERSION;
     int64_t commit_ts = 817000000000000LL;
     long long bomb = -1;
+    const char *producer = "lm-testgen";
     int c;
     lm_writer *w;
     lm_record r;
@@ -110,6 +151,9 @@ int main(int argc, char **argv)
         case 'v': version = (unsigned)strtoul(optarg, NULL, 10); break;
         case 't': commit_ts = strtoll(optarg, NULL, 10); break;
         case 'B': bomb = strtoll(optarg, NULL, 10); compress = true; break;
+        case 'H': return digest_stdin(NULL);
+        case 'M': return digest_stdin(optarg);
+        case 'p': producer = optarg; break;
         default: return 2;
         }
     }
@@ -125,7 +169,7 @@ int main(int argc, char **argv)
     r.u.header.slot = slot;
     r.u.header.publication = "pub";
     r.u.header.encoding = "UTF8";
-    r.u.header.producer = "lm-testgen";
+    r.u.header.producer = producer;
     r.u.header.start_lsn = 0x16B3748;
     r.u.header.created = 0;
     lm_writer_put(w, &r);
