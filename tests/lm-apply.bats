@@ -1024,4 +1024,36 @@ SQL
     [[ $stderr == *"no free replication origin state"* ]]
     [[ $stderr == *"max_replication_slots"* ]]
     [[ $stderr != *"may not"* ]]
+
+@test "lm-apply: a spool segment holding a schema archive is refused (exit 6) before pg_restore runs; so is one after an lm-decode header, and under --changes-only; a spool others may write to exits 9" {
+    mkdb planted
+    # an archive whose pre-data would run SQL on the target
+    src -c "CREATE TABLE planted (id int); CREATE FUNCTION planted_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+    pg_dump -Fc --schema-only -f "$T/planted.dump" "$S"
+    mkdir -m 700 "$T/spool"
+    lm-testgen --archive "$T/planted.dump" --producer lm-snapshot --slot planted --end trailer --compress \
+        >"$T/spool/seg-0000000001000000-0000000001000130.lmz"
+    run -6 --separate-stderr lm-apply --target "$TG" --origin planted --spool "$T/spool"
+    [[ $stderr == *"archive record at offset"*"in a change stream"* ]]
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    [ "$(tgt -c "SELECT count(*) FROM pg_proc WHERE proname = 'planted_fn'")" = 0 ]
+    # the same archive behind a header that names lm-decode, through a pipe
+    lm-testgen --archive "$T/planted.dump" --producer "lm-decode 0.1.0" --slot planted >"$T/dec.lm"
+    run -6 --separate-stderr lm-apply --target "$TG" --origin planted "$T/dec.lm"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    # table data too (lm-testgen's stream ends with an archive and a chunk)
+    lm-testgen --archive "$T/planted.dump" --slot planted >"$T/snap.lm"
+    run -6 --separate-stderr lm-apply --target "$TG" --origin planted --changes-only "$T/snap.lm"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    # a spool others may write to, another user's: refused, nothing read
+    chmod 777 "$T/spool"
+    run -9 --separate-stderr lm-apply --target "$TG" --origin planted --spool "$T/spool"
+    [[ $stderr == *"spool directory \"$T/spool\" is not a directory of this user"* ]]
+    chmod 700 "$T/spool"
+    chown nobody "$T/spool"
+    run -9 --separate-stderr lm-apply --target "$TG" --origin planted --spool "$T/spool"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    # lm-snapshot's own stream through a pipe is still loaded
+    run -0 --separate-stderr lm-apply --target "$TG" --origin planted "$T/snap.lm"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 1 ]
 }

@@ -8,6 +8,9 @@
  *   lm-testgen --sha256 | --hmac KEYHEX      (standard input to a hex digest)
  *
  *   --producer NAME the header's producer (default lm-testgen)
+ *   --archive FILE  only the header, FILE as schema archive records (a
+ *                   pg_dump -Fc archive, as lm-snapshot --output carries)
+ *                   and the --end record
  *   --commit-ts N   the transaction's commit time (begin and commit records),
  *                   microseconds since 2000-01-01, any 64-bit value
  *   --bomb BYTES    a zstd stream: a frame with the header, then a frame
@@ -123,6 +126,7 @@ int main(int argc, char **argv)
         {"sha256", no_argument, NULL, 'H'},
         {"hmac", required_argument, NULL, 'M'},
         {"producer", required_argument, NULL, 'p'},
+        {"archive", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0}};
     bool compress = false;
     const char *end = "endpos";
@@ -134,10 +138,11 @@ int main(int argc, char **argv)
     int64_t commit_ts = 817000000000000LL;
     long long bomb = -1;
     const char *producer = "lm-testgen";
+    const char *archive = NULL;
     int c;
     lm_writer *w;
     lm_record r;
-    char *bigval;
+    char *bigval = NULL;
 
     lm_log_init(argv[0]);
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -154,6 +159,7 @@ int main(int argc, char **argv)
         case 'H': return digest_stdin(NULL);
         case 'M': return digest_stdin(optarg);
         case 'p': producer = optarg; break;
+        case 'a': archive = optarg; break;
         default: return 2;
         }
     }
@@ -178,6 +184,29 @@ int main(int argc, char **argv)
         write_bomb((uint64_t)bomb);
         lm_writer_free(w);
         return 0;
+    }
+
+    if (archive) {
+        FILE *f = fopen(archive, "rb");
+        uint8_t piece[65536];
+        size_t n;
+        uint32_t seq = 0;
+        if (!f)
+            return 1;
+        while ((n = fread(piece, 1, sizeof piece, f)) > 0) {
+            int ch = getc(f);
+            memset(&r, 0, sizeof r);
+            r.type = LM_REC_ARCHIVE;
+            r.u.archive.seq = seq++;
+            r.u.archive.last = ch == EOF;
+            r.u.archive.data = piece;
+            r.u.archive.len = (uint32_t)n;
+            lm_writer_put(w, &r);
+            if (ch != EOF)
+                ungetc(ch, f);
+        }
+        fclose(f);
+        goto end;
     }
 
     lm_column cols[4] = {
@@ -310,6 +339,7 @@ int main(int argc, char **argv)
     /* a record type from the future that readers may skip */
     lm_writer_put_raw(w, 'x', "skip me", 7);
 
+end:
     memset(&r, 0, sizeof r);
     if (strcmp(end, "endpos") == 0) {
         r.type = LM_REC_END;
