@@ -630,7 +630,8 @@ SQL
     q src -c "CREATE TABLE rc (id int PRIMARY KEY, v text)"
     mkslot recon1 "TABLE rc"
     SLOT=recon1
-    dec_start -o "$T/r.lm"
+    make_token "$T/marker.key"
+    dec_start -o "$T/r.lm" --marker-token-file "$T/marker.key"
     wait_for 10 slot_active
     writer_start rc 1 150 200
     local k
@@ -654,7 +655,7 @@ SQL
     q src -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'recon1' AND active_pid IS NOT NULL" >/dev/null
     writer_wait
     wait_for 20 slot_active
-    q src -c "SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover')" >/dev/null
+    q src -c "SELECT pg_logical_emit_message(true, 'lm-migrate', '$(marker_for "$T/marker.key" r)')" >/dev/null
     dec_wait
     [ "$DEC_RC" -eq 0 ]
     records "$T/r.lm" >"$T/r.json"
