@@ -1045,10 +1045,12 @@ SQL
     [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
     [ "$(tgt -c "SELECT count(*) FROM pg_proc WHERE proname = 'planted_fn'")" = 0 ]
     # the same archive behind a header that names lm-decode, through a pipe
-    lm-testgen --archive "$T/planted.dump" --producer "lm-decode 0.1.0" --slot planted >"$T/dec.lm"
-    run -6 --separate-stderr lm-apply --target "$TG" --origin planted "$T/dec.lm"
+    # (no slot and no --origin: no replication origin is set up for it,
+    # this file's tests use up the target's replication state slots)
+    lm-testgen --archive "$T/planted.dump" --producer "lm-decode 0.1.0" --slot "" >"$T/dec.lm"
+    run -6 --separate-stderr lm-apply --target "$TG" "$T/dec.lm"
     [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
-    # table data too (lm-testgen's stream ends with an archive and a chunk)
+    # whatever the producer says, under --changes-only
     lm-testgen --archive "$T/planted.dump" --slot planted >"$T/snap.lm"
     run -6 --separate-stderr lm-apply --target "$TG" --origin planted --changes-only "$T/snap.lm"
     [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
