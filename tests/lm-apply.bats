@@ -1031,6 +1031,7 @@ SQL
     [[ $stderr == *"no free replication origin state"* ]]
     [[ $stderr == *"max_replication_slots"* ]]
     [[ $stderr != *"may not"* ]]
+}
 
 @test "lm-apply: a spool segment holding a schema archive is refused (exit 6) before pg_restore runs; so is one after an lm-decode header, and under --changes-only; a spool others may write to exits 9" {
     mkdb planted
