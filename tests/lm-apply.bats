@@ -70,8 +70,15 @@ decode() {
     shift 2
     # WAL past ENDPOS, so an idle stream ends at once on a keepalive
     src -c "SELECT 1 FROM pg_logical_emit_message(false, 'lm-test', 'tick')" >/dev/null
-    lm-decode --source "$S" --slot "$s" --publication p --endpos "$e" "$@" 2>>"$T/decode.err"
+    lm-decode --source "$S" --slot "$s" --publication p --endpos "$e" --marker-token-file "$(marker_key)" "$@" 2>>"$T/decode.err"
 }
+# the file's marker token (as lm-migrate's marker.key), made once
+marker_key() {
+    [ -s "$F/marker.key" ] || (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$F/marker.key")
+    echo "$F/marker.key"
+}
+# marker ID: the cutover marker lm-migrate would send for ID
+marker() { printf 'cutover %s %s' "$1" "$(printf '%s' "$1" | lm-testgen --hmac "$(cat "$(marker_key)")")"; }
 # no lm-apply session left on the target (a killed one's backend is gone)
 no_apply_session() {
     [ "$(q target -c "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'lm-apply'")" = 0 ]
@@ -206,8 +213,8 @@ part2_sql() {
 INSERT INTO "Sch ema".items (id, v, extra) VALUES (300, 'after alter', 'x');
 UPDATE "Sch ema".items SET extra = 'set ' || id WHERE id BETWEEN 4 AND 8;
 UPDATE "Sch ema".items SET v = 'toast kept again' WHERE id = 100;
-SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover 1');
 SQL
+    echo "SELECT pg_logical_emit_message(true, 'lm-migrate', '$(marker 1)');"
 }
 
 # ------------------------------------------------------------ command line
@@ -314,7 +321,7 @@ SQL
     assert_success
     same
     # the cutover marker is recorded with the data
-    [ "$(tgt -c "SELECT payload FROM lm.marker WHERE origin = 's_pipe'")" = "cutover 1" ]
+    [ "$(tgt -c "SELECT payload FROM lm.marker WHERE origin = 's_pipe'")" = "$(marker 1)" ]
     # the origin is at the end LSN of the last commit
     last=$(last_commit_end "$F/p2.lm")
     [ "$(progress_of s_pipe)" = "$last" ]
@@ -337,7 +344,7 @@ SQL
     assert_success
     [[ "$stderr" == *"ended (marker)"* ]]
     DB=mixed_spool same mixed
-    [ "$(PGDATABASE_TEST=mixed_spool q target -c "SELECT payload FROM lm.marker WHERE origin = 's_spool'")" = "cutover 1" ]
+    [ "$(PGDATABASE_TEST=mixed_spool q target -c "SELECT payload FROM lm.marker WHERE origin = 's_spool'")" = "$(marker 1)" ]
     # the two segments concatenated (as lm-migrate ships them through ssh),
     # on stdin and as one file: every segment is applied, not only the first
     local how
@@ -354,7 +361,7 @@ SQL
         fi
         assert_success
         DB=mixed_cat_$how same mixed
-        [ "$(PGDATABASE_TEST=mixed_cat_$how q target -c "SELECT payload FROM lm.marker WHERE origin = 's_cat_$how'")" = "cutover 1" ]
+        [ "$(PGDATABASE_TEST=mixed_cat_$how q target -c "SELECT payload FROM lm.marker WHERE origin = 's_cat_$how'")" = "$(marker 1)" ]
         [ "$(progress_of "s_cat_$how")" = "$(progress_of s_spool)" ]
     done
 }
@@ -1024,4 +1031,39 @@ SQL
     [[ $stderr == *"no free replication origin state"* ]]
     [[ $stderr == *"max_replication_slots"* ]]
     [[ $stderr != *"may not"* ]]
+}
+
+@test "lm-apply: a spool segment holding a schema archive is refused (exit 6) before pg_restore runs; so is one after an lm-decode header, and under --changes-only; a spool others may write to exits 9" {
+    mkdb planted
+    # an archive whose pre-data would run SQL on the target
+    src -c "CREATE TABLE planted (id int); CREATE FUNCTION planted_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+    pg_dump -Fc --schema-only -f "$T/planted.dump" "$S"
+    mkdir -m 700 "$T/spool"
+    lm-testgen --archive "$T/planted.dump" --producer lm-snapshot --slot planted --end trailer --compress \
+        >"$T/spool/seg-0000000001000000-0000000001000130.lmz"
+    run -6 --separate-stderr lm-apply --target "$TG" --origin planted --spool "$T/spool"
+    [[ $stderr == *"archive record at offset"*"in a change stream"* ]]
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    [ "$(tgt -c "SELECT count(*) FROM pg_proc WHERE proname = 'planted_fn'")" = 0 ]
+    # the same archive behind a header that names lm-decode, through a pipe
+    # (no slot and no --origin: no replication origin is set up for it,
+    # this file's tests use up the target's replication state slots)
+    lm-testgen --archive "$T/planted.dump" --producer "lm-decode 0.1.0" --slot "" >"$T/dec.lm"
+    run -6 --separate-stderr lm-apply --target "$TG" "$T/dec.lm"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    # whatever the producer says, under --changes-only
+    lm-testgen --archive "$T/planted.dump" --slot planted >"$T/snap.lm"
+    run -6 --separate-stderr lm-apply --target "$TG" --origin planted --changes-only "$T/snap.lm"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    # a spool others may write to, another user's: refused, nothing read
+    chmod 777 "$T/spool"
+    run -9 --separate-stderr lm-apply --target "$TG" --origin planted --spool "$T/spool"
+    [[ $stderr == *"spool directory \"$T/spool\" is not a directory of this user"* ]]
+    chmod 700 "$T/spool"
+    chown nobody "$T/spool"
+    run -9 --separate-stderr lm-apply --target "$TG" --origin planted --spool "$T/spool"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 0 ]
+    # lm-snapshot's own stream through a pipe is still loaded
+    run -0 --separate-stderr lm-apply --target "$TG" --origin planted "$T/snap.lm"
+    [ "$(tgt -c "SELECT count(*) FROM pg_class WHERE relname = 'planted'")" = 1 ]
 }

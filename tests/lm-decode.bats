@@ -105,6 +105,11 @@ writer_start_each() {
 
 writer_wait() { wait "$WRITER" || true; WRITER=; }
 
+# make_token FILE: a random marker token, mode 0600 (as lm-migrate start)
+make_token() { (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1"); }
+# marker_for FILE ID: the cutover marker content for ID under the token in FILE
+marker_for() { printf 'cutover %s %s' "$2" "$(printf '%s' "$2" | lm-testgen --hmac "$(cat "$1")")"; }
+
 # json of every record of the given stream files (a growing one may end
 # truncated: its complete records are still printed)
 records() { lm-cat --json "$@" 2>/dev/null || true; }
@@ -329,10 +334,11 @@ SQL
     q src -c "CREATE TABLE em (id int PRIMARY KEY, v text)"
     mkslot endm "TABLE em"
     SLOT=endm
+    make_token "$T/marker.key"
     q src -c "INSERT INTO em VALUES (1, 'a')"
-    q src -c "BEGIN; INSERT INTO em VALUES (2, 'b'); SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover 1'); COMMIT;"
+    q src -c "BEGIN; INSERT INTO em VALUES (2, 'b'); SELECT pg_logical_emit_message(true, 'lm-migrate', '$(marker_for "$T/marker.key" m1)'); COMMIT;"
     q src -c "INSERT INTO em VALUES (3, 'after the marker')"
-    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot endm -o "$T/m.lm"
+    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot endm -o "$T/m.lm" --marker-token-file "$T/marker.key"
     records "$T/m.lm" >"$T/m.json"
     run jq -r 'select(.type == "end") .reason' "$T/m.json"
     assert_output marker
@@ -342,7 +348,7 @@ SQL
     [ "$(jq -r 'select(.type == "commit")' "$T/m.json" | jq -s length)" -eq 2 ]
 
     # SIGTERM: end record "shutdown", exit 0, stream verifies
-    dec_start -o "$T/t.lm" --no-stop-at-marker
+    dec_start -o "$T/t.lm" --no-stop-at-marker --marker-token-file "$T/marker.key"
     wait_for 10 slot_active
     q src -c "INSERT INTO em VALUES (4, 'd')"
     wait_for 10 bash -c "lm-cat --json '$T/t.lm' 2>/dev/null | grep -q '\"id\":\"4\"'"
@@ -624,7 +630,8 @@ SQL
     q src -c "CREATE TABLE rc (id int PRIMARY KEY, v text)"
     mkslot recon1 "TABLE rc"
     SLOT=recon1
-    dec_start -o "$T/r.lm"
+    make_token "$T/marker.key"
+    dec_start -o "$T/r.lm" --marker-token-file "$T/marker.key"
     wait_for 10 slot_active
     writer_start rc 1 150 200
     local k
@@ -648,7 +655,7 @@ SQL
     q src -c "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'recon1' AND active_pid IS NOT NULL" >/dev/null
     writer_wait
     wait_for 20 slot_active
-    q src -c "SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover')" >/dev/null
+    q src -c "SELECT pg_logical_emit_message(true, 'lm-migrate', '$(marker_for "$T/marker.key" r)')" >/dev/null
     dec_wait
     [ "$DEC_RC" -eq 0 ]
     records "$T/r.lm" >"$T/r.json"
@@ -759,4 +766,93 @@ SQL
     run -0 lm-cat --stats "$T/big.lmz"
     assert_output --regexp "insert +$rows "
     assert_output --partial "transactions: 1"
+}
+
+@test "lm-decode: SHA-256 and HMAC-SHA256 of the marker give the FIPS 180-4 and RFC 4231 known answers" {
+    run -0 lm-testgen --sha256 < <(printf abc)
+    assert_output ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+    run -0 lm-testgen --sha256 < <(printf abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq)
+    assert_output 248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1
+    run -0 lm-testgen --sha256 </dev/null
+    assert_output e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+    # RFC 4231 test cases 1, 2, 3, 6 and 7 (keys longer than a block hashed first)
+    run -0 lm-testgen --hmac 0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b < <(printf 'Hi There')
+    assert_output b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7
+    run -0 lm-testgen --hmac 4a656665 < <(printf 'what do ya want for nothing?')
+    assert_output 5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843
+    run -0 lm-testgen --hmac "$(printf 'aa%.0s' $(seq 20))" < <(printf '\xdd%.0s' $(seq 50))
+    assert_output 773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe
+    run -0 lm-testgen --hmac "$(printf 'aa%.0s' $(seq 131))" < <(printf 'Test Using Larger Than Block-Size Key - Hash Key First')
+    assert_output 60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54
+    run -0 lm-testgen --hmac "$(printf 'aa%.0s' $(seq 131))" < <(printf 'This is a test using a larger than block-size key and a larger than block-size data. The key needs to be hashed before being used by the HMAC algorithm.')
+    assert_output 9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2
+}
+
+@test "lm-decode: a marker forged by a role without privileges neither ends the stream nor enters it; a token file others may read is refused" {
+    q src -c "CREATE TABLE fm (id int PRIMARY KEY, v text)"
+    q src -c "DROP ROLE IF EXISTS forger; CREATE ROLE forger LOGIN"
+    mkslot forgem "TABLE fm"
+    SLOT=forgem
+    make_token "$T/marker.key"
+    forge() { psql -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$SRC_PORT" -U forger -d postgres -c "$1"; }
+    q src -c "INSERT INTO fm VALUES (1, 'a')"
+    # the old marker, a MAC for another ID, a MAC under another token, a
+    # non-transactional one: none needs a privilege
+    forge "SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover forged')"
+    q src -c "INSERT INTO fm VALUES (2, 'after the first forgery')"
+    good=$(marker_for "$T/marker.key" m1)
+    forge "SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover m2 ${good##* }')"
+    make_token "$T/other.key"
+    forge "SELECT pg_logical_emit_message(true, 'lm-migrate', '$(marker_for "$T/other.key" m1)')"
+    forge "SELECT pg_logical_emit_message(false, 'lm-migrate', '$good')"
+    q src -c "INSERT INTO fm VALUES (3, 'after every forgery')"
+    q src -c "BEGIN; INSERT INTO fm VALUES (4, 'd'); SELECT pg_logical_emit_message(true, 'lm-migrate', '$good'); COMMIT;"
+    q src -c "INSERT INTO fm VALUES (5, 'after the real marker')"
+
+    # a token file others may read, or a link to one: refused (exit 9), the token never printed
+    cp "$T/marker.key" "$T/open.key"; chmod 644 "$T/open.key"
+    run -9 --separate-stderr lm-decode --source "$SRC_CONN" --slot forgem -o "$T/x.lm" --marker-token-file "$T/open.key"
+    [[ $stderr == *"only it may read and write"* ]]
+    [[ $stderr != *"$(cat "$T/marker.key")"* ]]
+    ln -s "$T/marker.key" "$T/link.key"
+    run -9 --separate-stderr lm-decode --source "$SRC_CONN" --slot forgem -o "$T/x.lm" --marker-token-file "$T/link.key"
+
+    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot forgem -o "$T/f.lm" --marker-token-file "$T/marker.key"
+    records "$T/f.lm" >"$T/f.json"
+    run jq -r 'select(.type == "end") .reason' "$T/f.json"
+    assert_output marker
+    run jq -r 'select(.type == "insert") .new.id' "$T/f.json"
+    assert_output $'1\n2\n3\n4'
+    # only the real marker enters the stream (lm-apply records what comes)
+    [ "$(jq -c 'select(.type == "message")' "$T/f.json" | wc -l)" -eq 1 ]
+    [ "$(grep -c "is not this migration's cutover marker (transaction [0-9]*, LSN [0-9A-F]*/[0-9A-F]*)" <<<"$stderr")" -eq 3 ]
+    [ "$(grep -c "non-transactional" <<<"$stderr")" -eq 1 ]
+    [[ $stderr != *"$(cat "$T/marker.key")"* ]]
+
+    # without a token file no marker ends the stream: every row arrives
+    q src -c "SELECT pg_drop_replication_slot('forgem')"
+    q src -c "SELECT 1 FROM pg_create_logical_replication_slot('forgem', 'pgoutput', false, false)" >/dev/null
+    q src -c "BEGIN; INSERT INTO fm VALUES (6, 'f'); SELECT pg_logical_emit_message(true, 'lm-migrate', 'cutover x'); COMMIT;"
+    q src -c "INSERT INTO fm VALUES (7, 'g')"
+    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot forgem -o "$T/n.lm" --endpos "$(curlsn)"
+    run jq -r 'select(.type == "end") .reason' <(records "$T/n.lm")
+    assert_output endpos
+    run jq -r 'select(.type == "insert") .new.id' <(records "$T/n.lm")
+    assert_output $'6\n7'
+}
+
+@test "lm-decode: a spool directory others may write to, or another user's, is refused (exit 9) and left alone" {
+    q src -c "CREATE TABLE sd (id int PRIMARY KEY)"
+    mkslot spoold "TABLE sd"
+    mkdir "$T/open" && chmod 777 "$T/open"
+    run -9 --separate-stderr timeout 30 lm-decode --source "$SRC_CONN" --slot spoold --spool "$T/open" --endpos 0/1
+    [[ $stderr == *"spool directory \"$T/open\" is not a directory of this user"* ]]
+    [ -z "$(ls -A "$T/open")" ]
+    mkdir "$T/theirs" && chown nobody "$T/theirs"
+    run -9 --separate-stderr timeout 30 lm-decode --source "$SRC_CONN" --slot spoold --spool "$T/theirs" --endpos 0/1
+    [[ $stderr == *"belongs to user id"* ]]
+    [ -z "$(ls -A "$T/theirs")" ]
+    # a spool of its own is accepted (and made 0700)
+    run -0 --separate-stderr timeout 30 lm-decode --source "$SRC_CONN" --slot spoold --spool "$T/mine" --endpos 0/1
+    [ "$(stat -c %a "$T/mine")" = 700 ]
 }

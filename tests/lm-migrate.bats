@@ -814,4 +814,95 @@ conn_quote() { local s=${1//\\/\\\\}; printf "'%s'" "${s//\'/\\\'}"; }
     [ ! -e "$W/pwned" ]
     run -0 lmm clean --workdir "$W"
     assert_output --partial "stays fenced"
+
+@test "lm-migrate: markers forged by a role without privileges, mid-stream and during the cutover, stop nothing: rows after them arrive, the cutover completes and verifies" {
+    mkdb forged
+    qs -c "DROP ROLE IF EXISTS forger" -c "CREATE ROLE forger LOGIN"
+    forge() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$SRC user=forger" -c "SELECT pg_logical_emit_message(true, 'lm-migrate', '$1')" >/dev/null; }
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait
+    [ "$(stat -c %a "$W/marker.key")" = 600 ]
+    wait_for 60 lag_zero
+    # mid-stream: what lm-migrate's own marker looked like, and one with a MAC for another id
+    forge "cutover $(jq -r .slot "$W/slot.json")-20260101T000000Z-1"
+    forge "cutover x 0000000000000000000000000000000000000000000000000000000000000000"
+    qs -c "INSERT INTO actor (first_name, last_name) VALUES ('AFTER', 'FORGERY')"
+    on_target() { [ "$(qt -c "SELECT count(*) FROM actor WHERE first_name = 'AFTER'")" = 1 ]; }
+    wait_for 30 on_target
+    alive decode
+    alive apply
+    grep -q "not this migration's cutover marker (transaction [0-9]*, LSN" "$W/logs/decode.log"
+    ! grep -q "$(cat "$W/marker.key")" "$W"/logs/*.log
+    [ "$(qt -c "SELECT count(*) FROM lm.marker")" = 0 ]
+    # during the cutover: forgeries keep coming while it waits for its marker
+    bg_start FORGER bash -c 'for i in $(seq 1 100); do psql -X -q -d "$0 user=forger" -c "SELECT pg_logical_emit_message(true, '"'lm-migrate'"', '"'cutover forged-'"' || $i)" >/dev/null 2>&1; sleep 0.05; done' "$SRC"
+    forge "cutover planted-before-the-real-one"
+    run -0 lmm cutover --workdir "$W" --timeout 60
+    kill "$FORGER" 2>/dev/null || true
+    assert_output --partial "cutover complete"
+    assert_output --partial "verify: "
+    phase_is done
+    run -0 lmm verify --source "$SRC" --target "$TGT"
+    # only the real marker was recorded
+    [ "$(qt -c "SELECT count(*) FROM lm.marker")" = 1 ]
+    [ "$(qt -c "SELECT payload FROM lm.marker")" = "$(cat "$W/cutover.id")" ]
+    run -0 lmm clean --workdir "$W"
+}
+
+@test "lm-migrate: a config holding shell code is never run (status, abort: exit 4, clear error); a work directory others may write to or another user's is refused (exit 9)" {
+    mkdb cfg
+    # a start that stops at the preflight leaves a config
+    run -3 lmm start --source "$SRC" --target "host=127.0.0.1 port=1 dbname=x" --workdir "$W"
+    head -1 "$W/config" | grep -qx 'lm-migrate config 2'
+    cp "$W/config" "$BATS_TEST_TMPDIR/config.good"
+    printf 'SOURCE=x; touch %q\nTARGET=$(touch %q)\n' "$BATS_TEST_TMPDIR/PWNED" "$BATS_TEST_TMPDIR/PWNED2" >"$W/config"
+    run -4 lmm status --workdir "$W"
+    assert_output --partial "older lm-migrate (shell assignments), which this one no longer runs"
+    run -4 lmm abort --workdir "$W"
+    [ ! -e "$BATS_TEST_TMPDIR/PWNED" ] && [ ! -e "$BATS_TEST_TMPDIR/PWNED2" ]
+    # format 2 with a key it does not know, or a value that is not encoded
+    { cat "$BATS_TEST_TMPDIR/config.good"; echo "PATH=/tmp"; } >"$W/config"
+    run -4 lmm status --workdir "$W"
+    assert_output --partial 'unknown key "PATH"'
+    sed 's/^SLOT=.*/SLOT=$(touch x)/' "$BATS_TEST_TMPDIR/config.good" >"$W/config"
+    run -4 lmm status --workdir "$W"
+    assert_output --partial "not percent-encoded"
+    sed 's/^DECODE_HOST=.*/DECODE_HOST=-oProxyCommand=x/' "$BATS_TEST_TMPDIR/config.good" >"$W/config"
+    run -4 lmm status --workdir "$W"
+    assert_output --partial "invalid host"
+    cp "$BATS_TEST_TMPDIR/config.good" "$W/config"
+    run -0 lmm status --workdir "$W"
+    # the work directory must be this user's alone
+    chmod 777 "$W"
+    run -9 lmm status --workdir "$W"
+    assert_output --partial "is not a directory of this user that only it may write to"
+    run -9 lmm abort --workdir "$W"
+    chmod 700 "$W"
+    chown nobody "$W"
+    run -9 lmm status --workdir "$W"
+    chown "$(id -u)" "$W"
+    # start refuses one before it writes anything into it
+    mkdir -m 777 "$BATS_TEST_TMPDIR/open"
+    run -9 lmm start --source "$SRC" --target "$TGT" --workdir "$BATS_TEST_TMPDIR/open"
+    [ -z "$(ls -A "$BATS_TEST_TMPDIR/open")" ]
+}
+
+@test "lm-migrate: a pid file naming an unrelated process without its start time, or with another, is never signalled: abort leaves it running" {
+    mkdb pids
+    run -3 lmm start --source "$SRC" --target "host=127.0.0.1 port=1 dbname=x" --workdir "$W"
+    bg_start VICTIM sleep 600
+    wait_for 10 test -e "/proc/$VICTIM/stat"
+    echo "$VICTIM" >"$W/pids/decode"
+    echo "$VICTIM 12345" >"$W/pids/apply"
+    echo "$VICTIM" >"$W/pids/migrate"
+    run -0 lmm abort --workdir "$W"
+    assert_output --partial "pids/decode names process $VICTIM without its start time"
+    sleep 0.5
+    kill -0 "$VICTIM"
+    kill "$VICTIM"
+    # a pid file with the right start time is still a stage: stopped
+    bg_start STAGE sleep 600
+    wait_for 10 test -e "/proc/$STAGE/stat"
+    echo "$STAGE $(awk '{print $22}' "/proc/$STAGE/stat")" >"$W/pids/decode"
+    run -0 lmm abort --workdir "$W"
+    wait_for 10 bash -c "! kill -0 $STAGE 2>/dev/null || grep -q '^State:.Z' /proc/$STAGE/status"
 }

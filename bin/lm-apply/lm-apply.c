@@ -26,6 +26,7 @@
 #include "lsn.h"
 #include "opts.h"
 #include "pgconn.h"
+#include "privdir.h"
 #include "sig.h"
 #include "spooldir.h"
 #include "state.h"
@@ -37,6 +38,7 @@ static const char *opt_spool;
 static bool opt_follow;
 static const char *opt_ack;
 static bool opt_prune;
+static bool opt_changes_only;
 static bool opt_progress;
 static bool opt_status;
 static bool opt_json;
@@ -102,6 +104,8 @@ static void usage(void)
            "      --ack=FILE           write the durable position (LSN lines) to FILE or FIFO\n"
            "                           for lm-decode --ack\n"
            "      --prune              with --spool: delete segments wholly applied and durable\n"
+           "      --changes-only       refuse bulk records (schema archive, table data): for\n"
+           "                           input that must hold captured changes only (--spool: always)\n"
            "      --status             print the origin's position and exit\n"
            "      --json               with --status: JSON output\n"
            "      --batch-rows=N       rows per batched UPDATE/DELETE (default 2000)\n"
@@ -555,6 +559,26 @@ static bool later_segment(void)
     return found;
 }
 
+/* Bulk records (lm-snapshot --output) carry a pg_dump archive that
+ * pg_restore runs and COPY data for any table.  A change stream never
+ * holds them: in a spool or after an lm-decode header one is a planted or
+ * foreign segment, and nothing of it may run. */
+static void refuse_bulk_in_changes(const lm_record *r)
+{
+    const lm_record *h = lm_reader_header(rd);
+    bool from_decode = h && strncmp(h->u.header.producer, "lm-decode", 9) == 0;
+
+    if (!opt_spool && !opt_changes_only && !from_decode)
+        return;
+    lm_error("%s: %s record at offset %" PRIu64 " in a change stream", lm_reader_name(rd),
+             lm_rectype_name(r->type), lm_reader_record_offset(rd));
+    lm_detail("%s never holds bulk records (schema archive, table data); this input is not what "
+              "lm-decode wrote.", opt_spool ? "A spool" : from_decode ? "A stream of lm-decode"
+                                                                    : "Input under --changes-only");
+    lm_hint("Remove the segment or file and find out who put it there.");
+    exit(LM_EXIT_CORRUPT);
+}
+
 static void process(const lm_record *r)
 {
     switch (r->type) {
@@ -724,17 +748,21 @@ static void process(const lm_record *r)
             spool_read = r->u.trailer.last_lsn;
         break;
     case LM_REC_ARCHIVE:
+        refuse_bulk_in_changes(r);
         commit_group();
         bulk_archive(r);
         break;
     case LM_REC_COPY_BEGIN:
+        refuse_bulk_in_changes(r);
         commit_group();
         bulk_begin(r);
         break;
     case LM_REC_COPY_DATA:
+        refuse_bulk_in_changes(r);
         bulk_data(r);
         break;
     case LM_REC_COPY_END:
+        refuse_bulk_in_changes(r);
         bulk_end(r);
         break;
     default:
@@ -1111,6 +1139,7 @@ int main(int argc, char **argv)
         {"group-changes", required_argument, NULL, 8},
         {"group-time", required_argument, NULL, 9},
         {"progress", no_argument, NULL, 10},
+        {"changes-only", no_argument, NULL, 11},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, '?'},
@@ -1133,6 +1162,7 @@ int main(int argc, char **argv)
         case 8: lim.group_changes = (uint64_t)lm_opt_int("--group-changes", optarg, 1, 100000000); break;
         case 9: lim.group_time_us = lm_opt_duration_ms("--group-time", optarg, 0, 3600000) * 1000; break;
         case 10: opt_progress = true; break;
+        case 11: opt_changes_only = true; break;
         case 'v': verbose++; break;
         case 'V': lm_print_version(); return 0;
         default:
@@ -1162,6 +1192,10 @@ int main(int argc, char **argv)
     else
         lm_log_set_level(LM_LOG_WARNING);
 
+    /* what the spool's segments say is applied (and an archive in one
+     * would run through pg_restore): nobody else may put one there */
+    if (opt_spool && !opt_status)
+        lm_require_private_dir(opt_spool, "spool directory");
     tgt_connect(target_conninfo);
     if (opt_status)
         return print_status();

@@ -21,9 +21,11 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "lsn.h"
+#include "marker.h"
 #include "opts.h"
 #include "pgconn.h"
 #include "pgoutput.h"
+#include "privdir.h"
 #include "relcache.h"
 #include "sig.h"
 #include "spool.h"
@@ -47,6 +49,8 @@ static int64_t opt_seg_time_ms = 60000;
 static int64_t opt_status_ms = 10000;
 static long opt_max_retries = 100;
 static bool opt_stop_at_marker = true;
+static const char *opt_marker_token;   /* --marker-token-file */
+static lm_marker_key marker_key;
 
 /* ------------------------------------------------------------------ state */
 static PGconn *conn;
@@ -72,6 +76,8 @@ static uint64_t last_walend;
 static bool in_xact;
 static bool skipping;                  /* a transaction we already have, sent again */
 static bool marker_in_xact;
+static uint32_t cur_xid;               /* of the transaction being received */
+static bool told_no_token;
 static bool unflushed;                 /* records written since the last flush */
 static int64_t last_status_us;
 static int64_t last_flush_us;
@@ -124,7 +130,10 @@ static void usage(void)
            "      --segment-time=SECS  rotate spool segments after SECS (default 60)\n"
            "      --status-interval=SECS  send a status update at least this often (default 10)\n"
            "      --max-retries=N      reconnect at most N times in a row (default 100; 0: never)\n"
-           "      --no-stop-at-marker  do not end the stream at the lm-migrate cutover marker\n"
+           "      --marker-token-file=FILE  end the stream at a cutover marker made with the\n"
+           "                           token in FILE (mode 0600; lm-migrate's marker.key);\n"
+           "                           without it no marker ends the stream\n"
+           "      --no-stop-at-marker  do not end the stream at a cutover marker\n"
            "Other:\n"
            "      --progress           report progress on stderr once a second\n"
            "  -v, --verbose            more messages (repeat for debug)\n"
@@ -568,10 +577,38 @@ static void end_stream(uint8_t reason, const char *detail)
     put(&e);
 }
 
-static bool is_cutover_marker(const lm_record *r)
+/* A message with the marker's prefix: anyone who can connect to the source
+ * can emit one (pg_logical_emit_message needs no privilege).  Only a
+ * transactional one whose MAC verifies under --marker-token-file is the
+ * cutover marker; with a token, any other is left out of the stream (so
+ * that lm-apply never records it) with a warning.  Returns whether r goes
+ * into the stream. */
+static bool marker_message(const lm_record *r)
 {
-    return (r->u.message.flags & 1) && strcmp(r->u.message.prefix, LM_MARKER_PREFIX) == 0 &&
-           r->u.message.len >= 7 && memcmp(r->u.message.content, "cutover", 7) == 0;
+    char a[LM_LSN_BUFSZ];
+    bool xact = (r->u.message.flags & 1) && in_xact;
+
+    if (!opt_marker_token) {
+        if (!told_no_token && r->u.message.len >= 7 && memcmp(r->u.message.content, "cutover", 7) == 0) {
+            lm_info("a message with prefix \"%s\" at %s passes on: without --marker-token-file no "
+                    "marker ends the stream", LM_MARKER_PREFIX, lm_lsn_format(r->u.message.lsn, a));
+            told_no_token = true;
+        }
+        return true;
+    }
+    if (xact && lm_marker_verify(&marker_key, (const char *)r->u.message.content, r->u.message.len)) {
+        lm_info("the cutover marker at %s verifies", lm_lsn_format(r->u.message.lsn, a));
+        marker_in_xact = true;
+        return true;
+    }
+    if (xact)
+        lm_warning("ignoring a message with prefix \"%s\" that is not this migration's cutover "
+                   "marker (transaction %u, LSN %s)", LM_MARKER_PREFIX, cur_xid,
+                   lm_lsn_format(r->u.message.lsn, a));
+    else
+        lm_warning("ignoring a non-transactional message with prefix \"%s\" (LSN %s): it is no "
+                   "cutover marker", LM_MARKER_PREFIX, lm_lsn_format(r->u.message.lsn, a));
+    return false;
 }
 
 /* Returns an end reason when the stream should stop after this message. */
@@ -592,6 +629,7 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
         }
         in_xact = true;
         marker_in_xact = false;
+        cur_xid = r.u.begin.xid;
         /* a transaction we already wrote, sent again (source crash) */
         skipping = r.u.begin.final_lsn < written_lsn;
         if (skipping) {
@@ -643,8 +681,8 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
     case LM_REC_MESSAGE:
         if (skipping)
             return 0;
-        if (is_cutover_marker(&r))
-            marker_in_xact = true;
+        if (strcmp(r.u.message.prefix, LM_MARKER_PREFIX) == 0 && !marker_message(&r))
+            return 0;
         put(&r);
         return 0;
     default:
@@ -872,6 +910,8 @@ static void prepare_spool(void)
 
     if (mkdir(opt_spool, 0700) != 0 && errno != EEXIST)
         lm_fatal(LM_EXIT_IO, "could not create spool directory \"%s\": %s", opt_spool, strerror(errno));
+    /* lm-apply applies what the segments say: nobody else may put one there */
+    lm_require_private_dir(opt_spool, "spool directory");
     lockpath = lm_psprintf("%s/lm-decode.lock", opt_spool);
     lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (lockfd < 0)
@@ -915,6 +955,7 @@ int main(int argc, char **argv)
         {"max-retries", required_argument, NULL, 7},
         {"no-stop-at-marker", no_argument, NULL, 8},
         {"progress", no_argument, NULL, 9},
+        {"marker-token-file", required_argument, NULL, 10},
         {"verbose", no_argument, NULL, 'v'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, '?'},
@@ -944,6 +985,7 @@ int main(int argc, char **argv)
         case 7: opt_max_retries = lm_opt_int("--max-retries", optarg, 0, 1000000); break;
         case 8: opt_stop_at_marker = false; break;
         case 9: opt_progress = true; break;
+        case 10: opt_marker_token = optarg; break;
         case 'v': verbose++; break;
         case 'V': lm_print_version(); return 0;
         default:
@@ -965,6 +1007,11 @@ int main(int argc, char **argv)
         lm_usage_error("--ack is for pipe mode: in spool mode the slot is acknowledged per fsync'd segment");
     if (verbose)
         lm_log_set_level(verbose > 1 ? LM_LOG_DEBUG : LM_LOG_INFO);
+    if (opt_marker_token) {
+        char *err = NULL;
+        if (!lm_marker_key_load(opt_marker_token, &marker_key, &err))
+            lm_fatal(LM_EXIT_IO, "%s", err);
+    }
     lm_signals_init();
     rels = lm_relcache_new(NULL);
     started_us = lm_monotonic_us();

@@ -18,6 +18,7 @@
 #include "lsn.h"
 #include "opts.h"
 #include "pgconn.h"
+#include "privdir.h"
 #include "schema.h"
 #include "sig.h"
 #include "state.h"
@@ -265,20 +266,10 @@ static char *default_workdir(void)
 
 static void make_dir(const char *dir)
 {
-    struct stat sb;
-
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         lm_fatal(LM_EXIT_IO, "could not create work directory \"%s\": %s", dir, strerror(errno));
-    /* pg_restore runs what the schema dump in it says: a directory someone
-     * else owns or may write to (a predictable name in /tmp made first by
-     * another user) must not be used */
-    if (lstat(dir, &sb) != 0)
-        lm_fatal(LM_EXIT_IO, "could not stat work directory \"%s\": %s", dir, strerror(errno));
-    if (!S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() || (sb.st_mode & 022) != 0) {
-        lm_error("work directory \"%s\" is not a directory of this user that only it may write to", dir);
-        lm_hint("Remove it, or give --workdir a directory of your own (mode 0700).");
-        exit(LM_EXIT_IO);
-    }
+    /* pg_restore runs what the schema dump in it says */
+    lm_require_private_dir(dir, "work directory");
 }
 
 /* ---------- phases ---------- */

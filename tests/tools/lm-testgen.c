@@ -5,7 +5,12 @@
  *              [--slot NAME] [--big BYTES] [--rows N] [--format-version N]
  *              [--commit-ts N]
  *   lm-testgen --bomb BYTES
+ *   lm-testgen --sha256 | --hmac KEYHEX      (standard input to a hex digest)
  *
+ *   --producer NAME the header's producer (default lm-testgen)
+ *   --archive FILE  only the header, FILE as schema archive records (a
+ *                   pg_dump -Fc archive, as lm-snapshot --output carries)
+ *                   and the --end record
  *   --commit-ts N   the transaction's commit time (begin and commit records),
  *                   microseconds since 2000-01-01, any 64-bit value
  *   --bomb BYTES    a zstd stream: a frame with the header, then a frame
@@ -23,6 +28,8 @@
 #include "buf.h"
 #include "exitcodes.h"
 #include "log.h"
+#include "marker.h"
+#include "sha256.h"
 #include "stream.h"
 
 static void write_all(const void *p, size_t n)
@@ -40,6 +47,39 @@ static void write_all(const void *p, size_t n)
 }
 
 /* zstd block header: 3 bytes little-endian, size << 3 | type << 1 | last */
+/* --sha256 / --hmac: a digest of standard input, in hex, for the RFC 4231
+ * and FIPS 180-4 vectors */
+static int digest_stdin(const char *keyhex)
+{
+    lm_buf in = {0};
+    uint8_t out[LM_SHA256_LEN], chunk[4096];
+    size_t n;
+
+    while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+        lm_buf_put(&in, chunk, n);
+    if (keyhex) {
+        lm_buf key = {0};
+        for (const char *p = keyhex; p[0] && p[1]; p += 2) {
+            unsigned v;
+            if (sscanf(p, "%2x", &v) != 1)
+                return 2;
+            lm_buf_u8(&key, (uint8_t)v);
+        }
+        lm_hmac_sha256(key.data, key.len, in.data, in.len, out);
+        lm_buf_free(&key);
+    } else {
+        lm_sha256 c;
+        lm_sha256_init(&c);
+        lm_sha256_update(&c, in.data, in.len);
+        lm_sha256_final(&c, out);
+    }
+    for (int i = 0; i < LM_SHA256_LEN; i++)
+        printf("%02x", out[i]);
+    printf("\n");
+    lm_buf_free(&in);
+    return 0;
+}
+
 static void zstd_block(lm_buf *b, uint32_t size, unsigned type, bool last)
 {
     uint32_t h = size << 3 | type << 1 | (last ? 1u : 0u);
@@ -83,6 +123,10 @@ int main(int argc, char **argv)
         {"format-version", required_argument, NULL, 'v'},
         {"commit-ts", required_argument, NULL, 't'},
         {"bomb", required_argument, NULL, 'B'},
+        {"sha256", no_argument, NULL, 'H'},
+        {"hmac", required_argument, NULL, 'M'},
+        {"producer", required_argument, NULL, 'p'},
+        {"archive", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0}};
     bool compress = false;
     const char *end = "endpos";
@@ -93,10 +137,12 @@ int main(int argc, char **argv)
     unsigned version = LM_FORMAT_VERSION;
     int64_t commit_ts = 817000000000000LL;
     long long bomb = -1;
+    const char *producer = "lm-testgen";
+    const char *archive = NULL;
     int c;
     lm_writer *w;
     lm_record r;
-    char *bigval;
+    char *bigval = NULL;
 
     lm_log_init(argv[0]);
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -110,6 +156,10 @@ int main(int argc, char **argv)
         case 'v': version = (unsigned)strtoul(optarg, NULL, 10); break;
         case 't': commit_ts = strtoll(optarg, NULL, 10); break;
         case 'B': bomb = strtoll(optarg, NULL, 10); compress = true; break;
+        case 'H': return digest_stdin(NULL);
+        case 'M': return digest_stdin(optarg);
+        case 'p': producer = optarg; break;
+        case 'a': archive = optarg; break;
         default: return 2;
         }
     }
@@ -125,7 +175,7 @@ int main(int argc, char **argv)
     r.u.header.slot = slot;
     r.u.header.publication = "pub";
     r.u.header.encoding = "UTF8";
-    r.u.header.producer = "lm-testgen";
+    r.u.header.producer = producer;
     r.u.header.start_lsn = 0x16B3748;
     r.u.header.created = 0;
     lm_writer_put(w, &r);
@@ -134,6 +184,29 @@ int main(int argc, char **argv)
         write_bomb((uint64_t)bomb);
         lm_writer_free(w);
         return 0;
+    }
+
+    if (archive) {
+        FILE *f = fopen(archive, "rb");
+        uint8_t piece[65536];
+        size_t n;
+        uint32_t seq = 0;
+        if (!f)
+            return 1;
+        while ((n = fread(piece, 1, sizeof piece, f)) > 0) {
+            int ch = getc(f);
+            memset(&r, 0, sizeof r);
+            r.type = LM_REC_ARCHIVE;
+            r.u.archive.seq = seq++;
+            r.u.archive.last = ch == EOF;
+            r.u.archive.data = piece;
+            r.u.archive.len = (uint32_t)n;
+            lm_writer_put(w, &r);
+            if (ch != EOF)
+                ungetc(ch, f);
+        }
+        fclose(f);
+        goto end;
     }
 
     lm_column cols[4] = {
@@ -266,6 +339,7 @@ int main(int argc, char **argv)
     /* a record type from the future that readers may skip */
     lm_writer_put_raw(w, 'x', "skip me", 7);
 
+end:
     memset(&r, 0, sizeof r);
     if (strcmp(end, "endpos") == 0) {
         r.type = LM_REC_END;
