@@ -71,6 +71,7 @@ bg_start() {
     # exec: the pid is the program's own, so kill -9 reaches it
     ( no_fds exec "$@" ) &
     printf -v "$__var" '%s' "$!"
+    lm_bg_note "$!"
 }
 
 port_in_use() {
@@ -362,4 +363,143 @@ rss_below() {
         return 0
     fi
     [ "$1" -lt "$2" ]
+}
+
+# ------------------------------------------------------------ processes
+#
+# A test's background processes end within a bound, and never by SIGINT: a
+# process started with SIGINT ignored (any background job of a
+# non-interactive shell, as under `sh -c 'make check & wait'`) keeps it
+# ignored, and a pgbench -T 3600 sent SIGINT ran on for the hour while the
+# suite waited for it.
+
+# wait_pid PID SECONDS [WHAT]: wait at most SECONDS for PID (a background
+# process of this shell) to end; returns its exit status.  Still running
+# after SECONDS: says so, naming WHAT, stops it (stop_proc) and fails with
+# 124.
+wait_pid() {
+    local pid=$1 secs=$2 what=${3:-process $1}
+    local end=$(( $(date +%s) + secs ))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$(date +%s)" -ge "$end" ]; then
+            echo "wait_pid: gave up waiting for $what (pid $pid): still running after $secs s; stopped" >&2
+            stop_proc "$pid" 5
+            return 124
+        fi
+        sleep 0.1
+    done
+    wait "$pid"
+}
+
+# stop_proc PID [SECONDS]: SIGTERM to PID, SIGKILL when it is still there
+# after SECONDS (default 10); waits for it (a child of this shell is reaped,
+# its exit status dropped).  Fails only when it outlives the SIGKILL.
+stop_proc() {
+    local pid=$1 secs=${2:-10} end
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    end=$(( $(date +%s) + secs ))
+    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "stop_proc: pid $pid ($(ps -o args= -p "$pid" 2>/dev/null)) still running $secs s after SIGTERM: SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        end=$(( $(date +%s) + 10 ))
+        while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+            sleep 0.1
+        done
+    fi
+    wait "$pid" 2>/dev/null || true
+    ! kill -0 "$pid" 2>/dev/null
+}
+
+# load_start [RATE]: pgbench on the source's database $DB (transactions per
+# second: RATE, unthrottled without), logging to $T/pgbench.log; LOAD_PID
+load_start() {
+    # shellcheck disable=SC2016
+    bg_start LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 ${4:+-R "$4"} -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
+        "$SOURCE_PORT" "${DB:-postgres}" "${T:-$BATS_TEST_TMPDIR}/pgbench.log" "${1:-}"
+}
+# load_stop: pgbench ended (SIGTERM, then SIGKILL after 10 s)
+load_stop() {
+    [ -n "${LOAD_PID:-}" ] || return 0
+    stop_proc "$LOAD_PID" 10
+    LOAD_PID=
+}
+
+# lm_descendants PID [SKIP]: the pids of every process below PID, each
+# before its own children, leaving out SKIP and what runs below it
+lm_descendants() {
+    local c
+    for c in $(pgrep -P "$1"); do
+        [ "$c" = "${2:-}" ] && continue
+        echo "$c"
+        lm_descendants "$c" "${2:-}"
+    done
+}
+
+# lm_starttime PID: the process's start time (field 22 of /proc/PID/stat):
+# a pid and its start time name one process, never a later one of that pid
+lm_starttime() {
+    local s
+    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    s=${s##*) }
+    # shellcheck disable=SC2086
+    set -- $s
+    echo "${20}"
+}
+
+# lm_bg_pids_file [TESTPID]: where a test's background processes are noted
+# (not in its BATS_TEST_TMPDIR: bats removes that as the test ends)
+lm_bg_pids_file() { echo "${BATS_RUN_TMPDIR:-/nonexistent}/lm-bg-pids.${1:-$$}"; }
+
+# lm_bg_note PID: a background process of the test, noted: the per-test
+# timeout stops it even when the test's shell has ended first
+lm_bg_note() {
+    [ -d "${BATS_RUN_TMPDIR:-/nonexistent}" ] || return 0
+    local st
+    st=$(lm_starttime "$1") && echo "$1 $st" >>"$(lm_bg_pids_file)"
+    return 0
+}
+
+# The per-test timeout (BATS_TEST_TIMEOUT, set by scripts/run-tests).  At
+# the timeout bats 1.8 sends the test SIGABRT (it ends at once, or when its
+# foreground command has) and, from its countdown process, SIGTERM to the
+# test's direct children: this function of bats, widened here.  A program
+# under `run` (a grandchild, writing into a command substitution) kept the
+# test waiting for its output all the same, and background processes
+# outlived the test.  Every process below the test and every one bg_start
+# started for it (and what runs below them) is stopped: SIGTERM, SIGKILL
+# 5 s later; the TAP output names them: what the test was waiting for.
+bats_kill_childprocesses_of() {
+    # it runs in bats' countdown process, under set -e: nothing may fail;
+    # the test, ending, sends that process SIGABRT: it finishes this first
+    trap '' ABRT
+    local self=$BASHPID pids list p st end
+    # (not "$BASHPID" inside $(...): that is the substitution's own)
+    pids=$(lm_descendants "$1" "$self") || true
+    if [ -f "$(lm_bg_pids_file "$1")" ]; then
+        while read -r p st; do
+            [ "$(lm_starttime "$p")" = "$st" ] || continue
+            pids+=" $p $(lm_descendants "$p" "$self")"
+        done <"$(lm_bg_pids_file "$1")" || true
+    fi
+    # shellcheck disable=SC2086
+    pids=$(printf '%s\n' $pids | sort -un) || true
+    [ -n "$pids" ] || return 0
+    list=$(ps -o pid=,args= -p "$(paste -sd, <<<"$pids")" 2>/dev/null | sed 's/^ */#   /') || true
+    if [ -n "$list" ]; then
+        printf '# %s s timeout: the test was still running:\n%s\n' "${BATS_TEST_TIMEOUT:-?}" "$list" >&3 2>/dev/null || true
+    fi
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    end=$(( $(date +%s) + 5 ))
+    for p in $pids; do
+        while kill -0 "$p" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    return 0
 }
