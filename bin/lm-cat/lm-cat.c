@@ -186,8 +186,18 @@ static void esc_put(lm_buf *b, const uint8_t *p, size_t n, char quote)
 
     for (size_t i = 0; i < n;) {
         uint8_t c = p[i];
-        size_t len = utf8_seq(p + i, n - i);
+        size_t len;
 
+        /* a run of printable ASCII that needs nothing, at once */
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != (uint8_t)quote) {
+            size_t j = i + 1;
+            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '\\' && p[j] != (uint8_t)quote)
+                j++;
+            lm_buf_put(b, p + i, j - i);
+            i = j;
+            continue;
+        }
+        len = utf8_seq(p + i, n - i);
         if (len > 1) {
             if (c == 0xc2 && p[i + 1] <= 0x9f) {   /* C1 control */
                 char u[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 15]};
@@ -248,8 +258,18 @@ static void json_str(const void *s, size_t n)
     lm_buf_u8(&out, '"');
     for (size_t i = 0; i < n;) {
         uint8_t c = p[i];
-        size_t len = utf8_seq(p + i, n - i);
+        size_t len;
 
+        /* a run of printable ASCII that needs nothing, at once */
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            size_t j = i + 1;
+            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+                j++;
+            lm_buf_put(&out, p + i, j - i);
+            i = j;
+            continue;
+        }
+        len = utf8_seq(p + i, n - i);
         if (len == 0) {
             put_s("\\ufffd");
             i++;
