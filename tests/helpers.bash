@@ -71,7 +71,6 @@ bg_start() {
     # exec: the pid is the program's own, so kill -9 reaches it
     ( no_fds exec "$@" ) &
     printf -v "$__var" '%s' "$!"
-    lm_bg_note "$!"
 }
 
 port_in_use() {
@@ -439,54 +438,23 @@ lm_descendants() {
     done
 }
 
-# lm_starttime PID: the process's start time (field 22 of /proc/PID/stat):
-# a pid and its start time name one process, never a later one of that pid
-lm_starttime() {
-    local s
-    s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    s=${s##*) }
-    # shellcheck disable=SC2086
-    set -- $s
-    echo "${20}"
-}
-
-# lm_bg_pids_file [TESTPID]: where a test's background processes are noted
-# (not in its BATS_TEST_TMPDIR: bats removes that as the test ends)
-lm_bg_pids_file() { echo "${BATS_RUN_TMPDIR:-/nonexistent}/lm-bg-pids.${1:-$$}"; }
-
-# lm_bg_note PID: a background process of the test, noted: the per-test
-# timeout stops it even when the test's shell has ended first
-lm_bg_note() {
-    [ -d "${BATS_RUN_TMPDIR:-/nonexistent}" ] || return 0
-    local st
-    st=$(lm_starttime "$1") && echo "$1 $st" >>"$(lm_bg_pids_file)"
-    return 0
-}
-
 # The per-test timeout (BATS_TEST_TIMEOUT, set by scripts/run-tests).  At
-# the timeout bats 1.8 sends the test SIGABRT (it ends at once, or when its
-# foreground command has) and, from its countdown process, SIGTERM to the
-# test's direct children: this function of bats, widened here.  A program
-# under `run` (a grandchild, writing into a command substitution) kept the
-# test waiting for its output all the same, and background processes
-# outlived the test.  Every process below the test and every one bg_start
-# started for it (and what runs below them) is stopped: SIGTERM, SIGKILL
-# 5 s later; the TAP output names them: what the test was waiting for.
+# the timeout bats 1.8's countdown process sends the test SIGABRT (it ends
+# at once, or once its foreground command has) and SIGTERM to the test's
+# direct children (bats_kill_childprocesses_of); the test, ending, stops
+# the countdown with SIGABRT (bats_abort_timeout_countdown).  Both are
+# replaced here: a program under `run` (a grandchild, writing into a
+# command substitution) kept the test waiting for its output all the
+# same; background processes outlived a test that ended before the
+# countdown reached them, or that stopped the countdown first.  Every
+# process below the test is stopped (SIGTERM, SIGKILL 5 s later) while the
+# test waits for that, and the TAP output names them: what the test was
+# waiting for.
 bats_kill_childprocesses_of() {
-    # it runs in bats' countdown process, under set -e: nothing may fail;
-    # the test, ending, sends that process SIGABRT: it finishes this first
-    trap '' ABRT
-    local self=$BASHPID pids list p st end
+    # in bats' countdown process, under set -e: nothing here may fail
+    local self=$BASHPID pids list p end
     # (not "$BASHPID" inside $(...): that is the substitution's own)
     pids=$(lm_descendants "$1" "$self") || true
-    if [ -f "$(lm_bg_pids_file "$1")" ]; then
-        while read -r p st; do
-            [ "$(lm_starttime "$p")" = "$st" ] || continue
-            pids+=" $p $(lm_descendants "$p" "$self")"
-        done <"$(lm_bg_pids_file "$1")" || true
-    fi
-    # shellcheck disable=SC2086
-    pids=$(printf '%s\n' $pids | sort -un) || true
     [ -n "$pids" ] || return 0
     list=$(ps -o pid=,args= -p "$(paste -sd, <<<"$pids")" 2>/dev/null | sed 's/^ */#   /') || true
     if [ -n "$list" ]; then
@@ -502,4 +470,16 @@ bats_kill_childprocesses_of() {
         kill -KILL "$p" 2>/dev/null || true
     done
     return 0
+}
+bats_abort_timeout_countdown() {   # COUNTDOWN_PID, from the ending test
+    if [ -n "${BATS_TIMED_OUT:-}" ]; then
+        # timed out: the countdown is stopping this test's processes; it
+        # finds them only while this process (their parent) is there
+        local end=$(( $(date +%s) + 20 ))
+        while kill -0 "$1" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+            sleep 0.1
+        done
+        return 0
+    fi
+    kill -ABRT "$1" &>/dev/null || true
 }
