@@ -98,20 +98,11 @@ hold_snapshot() {
 }
 release_snapshot() {
     exec 7>&- 2>/dev/null || true
-    wait "$HOLD_PID" 2>/dev/null || true
+    [ -z "${HOLD_PID:-}" ] || wait_pid "$HOLD_PID" 60 "lm-slot create --hold to end (its input closed)" || true
     HOLD_PID=
 }
 
-load_start() {   # load_start [RATE]: pgbench on the source, unthrottled by default
-    bg_start LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 ${4:+-R "$4"} -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
-        "$SOURCE_PORT" "$DB" "$T/pgbench.log" "${1:-}"
-}
-load_stop() {
-    [ -n "${LOAD_PID:-}" ] || return 0
-    kill -INT "$LOAD_PID" 2>/dev/null || true
-    wait "$LOAD_PID" 2>/dev/null || true
-    LOAD_PID=
-}
+# load_start [RATE] and load_stop (pgbench on the source): tests/helpers.bash
 decode_start() {   # extra lm-decode options as arguments
     bg_start DEC_PID bash -c 'e=$1; shift; exec "$@" 2>>"$e"' _ "$T/decode.err" \
         lm-decode --source "$S" --slot "$SLOT" --spool "$SPOOL" --status-interval 1 --segment-time 2 "$@"
@@ -125,7 +116,7 @@ apply_gone() { [ "$(tgt -c "SELECT count(*) FROM pg_stat_activity WHERE applicat
 kill9() {   # kill9 PIDVAR
     local pid=${!1}
     kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
+    wait_pid "$pid" 30 "$1 $pid to end on SIGKILL" || true
     printf -v "$1" '%s' ""
 }
 # a program that must still be running (else show why it ended)
@@ -162,7 +153,7 @@ finish() {
     load_stop
     if [ -n "${DEC_PID:-}" ]; then
         kill -TERM "$DEC_PID"
-        wait "$DEC_PID" && rc=0 || rc=$?
+        wait_pid "$DEC_PID" 60 "lm-decode to end on SIGTERM" && rc=0 || rc=$?
         DEC_PID=
         [ "$rc" -eq 0 ] || { echo "lm-decode ended with $rc on SIGTERM" >&2; tail "$T/decode.err" >&2; return 1; }
     fi
@@ -181,7 +172,7 @@ finish() {
           tail -n 20 "$T/apply.err" "$T/decode.err"
           lm-apply --target "$TG" --origin "$SLOT" --status; } 2>&1 | sed 's/^/# /' >&3 || true
         return 1; }
-    wait "$APPLY_PID" && rc=0 || rc=$?
+    wait_pid "$APPLY_PID" 10 "lm-apply --follow, seen ended" && rc=0 || rc=$?
     APPLY_PID=
     [ "$rc" -eq 0 ] || { echo "lm-apply ended with $rc" >&2; tail "$T/apply.err" >&2; return 1; }
     echo "# load: $(src -c "SELECT count(*) FROM pgbench_history") pgbench transactions replicated" >&3
@@ -290,7 +281,7 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
         else
             echo "# cutover round $r: the cutover had finished (phase $(phase))" >&3
         fi
-        wait "$CUT_PID" 2>/dev/null || true
+        wait_pid "$CUT_PID" 30 "lm-migrate cutover to end (killed or finished)" || true
         CUT_PID=
         [ "$(phase)" != done ] || break
     done
@@ -388,7 +379,7 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
         load_stop
         pg_restart source "$mode"
         load_start 200
-        wait "$SNAP_PID" && rc=0 || rc=$?
+        wait_pid "$SNAP_PID" 120 "lm-snapshot to stop after the source restart" && rc=0 || rc=$?
         SNAP_PID=
         echo "# source restarted ($mode) after $n chunks of this run: lm-snapshot exited $rc" >&3
         # a lost source is a connection or server error, never a crash nor a success
@@ -422,7 +413,7 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
         echo "# target: $what" >&3
         # lm-apply gives up with exit 5 (the operator or lm-migrate restarts it)
         if wait_for 30 bash -c "! kill -0 $APPLY_PID"; then
-            wait "$APPLY_PID" && rc=0 || rc=$?
+            wait_pid "$APPLY_PID" 10 "lm-apply, seen ended" && rc=0 || rc=$?
             echo "# lm-apply exited $rc after $what" >&3
             [ "$rc" -eq 5 ]
             grep -q 'lm-apply' "$T/apply.err"
@@ -451,14 +442,13 @@ phase() { cat "$W/phase" 2>/dev/null || echo none; }
     k_applied() { [ "$(tgt -c "SELECT count(*) FROM k")" = 1 ]; }
     wait_for 30 k_applied
     end=$(src -c "SELECT pg_current_wal_lsn()")
-    kill -TERM "$DEC_PID"; wait "$DEC_PID"; DEC_PID=
+    kill -TERM "$DEC_PID"; wait_pid "$DEC_PID" 60 "lm-decode to end on SIGTERM"; DEC_PID=
     wait_for 30 slot_inactive
     # everything up to end is in the spool already: this run writes a
     # segment holding the end record alone
     timeout 60 lm-decode --source "$S" --slot "$SLOT" --spool "$SPOOL" --endpos "$end" 2>>"$T/decode.err"
     ls "$SPOOL" >&2
-    wait_for 30 bash -c "! kill -0 $APPLY_PID"
-    wait "$APPLY_PID"
+    wait_pid "$APPLY_PID" 30 "lm-apply --follow to stop at the end record"
     APPLY_PID=
 }
 
@@ -490,7 +480,7 @@ spool_high() {
     avail=$(df -B1 --output=avail "$SPOOL" | tail -1)
     dd if=/dev/zero of="$SPOOL/filler" bs=1k count=$(( avail / 1024 - 64 )) 2>/dev/null || true
     wait_for 120 bash -c "! kill -0 $DEC_PID"
-    wait "$DEC_PID" && rc=0 || rc=$?
+    wait_pid "$DEC_PID" 10 "lm-decode, seen ended" && rc=0 || rc=$?
     DEC_PID=
     cat "$T/decode.err"
     [ "$rc" -eq 9 ]

@@ -425,3 +425,123 @@ hostile_names_writes_sql() {
     done < <(hostile_names_tables)
     printf 'SELECT nextval(%s);\n' "'public.$(qident "$HOSTILE_SEQ")'"
 }
+
+# ------------------------------------------------------------ processes
+#
+# A test's background processes end within a bound, and never by SIGINT: a
+# process started with SIGINT ignored (any background job of a
+# non-interactive shell, as under `sh -c 'make check & wait'`) keeps it
+# ignored, and a pgbench -T 3600 sent SIGINT ran on for the hour while the
+# suite waited for it.
+
+# wait_pid PID SECONDS [WHAT]: wait at most SECONDS for PID (a background
+# process of this shell) to end; returns its exit status.  Still running
+# after SECONDS: says so, naming WHAT, stops it (stop_proc) and fails with
+# 124.
+wait_pid() {
+    local pid=$1 secs=$2 what=${3:-process $1}
+    local end=$(( $(date +%s) + secs ))
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$(date +%s)" -ge "$end" ]; then
+            echo "wait_pid: gave up waiting for $what (pid $pid): still running after $secs s; stopped" >&2
+            stop_proc "$pid" 5
+            return 124
+        fi
+        sleep 0.1
+    done
+    wait "$pid"
+}
+
+# stop_proc PID [SECONDS]: SIGTERM to PID, SIGKILL when it is still there
+# after SECONDS (default 10); waits for it (a child of this shell is reaped,
+# its exit status dropped).  Fails only when it outlives the SIGKILL.
+stop_proc() {
+    local pid=$1 secs=${2:-10} end
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    end=$(( $(date +%s) + secs ))
+    while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "stop_proc: pid $pid ($(ps -o args= -p "$pid" 2>/dev/null)) still running $secs s after SIGTERM: SIGKILL" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+        end=$(( $(date +%s) + 10 ))
+        while kill -0 "$pid" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+            sleep 0.1
+        done
+    fi
+    wait "$pid" 2>/dev/null || true
+    ! kill -0 "$pid" 2>/dev/null
+}
+
+# load_start [RATE]: pgbench on the source's database $DB (transactions per
+# second: RATE, unthrottled without), logging to $T/pgbench.log; LOAD_PID
+load_start() {
+    # shellcheck disable=SC2016
+    bg_start LOAD_PID bash -c 'exec pgbench -n -c 2 -T 3600 ${4:+-R "$4"} -h 127.0.0.1 -p "$1" -U postgres "$2" >>"$3" 2>&1' _ \
+        "$SOURCE_PORT" "${DB:-postgres}" "${T:-$BATS_TEST_TMPDIR}/pgbench.log" "${1:-}"
+}
+# load_stop: pgbench ended (SIGTERM, then SIGKILL after 10 s)
+load_stop() {
+    [ -n "${LOAD_PID:-}" ] || return 0
+    stop_proc "$LOAD_PID" 10
+    LOAD_PID=
+}
+
+# lm_descendants PID [SKIP]: the pids of every process below PID, each
+# before its own children, leaving out SKIP and what runs below it
+lm_descendants() {
+    local c
+    for c in $(pgrep -P "$1"); do
+        [ "$c" = "${2:-}" ] && continue
+        echo "$c"
+        lm_descendants "$c" "${2:-}"
+    done
+}
+
+# The per-test timeout (BATS_TEST_TIMEOUT, set by scripts/run-tests).  At
+# the timeout bats 1.8's countdown process sends the test SIGABRT (it ends
+# at once, or once its foreground command has) and SIGTERM to the test's
+# direct children (bats_kill_childprocesses_of); the test, ending, stops
+# the countdown with SIGABRT (bats_abort_timeout_countdown).  Both are
+# replaced here: a program under `run` (a grandchild, writing into a
+# command substitution) kept the test waiting for its output all the
+# same; background processes outlived a test that ended before the
+# countdown reached them, or that stopped the countdown first.  Every
+# process below the test is stopped (SIGTERM, SIGKILL 5 s later) while the
+# test waits for that, and the TAP output names them: what the test was
+# waiting for.
+bats_kill_childprocesses_of() {
+    # in bats' countdown process, under set -e: nothing here may fail
+    local self=$BASHPID pids list p end
+    # (not "$BASHPID" inside $(...): that is the substitution's own)
+    pids=$(lm_descendants "$1" "$self") || true
+    [ -n "$pids" ] || return 0
+    list=$(ps -o pid=,args= -p "$(paste -sd, <<<"$pids")" 2>/dev/null | sed 's/^ */#   /') || true
+    if [ -n "$list" ]; then
+        printf '# %s s timeout: the test was still running:\n%s\n' "${BATS_TEST_TIMEOUT:-?}" "$list" >&3 2>/dev/null || true
+    fi
+    # shellcheck disable=SC2086
+    kill -TERM $pids 2>/dev/null || true
+    end=$(( $(date +%s) + 5 ))
+    for p in $pids; do
+        while kill -0 "$p" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+            sleep 0.1
+        done
+        kill -KILL "$p" 2>/dev/null || true
+    done
+    return 0
+}
+bats_abort_timeout_countdown() {   # COUNTDOWN_PID, from the ending test
+    if [ -n "${BATS_TIMED_OUT:-}" ]; then
+        # timed out: the countdown is stopping this test's processes; it
+        # finds them only while this process (their parent) is there
+        local end=$(( $(date +%s) + 20 ))
+        while kill -0 "$1" 2>/dev/null && [ "$(date +%s)" -lt "$end" ]; do
+            sleep 0.1
+        done
+        return 0
+    fi
+    kill -ABRT "$1" &>/dev/null || true
+}

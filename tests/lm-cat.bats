@@ -14,6 +14,11 @@ setup() {
     lm-testgen --big 10 >"$T/s.lm"
 }
 
+# the one test with a cluster starts it itself
+teardown_file() {
+    pg_stop_all
+}
+
 # ------------------------------------------------------------ options
 
 @test "lm-cat: --help prints usage with every option on stdout, exit 0" {
@@ -213,6 +218,71 @@ setup() {
     run -7 lm-cat "$T/cut.lm"
     lm-testgen --big 10 --format-version 9 >"$T/v9.lm"
     run -8 lm-cat "$T/v9.lm"
+}
+
+# ------------------------------------------------------------ escaping
+
+# raw control bytes (but the newline ending each line) or DEL in a file
+raw_controls() { LC_ALL=C grep -c -P '[\x00-\x09\x0b-\x1f\x7f]' "$1"; }
+
+@test "lm-cat: control characters and bytes that are not UTF-8, in names and values, are escaped in text, --stats and errors; --json stays valid and round-trips" {
+    pg_start esc
+    # SQL_ASCII: the server takes any bytes, as a source database of that
+    # encoding may hold
+    q esc -c "CREATE DATABASE esc ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+    local conn="host=127.0.0.1 port=$ESC_PORT dbname=esc user=postgres"
+    local name=$'ev\e[2Jil\n\tname' col=$'c\e]0;x\a'
+    PGDATABASE_TEST=esc q esc -v name="$name" -v col="$col" <<'SQL'
+CREATE TABLE public.:"name" (id int PRIMARY KEY, :"col" text, w text);
+CREATE PUBLICATION p FOR ALL TABLES;
+SELECT 1 FROM pg_create_logical_replication_slot('s', 'pgoutput');
+INSERT INTO public.:"name" VALUES (1, E'a\x1b[31mred\x7f', E'back\\slash ''q'' \xff\xfe end'),
+    (2, E'tab\there\nnl\r', E'\xc2\x9b C1 and ü');
+SQL
+    lm-decode --source "$conn" --slot s --publication p \
+        --endpos "$(PGDATABASE_TEST=esc q esc -c "SELECT pg_current_wal_lsn()")" >"$T/e.lm"
+
+    # text: no raw control byte, valid UTF-8, the escaped forms shown
+    lm-cat "$T/e.lm" >"$T/e.txt"
+    cat -v "$T/e.txt"
+    [ "$(raw_controls "$T/e.txt")" = 0 ]
+    iconv -f UTF-8 -t UTF-8 "$T/e.txt" >/dev/null
+    [ "$(wc -l <"$T/e.txt")" = "$(lm-cat --json "$T/e.lm" | wc -l)" ]
+    grep -qF 'relation ' "$T/e.txt"
+    grep -qF ' public.ev\x1b[2Jil\n\tname (replica identity d): id[23](key) c\x1b]0;x\x07[25] w[25]' "$T/e.txt"
+    grep -qF "insert public.ev\\x1b[2Jil\\n\\tname: id[23]:'1' c\\x1b]0;x\\x07[25]:'a\\x1b[31mred\\x7f' w[25]:'back\\\\slash ''q'' \\xff\\xfe end'" "$T/e.txt"
+    grep -qF "id[23]:'2' c\\x1b]0;x\\x07[25]:'tab\\there\\nnl\\r' w[25]:'\\u009b C1 and ü'" "$T/e.txt"
+
+    # --stats: the table's name escaped too
+    lm-cat --stats "$T/e.lm" >"$T/e.stats"
+    [ "$(raw_controls "$T/e.stats")" = 0 ]
+    grep -qE '^public\.ev\\x1b\[2Jil\\n\\tname +2 ' "$T/e.stats"
+
+    # an error naming a file whose name has control characters
+    local bad=$T/$'cut\e[2J\n.lm'
+    head -c 100 "$T/e.lm" >"$bad"
+    run --separate-stderr lm-cat "$bad"
+    [ "$status" -eq 7 ]
+    printf '%s' "$stderr" >"$T/e.err"
+    [ "$(raw_controls "$T/e.err")" = 0 ]
+    [ "$(wc -l <"$T/e.err")" -le 1 ]
+    [[ $stderr == *'cut\x1b[2J\n.lm'* ]]
+    run --separate-stderr lm-cat "$T/"$'no\e[2Jsuch'
+    [ "$status" -eq 9 ]
+    [[ $stderr == *'no\x1b[2Jsuch'* && $stderr != *$'\e'* ]]
+
+    # --json: parses, no raw control byte, valid UTF-8; names and values
+    # round-trip; a byte that is not UTF-8 is U+FFFD
+    lm-cat --json "$T/e.lm" >"$T/e.json"
+    jq -e . "$T/e.json" >/dev/null
+    [ "$(raw_controls "$T/e.json")" = 0 ]
+    iconv -f UTF-8 -t UTF-8 "$T/e.json" >/dev/null
+    jq -e -s --arg n "$name" 'map(select(.type == "relation")) | .[0].table == $n' "$T/e.json"
+    jq -e -s --arg n "public.$name" --arg c "$col" \
+        'map(select(.type == "insert" and .new.id == "1")) | .[0] | .table == $n and .new[$c] == "a\u001b[31mred\u007f"' "$T/e.json"
+    jq -e -s --arg c "$col" 'map(select(.type == "insert" and .new.id == "2")) | .[0].new | .[$c] == "tab\there\nnl\r" and .w == "\u009b C1 and ü"' "$T/e.json"
+    jq -e -s 'map(select(.type == "insert" and .new.id == "1")) | .[0].new.w == "back\\slash '"'q'"' \ufffd\ufffd end"' "$T/e.json"
+    pg_stop esc
 }
 
 @test "lm-cat: the man page documents every option of --help and every exit status" {

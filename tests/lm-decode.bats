@@ -70,7 +70,7 @@ dec_wait() {
         sleep 0.2
     done
     DEC_RC=0
-    wait "$DEC_WRAP" || DEC_RC=$?
+    wait_pid "$DEC_WRAP" 10 "lm-decode (dec_start), seen ended" || DEC_RC=$?
     DEC_PID=
 }
 
@@ -103,7 +103,7 @@ writer_start_each() {
         done' "$@" "$SRC_PORT"
 }
 
-writer_wait() { wait "$WRITER" || true; WRITER=; }
+writer_wait() { wait_pid "$WRITER" 120 "the writer (psql) to finish its transactions" || true; WRITER=; }
 
 # make_token FILE: a random marker token, mode 0600 (as lm-migrate start)
 make_token() { (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1"); }

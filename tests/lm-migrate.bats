@@ -565,8 +565,8 @@ db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE databa
     local p1=$!
     timeout 300 lm-migrate start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --replica-identity-full --no-wait >"$o/s2" 2>&1 &
     local p2=$!
-    wait "$p1" || rc1=$?
-    wait "$p2" || rc2=$?
+    wait_pid "$p1" 310 "the first lm-migrate (timeout 300)" || rc1=$?
+    wait_pid "$p2" 310 "the second lm-migrate (timeout 300)" || rc2=$?
     cat "$o/s1" "$o/s2"
     # one ran, the other was refused at once, naming the holder
     [ $((rc1 + rc2)) = 1 ]
@@ -584,8 +584,8 @@ db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE databa
     p1=$!
     timeout 300 lm-migrate cutover --workdir "$W" --fence --timeout 30 >"$o/c2" 2>&1 &
     p2=$!
-    wait "$p1" || rc1=$?
-    wait "$p2" || rc2=$?
+    wait_pid "$p1" 310 "the first lm-migrate (timeout 300)" || rc1=$?
+    wait_pid "$p2" 310 "the second lm-migrate (timeout 300)" || rc2=$?
     cat "$o/c1" "$o/c2"
     [ $((rc1 + rc2)) = 1 ]
     grep -q "is in use: lm-migrate cutover (pid [0-9]*) is running there" "$o/c1" "$o/c2"

@@ -190,7 +190,7 @@ peek_count() {     # peek_count SLOT PUBLICATION
 
     # closing stdin releases the snapshot, the slot stays
     exec 5>&-
-    wait "$HOLD_PID"
+    wait_pid "$HOLD_PID" 60 "lm-slot create --hold to end (its input closed)"
     grep -q 'released snapshot' "$HOLD_ERR"
     run import_count "$HOLD_SNAPSHOT" items
     assert_failure
@@ -210,7 +210,7 @@ peek_count() {     # peek_count SLOT PUBLICATION
     pid=$(q source -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'lm-slot hold hold2'")
     [ -n "$pid" ]
     kill -TERM "$(cat "$BATS_TEST_TMPDIR/hold.pid")"
-    wait "$HOLD_PID"
+    wait_pid "$HOLD_PID" 60 "lm-slot create --hold to end on SIGTERM"
     grep -q 'released snapshot .* (SIGTERM)' "$HOLD_ERR"
     run import_count "$HOLD_SNAPSHOT" items
     assert_failure
@@ -388,13 +388,13 @@ peek_count() {     # peek_count SLOT PUBLICATION
     grep -q "pg_sleep\|idle\|active" "$err"
     kill -TERM "$(cat "$BATS_TEST_TMPDIR/wait.pid")"
     local rc=0
-    wait "$WPID" || rc=$?
+    wait_pid "$WPID" 60 "lm-slot create to end on SIGTERM" || rc=$?
     [ "$rc" -eq 1 ]
     grep -q "dropped publication" "$err"
     [ "$(count_slots waiting1)" = 0 ]
     [ "$(count_pubs waiting1)" = 0 ]
     q source -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()" >/dev/null
-    wait "$BLOCKER" || true
+    wait_pid "$BLOCKER" 30 "the blocking psql to end (its backend terminated)" || true
     [ "$(q source -c "SELECT count(*) FROM keyless WHERE a = 99")" = 0 ]
 }
 
@@ -411,7 +411,7 @@ peek_count() {     # peek_count SLOT PUBLICATION
     [ "$(count_slots locked1)" = 0 ]
     [ "$(count_pubs locked1)" = 0 ]
     q source -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%LOCK TABLE items%' AND pid <> pg_backend_pid()" >/dev/null
-    wait "$LOCKER" || true
+    wait_pid "$LOCKER" 30 "the locking psql to end (its backend terminated)" || true
 }
 
 # ---------- status, drop, advance ----------
@@ -475,7 +475,7 @@ peek_count() {     # peek_count SLOT PUBLICATION
     run --separate-stderr lm-slot advance --source "$SOURCE_CONN" --slot st1 --to 0/1
     [ "$status" -eq 4 ]
     q source -c "SELECT pg_terminate_backend($pid)" >/dev/null
-    wait "$RECV" || true
+    wait_pid "$RECV" 30 "the receiver to end (its walsender terminated)" || true
     wait_for 10 bash -c "[ \"\$(psql -X -At -h 127.0.0.1 -p $SOURCE_PORT -U postgres -d postgres -c \"SELECT active FROM pg_replication_slots WHERE slot_name = 'st1'\")\" = f ]"
     run --separate-stderr lm-slot drop --source "$SOURCE_CONN" --slot st1
     assert_success

@@ -40,7 +40,7 @@ hold_snapshot() {
 
 release_snapshot() {
     exec 7>&- 2>/dev/null || true
-    [ -n "${HOLD_PID:-}" ] && { wait "$HOLD_PID" 2>/dev/null || true; }
+    [ -n "${HOLD_PID:-}" ] && { wait_pid "$HOLD_PID" 60 "lm-slot create --hold to end (its input closed)" || true; }
     if [ -n "${HOLD_SLOT:-}" ]; then
         lm-slot drop --source "host=127.0.0.1 port=$SOURCE_PORT dbname=$1 user=postgres" \
             --slot "$HOLD_SLOT" >/dev/null 2>&1 || true
@@ -49,7 +49,7 @@ release_snapshot() {
 
 kill_holder() {
     kill -9 "$HOLD_PID" 2>/dev/null || true
-    wait "$HOLD_PID" 2>/dev/null || true
+    wait_pid "$HOLD_PID" 30 "the snapshot holder to end on SIGKILL" || true
     exec 7>&- 2>/dev/null || true
 }
 
@@ -394,7 +394,7 @@ schema_objects() {
         --snapshot "$SNAP" --jobs 2 --split-larger-than 64kB --workdir "$WORK"
     wait_for 60 sql_true kill1 "SELECT count(*) >= 4 FROM lm.copy"
     kill -9 "$PID"
-    wait "$PID" || true
+    wait_pid "$PID" 30 "lm-snapshot to end on SIGKILL" || true
     run -0 qt kill1 -c "SELECT count(*) FROM lm.copy"
     before=$output
     [ "$before" -ge 4 ]
@@ -421,7 +421,7 @@ schema_objects() {
     # big goes first (largest first); stop once a small table is done
     wait_for 90 sql_true fresh1 "SELECT count(*) > 0 FROM lm.copy WHERE relname LIKE 'small%'"
     kill -9 "$PID"
-    wait "$PID" || true
+    wait_pid "$PID" 30 "lm-snapshot to end on SIGKILL" || true
     kill_holder
     run -0 qt fresh1 -c "SELECT string_agg(DISTINCT relname, ',' ORDER BY relname) FROM lm.copy"
     finished=$output

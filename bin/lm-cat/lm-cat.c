@@ -134,15 +134,170 @@ static void put_hex(const uint8_t *p, size_t n)
     }
 }
 
+/* ---------- escaping: no byte of the stream reaches a terminal raw ----------
+ *
+ * Names and values come from the source database: an ESC in a table name
+ * or a value must not drive the terminal that shows lm-cat's output.  Text
+ * output (records, --stats, --verify, error messages) escapes, C-style (see
+ * lm-cat(1), ESCAPES): a backslash as \\, newline, tab and carriage return
+ * as \n \t \r, every other C0 control, DEL and each byte that is not part of
+ * valid UTF-8 as \xNN, the C1 controls (U+0080 to U+009F) as \u0080 to
+ * \u009f.  Valid UTF-8 otherwise passes unchanged.  JSON escapes the control
+ * characters its way and writes a byte that is not valid UTF-8 as U+FFFD. */
+
+/* The length of the valid UTF-8 sequence at p (at most n bytes), 0 when the
+ * byte there does not start one (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF). */
+static size_t utf8_seq(const uint8_t *p, size_t n)
+{
+    uint8_t c = p[0], lo = 0x80, hi = 0xbf;
+    size_t len;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return len;
+}
+
+/* p[0..n) escaped into b; quote, when not 0, is doubled (a quoted literal) */
+static void esc_put(lm_buf *b, const uint8_t *p, size_t n, char quote)
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i];
+        size_t len;
+
+        /* a run of printable ASCII that needs nothing, at once */
+        if (c >= 0x20 && c < 0x7f && c != '\\' && c != (uint8_t)quote) {
+            size_t j = i + 1;
+            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '\\' && p[j] != (uint8_t)quote)
+                j++;
+            lm_buf_put(b, p + i, j - i);
+            i = j;
+            continue;
+        }
+        len = utf8_seq(p + i, n - i);
+        if (len > 1) {
+            if (c == 0xc2 && p[i + 1] <= 0x9f) {   /* C1 control */
+                char u[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 15]};
+                lm_buf_put(b, u, 6);
+            } else
+                lm_buf_put(b, p + i, len);
+            i += len;
+            continue;
+        }
+        i++;
+        if (len == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
+            if (quote && c == (uint8_t)quote)
+                lm_buf_u8(b, c);
+            lm_buf_u8(b, c);
+        } else if (c == '\\')
+            lm_buf_put(b, "\\\\", 2);
+        else if (c == '\n')
+            lm_buf_put(b, "\\n", 2);
+        else if (c == '\t')
+            lm_buf_put(b, "\\t", 2);
+        else if (c == '\r')
+            lm_buf_put(b, "\\r", 2);
+        else {
+            char x[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+            lm_buf_put(b, x, 4);
+        }
+    }
+}
+
+/* a string of the stream, escaped, into the output */
+static void put_e(const char *s) { esc_put(&out, (const uint8_t *)s, strlen(s), 0); }
+
+/* s escaped, in a string of its own (free it) */
+static char *esc_dup(const char *s)
+{
+    lm_buf b = {0};
+    esc_put(&b, (const uint8_t *)s, strlen(s), 0);
+    lm_buf_u8(&b, 0);
+    return (char *)b.data;
+}
+
 static void text_quoted(const uint8_t *p, size_t n)
 {
     lm_buf_u8(&out, '\'');
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\'')
-            lm_buf_u8(&out, '\'');
-        lm_buf_u8(&out, p[i]);
-    }
+    esc_put(&out, p, n, '\'');
     lm_buf_u8(&out, '\'');
+}
+
+/* A JSON string, escaped as lm_json_str does (quote, backslash, every
+ * control character), and besides: a byte that is not part of valid UTF-8
+ * as \ufffd (the replacement character: JSON has no bytes), the C1
+ * controls as \u0080 to \u009f.  The output is valid UTF-8 and JSON. */
+static void json_str(const void *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *p = s;
+
+    lm_buf_u8(&out, '"');
+    for (size_t i = 0; i < n;) {
+        uint8_t c = p[i];
+        size_t len;
+
+        /* a run of printable ASCII that needs nothing, at once */
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            size_t j = i + 1;
+            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
+                j++;
+            lm_buf_put(&out, p + i, j - i);
+            i = j;
+            continue;
+        }
+        len = utf8_seq(p + i, n - i);
+        if (len == 0) {
+            put_s("\\ufffd");
+            i++;
+        } else if (len > 1) {
+            if (c == 0xc2 && p[i + 1] <= 0x9f) {
+                char u[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 15]};
+                lm_buf_put(&out, u, 6);
+            } else
+                lm_buf_put(&out, p + i, len);
+            i += len;
+        } else {
+            switch (c) {
+            case '"': put_s("\\\""); break;
+            case '\\': put_s("\\\\"); break;
+            case '\n': put_s("\\n"); break;
+            case '\r': put_s("\\r"); break;
+            case '\t': put_s("\\t"); break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                    lm_buf_put(&out, u, 6);
+                } else
+                    lm_buf_u8(&out, c);
+            }
+            i++;
+        }
+    }
+    lm_buf_u8(&out, '"');
 }
 
 static const char *colname(const lm_relentry *e, uint32_t i, char *tmp)
@@ -159,7 +314,7 @@ static void text_tuple(const lm_relentry *e, const lm_tuple *t)
     for (uint32_t i = 0; i < t->ncols; i++) {
         const lm_value *v = &t->cols[i];
         lm_buf_u8(&out, ' ');
-        put_s(colname(e, i, tmp));
+        put_e(colname(e, i, tmp));
         if (e && i < e->rel.natts)
             putf("[%u]", e->rel.cols[i].typoid);
         lm_buf_u8(&out, ':');
@@ -181,12 +336,12 @@ static void json_tuple(const lm_relentry *e, const lm_tuple *t)
         const char *name = colname(e, i, tmp);
         if (i)
             lm_buf_u8(&out, ',');
-        lm_json_str(&out, name, strlen(name));
+        json_str(name, strlen(name));
         lm_buf_u8(&out, ':');
         switch (v->kind) {
         case 'n': put_s("null"); break;
         case 'u': put_s("{\"unchanged_toast\":true}"); break;
-        case 't': lm_json_str(&out, v->data, v->len); break;
+        case 't': json_str(v->data, v->len); break;
         case 'b': put_s("{\"binary\":\""); put_hex(v->data, v->len); put_s("\"}"); break;
         }
     }
@@ -206,7 +361,7 @@ static void json_lsn(const char *k, uint64_t lsn)
 static void json_string(const char *k, const char *s)
 {
     json_key(k);
-    lm_json_str(&out, s, strlen(s));
+    json_str(s, strlen(s));
 }
 
 static void json_time(const char *k, int64_t t)
@@ -267,11 +422,19 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_lsn("start_lsn", r->u.header.start_lsn);
             json_time("created", r->u.header.created);
         } else {
-            putf(" version %u system %" PRIu64 " timeline %u server %u database \"%s\" slot \"%s\" "
-                 "publication \"%s\" encoding %s producer \"%s\" start ",
+            putf(" version %u system %" PRIu64 " timeline %u server %u database \"",
                  r->u.header.version, r->u.header.sysid, r->u.header.timeline,
-                 r->u.header.server_version, r->u.header.dbname, r->u.header.slot,
-                 r->u.header.publication, r->u.header.encoding, r->u.header.producer);
+                 r->u.header.server_version);
+            put_e(r->u.header.dbname);
+            put_s("\" slot \"");
+            put_e(r->u.header.slot);
+            put_s("\" publication \"");
+            put_e(r->u.header.publication);
+            put_s("\" encoding ");
+            put_e(r->u.header.encoding);
+            put_s(" producer \"");
+            put_e(r->u.header.producer);
+            put_s("\" start ");
             put_lsn(r->u.header.start_lsn);
             put_s(" created ");
             put_time(r->u.header.created);
@@ -283,21 +446,26 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             putf(",\"relid\":%u", r->u.rel.relid);
             json_string("schema", r->u.rel.nspname);
             json_string("table", r->u.rel.relname);
-            putf(",\"replica_identity\":\"%c\",\"columns\":[", r->u.rel.replident);
+            put_s(",\"replica_identity\":");
+            json_str(&r->u.rel.replident, 1);
+            put_s(",\"columns\":[");
             for (uint32_t i = 0; i < r->u.rel.natts; i++) {
                 const lm_column *c = &r->u.rel.cols[i];
                 putf("%s{\"name\":", i ? "," : "");
-                lm_json_str(&out, c->name, strlen(c->name));
+                json_str(c->name, strlen(c->name));
                 putf(",\"type_oid\":%u,\"typmod\":%d,\"key\":%s}", c->typoid, c->typmod,
                      (c->flags & LM_COL_KEY) ? "true" : "false");
             }
             put_s("]");
         } else {
-            putf(" %u %s (replica identity %c):", r->u.rel.relid, e ? e->display : "?",
-                 r->u.rel.replident);
+            putf(" %u ", r->u.rel.relid);
+            put_e(e ? e->display : "?");
+            putf(" (replica identity %c):", r->u.rel.replident);
             for (uint32_t i = 0; i < r->u.rel.natts; i++) {
                 const lm_column *c = &r->u.rel.cols[i];
-                putf(" %s[%u]%s", c->name, c->typoid, (c->flags & LM_COL_KEY) ? "(key)" : "");
+                lm_buf_u8(&out, ' ');
+                put_e(c->name);
+                putf("[%u]%s", c->typoid, (c->flags & LM_COL_KEY) ? "(key)" : "");
             }
         }
         break;
@@ -307,14 +475,21 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_string("schema", r->u.type.nspname);
             json_string("name", r->u.type.typname);
         } else
-            putf(" %u %s.%s", r->u.type.oid, r->u.type.nspname, r->u.type.typname);
+        {
+            putf(" %u ", r->u.type.oid);
+            put_e(r->u.type.nspname);
+            lm_buf_u8(&out, '.');
+            put_e(r->u.type.typname);
+        }
         break;
     case LM_REC_ORIGIN:
         if (json) {
             json_lsn("lsn", r->u.origin.lsn);
             json_string("name", r->u.origin.name);
         } else {
-            putf(" \"%s\" at ", r->u.origin.name);
+            put_s(" \"");
+            put_e(r->u.origin.name);
+            put_s("\" at ");
             put_lsn(r->u.origin.lsn);
         }
         break;
@@ -351,7 +526,9 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_key("new");
             json_tuple(e, &r->u.insert.newtup);
         } else {
-            putf(" %s:", relname_or(e, tmp, r->u.insert.relid));
+            lm_buf_u8(&out, ' ');
+            put_e(relname_or(e, tmp, r->u.insert.relid));
+            lm_buf_u8(&out, ':');
             text_tuple(e, &r->u.insert.newtup);
         }
         break;
@@ -366,7 +543,9 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_key("new");
             json_tuple(e, &r->u.update.newtup);
         } else {
-            putf(" %s:", relname_or(e, tmp, r->u.update.relid));
+            lm_buf_u8(&out, ' ');
+            put_e(relname_or(e, tmp, r->u.update.relid));
+            lm_buf_u8(&out, ':');
             if (r->u.update.oldkind) {
                 put_s(r->u.update.oldkind == 'K' ? " old-key:" : " old:");
                 text_tuple(e, &r->u.update.oldtup);
@@ -382,8 +561,9 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_key(r->u.del.oldkind == 'K' ? "old_key" : "old");
             json_tuple(e, &r->u.del.oldtup);
         } else {
-            putf(" %s:%s", relname_or(e, tmp, r->u.del.relid),
-                 r->u.del.oldkind == 'K' ? " key:" : " old:");
+            lm_buf_u8(&out, ' ');
+            put_e(relname_or(e, tmp, r->u.del.relid));
+            put_s(r->u.del.oldkind == 'K' ? ": key:" : ": old:");
             text_tuple(e, &r->u.del.oldtup);
         }
         break;
@@ -397,13 +577,14 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
                 const char *n = relname_or(t, tmp, r->u.truncate.relids[i]);
                 if (i)
                     lm_buf_u8(&out, ',');
-                lm_json_str(&out, n, strlen(n));
+                json_str(n, strlen(n));
             }
             put_s("]");
         } else {
             for (uint32_t i = 0; i < r->u.truncate.nrels; i++) {
                 lm_relentry *t = lm_relcache_get(rc, r->u.truncate.relids[i]);
-                putf(" %s", relname_or(t, tmp, r->u.truncate.relids[i]));
+                lm_buf_u8(&out, ' ');
+                put_e(relname_or(t, tmp, r->u.truncate.relids[i]));
             }
             if (r->u.truncate.flags & LM_TRUNCATE_CASCADE)
                 put_s(" cascade");
@@ -417,11 +598,13 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_lsn("lsn", r->u.message.lsn);
             json_string("prefix", r->u.message.prefix);
             json_key("content");
-            lm_json_str(&out, r->u.message.content, r->u.message.len);
+            json_str(r->u.message.content, r->u.message.len);
         } else {
             putf(" %s ", (r->u.message.flags & 1) ? "transactional" : "non-transactional");
             put_lsn(r->u.message.lsn);
-            putf(" prefix \"%s\" content ", r->u.message.prefix);
+            put_s(" prefix \"");
+            put_e(r->u.message.prefix);
+            put_s("\" content ");
             text_quoted(r->u.message.content, r->u.message.len);
         }
         break;
@@ -451,8 +634,11 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             json_lsn("sync_lsn", r->u.copy_begin.sync_lsn);
             json_string("columns", r->u.copy_begin.columns);
         } else {
-            putf(" %s.%s chunk %u/%u %s sync ", r->u.copy_begin.nspname, r->u.copy_begin.relname,
-                 r->u.copy_begin.chunk + 1, r->u.copy_begin.nchunks,
+            lm_buf_u8(&out, ' ');
+            put_e(r->u.copy_begin.nspname);
+            lm_buf_u8(&out, '.');
+            put_e(r->u.copy_begin.relname);
+            putf(" chunk %u/%u %s sync ", r->u.copy_begin.chunk + 1, r->u.copy_begin.nchunks,
                  r->u.copy_begin.format == 'b' ? "binary" : "text");
             put_lsn(r->u.copy_begin.sync_lsn);
         }
@@ -489,7 +675,11 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             putf(" %s at ", lm_end_reason_name(r->u.end.reason));
             put_lsn(r->u.end.lsn);
             if (*r->u.end.detail)
-                putf(" (%s)", r->u.end.detail);
+            {
+                put_s(" (");
+                put_e(r->u.end.detail);
+                lm_buf_u8(&out, ')');
+            }
         }
         break;
     }
@@ -562,10 +752,13 @@ static void print_stats(void)
     if (st.ntabs) {
         printf("\n%-40s %10s %10s %10s %9s %12s\n", "table", "insert", "update", "delete",
                "truncate", "bytes");
-        for (size_t i = 0; i < st.ntabs; i++)
+        for (size_t i = 0; i < st.ntabs; i++) {
+            char *name = esc_dup(st.tabs[i].name);
             printf("%-40s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64 " %12" PRIu64 "\n",
-                   st.tabs[i].name, st.tabs[i].ins, st.tabs[i].upd, st.tabs[i].del,
+                   name, st.tabs[i].ins, st.tabs[i].upd, st.tabs[i].del,
                    st.tabs[i].trunc, st.tabs[i].bytes);
+            free(name);
+        }
     }
 }
 
@@ -656,8 +849,10 @@ int main(int argc, char **argv)
         const char *name = files[i];
         bool is_stdin = strcmp(name, "-") == 0;
         int fd = 0;
-        if (!is_stdin && (fd = open(name, O_RDONLY)) < 0)
-            lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", name, strerror(errno));
+        if (!is_stdin && (fd = open(name, O_RDONLY)) < 0) {
+            int err = errno;
+            lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", esc_dup(name), strerror(err));
+        }
         if (!rd)
             rd = lm_reader_new(fd, is_stdin ? "standard input" : name);
         else
@@ -690,7 +885,10 @@ int main(int argc, char **argv)
     if (fflush(stdout) != 0 || ferror(stdout))
         lm_fatal(LM_EXIT_IO, "could not write to standard output: %s", strerror(errno));
     if (rc_read < 0) {
-        lm_error("%s", lm_reader_error(rd));
+        /* the message may hold a file name or the stream's own strings */
+        char *msg = esc_dup(lm_reader_error(rd));
+        lm_error("%s", msg);
+        free(msg);
         int code = lm_reader_errcode(rd);
         lm_relcache_free(rc);
         lm_reader_free(rd);
@@ -699,23 +897,27 @@ int main(int argc, char **argv)
     if (mode == MODE_STATS)
         print_stats();
     if (last_type != LM_REC_END && last_type != LM_REC_TRAILER) {
+        char *name = esc_dup(lm_reader_name(rd));
         if (last_type == 0)
-            lm_error("%s: empty stream: no header, no records", lm_reader_name(rd));
+            lm_error("%s: empty stream: no header, no records", name);
         else
             lm_error("%s: stream ends at offset %" PRIu64 " without an end record or segment "
-                     "trailer (truncated?)", lm_reader_name(rd),
+                     "trailer (truncated?)", name,
                      lm_reader_record_offset(rd) + lm_reader_record_size(rd));
+        free(name);
         lm_relcache_free(rc);
         lm_reader_free(rd);
         return LM_EXIT_TRUNCATED;
     }
     if (mode == MODE_VERIFY) {
         const lm_record *h = lm_reader_header(rd);
+        char *slot = esc_dup(h ? h->u.header.slot : "");
         printf("ok: %d file%s, system %" PRIu64 ", slot \"%s\", ends with %s%s%s\n", nfiles,
-               nfiles == 1 ? "" : "s", h ? h->u.header.sysid : 0, h ? h->u.header.slot : "",
+               nfiles == 1 ? "" : "s", h ? h->u.header.sysid : 0, slot,
                last_type == LM_REC_END ? "end record" : "segment trailer",
                last_type == LM_REC_END ? ": " : "",
                last_type == LM_REC_END ? lm_end_reason_name(end_reason) : "");
+        free(slot);
     }
     lm_relcache_free(rc);
     lm_reader_free(rd);
