@@ -64,12 +64,15 @@ qt() { PGDATABASE_TEST=t_$DB q target "$@"; }
 # Every sequence of the target at or past the source's value, identity
 # sequences included.
 sequences_caught_up() {
+    # as JSON objects: a sequence's name may hold a space, a tab, a newline
+    local q="SELECT json_object_agg(format('%I.%I', schemaname, sequencename), coalesce(last_value, 0)) FROM pg_sequences"
     local s t
-    s=$(qs -c "SELECT format('%I.%I', schemaname, sequencename) || ' ' || coalesce(last_value, 0) FROM pg_sequences ORDER BY 1")
-    t=$(qt -c "SELECT format('%I.%I', schemaname, sequencename) || ' ' || coalesce(last_value, 0) FROM pg_sequences ORDER BY 1")
+    s=$(qs -c "$q")
+    t=$(qt -c "$q")
     [ -n "$s" ] || return 1
-    join <(echo "$s") <(echo "$t") | awk '$3 < $2 { print "behind: " $0; bad = 1 } END { exit bad }'
-    [ "$(echo "$s" | wc -l)" = "$(echo "$t" | wc -l)" ]
+    jq -en --argjson s "$s" --argjson t "$t" '
+        ($s | keys) == ($t | keys) and all($s | to_entries[]; $t[.key] >= .value)' ||
+        { echo "sequences behind or missing: $s / $t"; false; }
 }
 
 # Writes during the live phase: pgbench over every odd table, and a loop of
@@ -126,8 +129,8 @@ tables_equal() {
     sequences_caught_up
     # live writes did reach every kind of table
     [ "$(qt -c "SELECT count(*) FROM ident_always WHERE note LIKE 'live%'")" -gt 0 ]
-    [ "$(qt -c "SELECT count(*) FROM public.\"new
-line\" WHERE v LIKE 'w%'")" -gt 0 ]
+    [ "$(qt -c "SELECT count(*) FROM public.\"nl
+name\" WHERE v LIKE 'live%'")" -gt 0 ]
     # the application can go on writing on the target: identity values
     # follow the source's
     local max_src
