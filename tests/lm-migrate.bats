@@ -814,6 +814,7 @@ conn_quote() { local s=${1//\\/\\\\}; printf "'%s'" "${s//\'/\\\'}"; }
     [ ! -e "$W/pwned" ]
     run -0 lmm clean --workdir "$W"
     assert_output --partial "stays fenced"
+}
 
 @test "lm-migrate: markers forged by a role without privileges, mid-stream and during the cutover, stop nothing: rows after them arrive, the cutover completes and verifies" {
     mkdb forged
