@@ -468,7 +468,7 @@ spool_high() {
 @test "faults: spool disk full: lm-decode stops with exit 9, the slot is not acknowledged past the spool; restarted still full: the partial is recovered in place; space back: resumes, target equals source" {
     SPOOL=$T/spool
     mkdir -p "$SPOOL"
-    if ! mount -t tmpfs -o size=2m tmpfs "$SPOOL" 2>"$T/mount.err"; then
+    if ! mount -t tmpfs -o size=2m,mode=0700 tmpfs "$SPOOL" 2>"$T/mount.err"; then
         skip "cannot mount a tmpfs for the spool: $(cat "$T/mount.err")"
     fi
     MOUNTED=$SPOOL
