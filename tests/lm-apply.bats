@@ -11,9 +11,10 @@ load helpers
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    pg_start source
-    # every test's database takes a replication origin state on the target,
-    # one of max_replication_slots', for the suite's life
+    # tests leave their slots on the source, and every test's database
+    # takes a replication origin state on the target, one of
+    # max_replication_slots', for the suite's life
+    pg_start source "max_replication_slots = 64"
     pg_start target "max_replication_slots = 64"
     pg_start other     # a second source system (another system identifier)
 }
