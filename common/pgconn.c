@@ -241,6 +241,16 @@ PGresult *lm_exec_try(PGconn *conn, const char *sql, char **errmsg)
     return res;
 }
 
+void lm_exit_if_lost(PGconn *conn, const char *role, const char *err)
+{
+    if (PQstatus(conn) != CONNECTION_BAD)
+        return;
+    /* a server that restarted or ended the session is not a missing
+     * privilege: a retry may well succeed */
+    lm_error("lost the %s connection: %s", role, err ? err : trim_msg(PQerrorMessage(conn)));
+    exit(LM_EXIT_SERVER);
+}
+
 char *lm_query_value(PGconn *conn, int code, const char *sql)
 {
     PGresult *res = lm_exec(conn, code, sql);

@@ -43,6 +43,10 @@ PGresult *lm_execp(PGconn *conn, int code, const char *sql, int nparams,
 void lm_exec_cmd(PGconn *conn, int code, const char *sql);
 /* NULL on failure, the error left for lm_result_error (PQclear'd). */
 PGresult *lm_exec_try(PGconn *conn, const char *sql, char **errmsg);
+/* After a failed lm_exec_try: when the connection itself is gone (the
+ * server restarted, the session was terminated), log it as such and exit
+ * LM_EXIT_SERVER, so the failure is not taken for a missing privilege. */
+void lm_exit_if_lost(PGconn *conn, const char *role, const char *err);
 /* A malloc'd copy of the first value of the first row, NULL for SQL NULL
  * or no row. */
 char *lm_query_value(PGconn *conn, int code, const char *sql);

@@ -81,6 +81,7 @@ void lm_state_ensure(PGconn *target)
     res = lm_exec_try(target, sql, &err);
     free(sql);
     if (!res) {
+        lm_exit_if_lost(target, "target", err);
         PQclear(PQexec(target, "ROLLBACK"));
         lm_error("could not create the lm state schema on the target: %s", err);
         lm_hint("The target role needs CREATE on the database (or create schema \"lm\" owned by it).");

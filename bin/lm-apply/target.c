@@ -241,6 +241,7 @@ void tgt_connect(const char *conninfo)
     tconn = lm_connect(conninfo, "target", 0);
     res = lm_exec_try(tconn, "SET session_replication_role = replica", &err);
     if (!res) {
+        lm_exit_if_lost(tconn, "target", err);
         lm_error("the target role may not set session_replication_role: %s", err);
         lm_hint("Use a superuser, or on PostgreSQL 15 GRANT SET ON PARAMETER session_replication_role TO the role.");
         exit(LM_EXIT_PREFLIGHT);
@@ -261,6 +262,7 @@ static bool origin_exists(void)
 
 static void origin_priv_error(const char *what, const char *err)
 {
+    lm_exit_if_lost(tconn, "target", err);
     if (strstr(err, "free replication state slot")) {
         /* not a privilege: every origin that has tracked progress holds
          * one of max_replication_slots' states until it is dropped */
@@ -327,6 +329,7 @@ uint64_t tgt_origin_setup(const lm_record *h)
         sql = lm_psprintf("SELECT pg_replication_origin_session_setup(%s)", lit);
         res = lm_exec_try(tconn, sql, &err);
         if (!res) {
+            lm_exit_if_lost(tconn, "target", err);
             if (strstr(err, "is already active"))
                 lm_fatal(LM_EXIT_PREFLIGHT, "replication origin \"%s\" is in use by another "
                          "session (another lm-apply?): %s", origin_name, err);

@@ -43,6 +43,7 @@ static PGconn *source_session(run *r)
     char *err = NULL;
     PGresult *res = lm_exec_try(src, sql, &err);
     if (!res) {
+        lm_exit_if_lost(src, "source", err);
         lm_error("could not import snapshot \"%s\" on the source: %s", r->snapshot, err);
         lm_hint("The process holding the snapshot has gone; run again with --resume to "
                 "re-copy unfinished tables under a fresh snapshot.");
