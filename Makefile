@@ -27,13 +27,15 @@ COMMON_HDR := $(wildcard common/*.h)
 LIB = common/liblm.a
 BUILT := $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),bin/$(p)/$(p)))
 TOOLS := $(if $(wildcard tests/tools/lm-testgen.c),tests/tools/lm-testgen)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT := $(if $(UNIT_SRC),tests/unit/unit)
 MAN1 := $(wildcard man/*.1)
 MAN5 := $(wildcard man/*.5)
 MAN7 := $(wildcard man/*.7)
 
-.PHONY: all check check-faults deps install uninstall clean fuzz bench demo shellcheck
+.PHONY: all unit check check-faults deps install uninstall clean fuzz bench demo shellcheck
 
-all: $(BUILT) $(TOOLS)
+all: $(BUILT) $(TOOLS) $(UNIT)
 
 # rebuild everything when the flags change (SANITIZE=1 and back)
 FLAGS_STAMP := .build-flags
@@ -55,12 +57,20 @@ $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),$(eval $(call PROG_RULE,$(p))
 tests/tools/%: tests/tools/%.c $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS)
 
+# unit tests of common/: no server, no ports, a second or less
+tests/unit/unit: $(UNIT_SRC) tests/unit/unit.h $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
+	$(CC) $(CFLAGS) -Itests/unit -o $@ $(UNIT_SRC) $(LIB) $(LDFLAGS) $(LDLIBS)
+
+unit: $(UNIT)
+	tests/unit/unit
+
 # everything the suites use: the fault suite fuzzes with clang, the bench
 # smoke test runs pgcopydb
 deps:
 	@scripts/install-deps all
 
-# make check: installs what is missing, builds, runs every suite.
+# make check: installs what is missing, builds, runs the unit tests (they
+# fail fast, before any cluster starts), then every suite.
 #   TESTS=tests/lm-cat.bats to run some; VALGRIND=1 / SANITIZE=1 for checkers
 # Under SANITIZE=1 the programs' exit-time leaks (one-shot processes) are not
 # reported, except in the format and lm-cat suites, which turn it back on;
@@ -68,6 +78,7 @@ deps:
 SAN_ENV = $(if $(SANFLAGS),ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
 check: deps
 	$(MAKE) all
+	$(MAKE) unit
 	$(SAN_ENV) scripts/run-tests $(TESTS)
 
 check-faults: deps
@@ -89,7 +100,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
 
 clean:
-	rm -f common/*.o $(LIB) $(FLAGS_STAMP) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS)
+	rm -f common/*.o $(LIB) $(FLAGS_STAMP) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS) $(UNIT)
 
 # The README's first command: a live migration between throwaway clusters.
 demo: deps

@@ -1,0 +1,124 @@
+/* Small pieces of common/ with exact answers: JSON string escaping, slot
+ * name rules, the cutover marker's token and MAC. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+#include "marker.h"
+#include "opts.h"
+#include "unit.h"
+
+static void json_strings(void)
+{
+    static const struct {
+        const char *in;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        {"abc", 3, "\"abc\""},
+        {"", 0, "\"\""},
+        {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
+        {"\n\r\t", 3, "\"\\n\\r\\t\""},
+        {"\x01\x1f\x7f", 3, "\"\\u0001\\u001f\\u007f\""},
+        {"a\0b", 3, "\"a\\u0000b\""},
+        /* UTF-8 passes through as it is */
+        {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lm_buf b = {0};
+        lm_json_str(&b, cases[i].in, cases[i].len);
+        lm_buf_u8(&b, '\0');
+        CHECK_STR((char *)b.data, cases[i].want);
+        lm_buf_free(&b);
+    }
+}
+
+static void slot_names(void)
+{
+    const char *why = NULL;
+    char long_name[80];
+
+    CHECK(lm_slot_name_valid("lm_slot_1", &why));
+    memset(long_name, 'a', 63);
+    long_name[63] = '\0';
+    CHECK(lm_slot_name_valid(long_name, &why));
+    long_name[63] = 'a';
+    long_name[64] = '\0';
+    CHECK(!lm_slot_name_valid(long_name, &why));
+    CHECK_STR(why, "it is longer than 63 characters");
+    CHECK(!lm_slot_name_valid("", &why));
+    CHECK_STR(why, "it is empty");
+    CHECK(!lm_slot_name_valid("Upper", &why));
+    CHECK_STR(why, "only lower case letters, digits and underscores are allowed");
+    CHECK(!lm_slot_name_valid("with-dash", &why));
+    CHECK(!lm_slot_name_valid("sp ace", &why));
+}
+
+static void marker_key(void)
+{
+    lm_marker_key k;
+    char hex[200];
+
+    /* 16 to 64 bytes, white space around ignored, either case */
+    CHECK(lm_marker_key_parse("000102030405060708090a0b0c0d0e0F", 32, &k));
+    CHECK_U64(k.len, 16);
+    CHECK_U64(k.key[15], 0x0f);
+    CHECK(lm_marker_key_parse("  0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b\n", 44, &k));
+    CHECK_U64(k.len, 20);
+    memset(hex, 'f', 128);
+    CHECK(lm_marker_key_parse(hex, 128, &k));
+    CHECK_U64(k.len, 64);
+    CHECK(!lm_marker_key_parse(hex, 130, &k));      /* 65 bytes */
+    CHECK(!lm_marker_key_parse(hex, 30, &k));       /* 15 bytes */
+    CHECK(!lm_marker_key_parse(hex, 33, &k));       /* odd */
+    CHECK(!lm_marker_key_parse("", 0, &k));
+    CHECK(!lm_marker_key_parse("0g0102030405060708090a0b0c0d0e0f", 32, &k));
+    CHECK(!lm_marker_key_parse("0001020304050607 08090a0b0c0d0e0f", 33, &k));
+}
+
+static void marker_mac(void)
+{
+    lm_marker_key k;
+    char *m;
+
+    if (!CHECK(lm_marker_key_parse("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", 40, &k)))
+        return;
+    /* HMAC-SHA256(key, "m1") in lower-case hex (Python's hmac module) */
+    m = lm_marker_make(&k, "m1");
+    CHECK_STR(m, "cutover m1 1892f3106f13183073fdec42752e7550347dc51317b506d011893a2a9473007d");
+    CHECK(lm_marker_verify(&k, m, strlen(m)));
+    /* any change refused: the MAC, the ID, the length, the upper case */
+    m[strlen(m) - 1] = 'e';
+    CHECK(!lm_marker_verify(&k, m, strlen(m)));
+    m[strlen(m) - 1] = 'd';
+    m[9] = '2';
+    CHECK(!lm_marker_verify(&k, m, strlen(m)));
+    m[9] = '1';
+    CHECK(!lm_marker_verify(&k, m, strlen(m) - 1));
+    for (char *p = m + 11; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    CHECK(!lm_marker_verify(&k, m, strlen(m)));
+    free(m);
+    /* an ID with a space cannot be told from the MAC: refused */
+    m = lm_psprintf("cutover a b %064d", 0);
+    CHECK(!lm_marker_verify(&k, m, strlen(m)));
+    free(m);
+    CHECK(!lm_marker_verify(&k, "cutover ", 8));
+    CHECK(!lm_marker_verify(&k, "", 0));
+    /* another key's marker is refused */
+    m = lm_marker_make(&k, "m1");
+    k.key[0] ^= 1;
+    CHECK(!lm_marker_verify(&k, m, strlen(m)));
+    free(m);
+}
+
+const unit_test unit_misc_tests[] = {
+    {"JSON string escaping", json_strings},
+    {"replication slot name rules", slot_names},
+    {"cutover marker token parsing", marker_key},
+    {"cutover marker MAC made and verified", marker_mac},
+    {NULL, NULL},
+};
