@@ -11,21 +11,43 @@
 #include "log.h"
 #include "spooldir.h"
 
+/* Exactly 16 upper-case hex digits, as spool_*_name write them.  Not
+ * scanf's %16llX: it also takes leading blanks, a sign, "0x" and lower
+ * case, so that files lm-decode never wrote ("seg--000000000000001-...",
+ * a copy named in lower case) were listed, read and pruned as segments. */
+static bool parse_lsn16(const char *s, uint64_t *v)
+{
+    uint64_t r = 0;
+
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            r = r << 4 | (uint64_t)(c - '0');
+        else if (c >= 'A' && c <= 'F')
+            r = r << 4 | (uint64_t)(c - 'A' + 10);
+        else
+            return false;
+    }
+    *v = r;
+    return true;
+}
+
 bool spool_parse_name(const char *name, spool_seg *seg)
 {
-    unsigned long long a, b;
-    int n = 0;
+    uint64_t a, b;
     size_t len = strlen(name);
 
     memset(seg, 0, sizeof *seg);
-    if (len == 4 + 16 + 1 + 16 + 4 &&
-        sscanf(name, "seg-%16llX-%16llX.lmz%n", &a, &b, &n) == 2 && (size_t)n == len) {
+    if (strncmp(name, "seg-", 4) != 0)
+        return false;
+    if (len == 4 + 16 + 1 + 16 + 4 && name[20] == '-' && strcmp(name + 37, ".lmz") == 0 &&
+        parse_lsn16(name + 4, &a) && parse_lsn16(name + 21, &b)) {
         seg->start = a;
         seg->end = b;
         return true;
     }
-    if (len == 4 + 16 + 12 && sscanf(name, "seg-%16llX.lmz.partial%n", &a, &n) == 1 &&
-        (size_t)n == len) {
+    if (len == 4 + 16 + 12 && strcmp(name + 20, ".lmz.partial") == 0 &&
+        parse_lsn16(name + 4, &a)) {
         seg->start = a;
         seg->partial = true;
         return true;

@@ -99,6 +99,20 @@ static void not_segments(void)
         "seg-00000016B374D84G-00000016B374D9A0.lmz",     /* not hex */
         "seg-00000016B374D848_00000016B374D9A0.lmz",     /* wrong separator */
         "SEG-00000016B374D848-00000016B374D9A0.lmz",
+        /* sixteen characters that scanf's %X would take for a number, but
+         * not the sixteen hex digits the writer makes */
+        "seg-0x000016B374D848-00000016B374D9A0.lmz",
+        "seg-+000016B374D8480-00000016B374D9A0.lmz",
+        "seg--000000000000001-00000016B374D9A0.lmz",
+        "seg- 00000016B374D84-00000016B374D9A0.lmz",
+        "seg-00000016B374D848-+0000016B374D9A0.lmz",
+        "seg-0X000016B374D848.lmz.partial",
+        "seg- 00000016B374D84.lmz.partial",
+        "seg--000000000000001.lmz.partial",
+        /* lower case: the writer's %X never makes it, so such a file is
+         * not one of ours even when its value matches one that is */
+        "seg-00000016b374d848-00000016b374d9a0.lmz",
+        "seg-00000016b374d848.lmz.partial",
     };
 
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -129,6 +143,8 @@ static void listing(void)
         "README",
         "seg-0000000000000100-0000000000000200.lmz.tmp",
         "lm-apply.lock",
+        /* not a name lm-decode writes, though scanf would read one */
+        "seg-0x00000000000100-0000000000000200.lmz",
     };
     char tmpl[] = "/tmp/lm-unit-spool.XXXXXX";
     char *dir = mkdtemp(tmpl), path[512];
