@@ -68,7 +68,7 @@ static void marker_key(void)
     CHECK_U64(k.key[15], 0x0f);
     CHECK(lm_marker_key_parse("  0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b\n", 44, &k));
     CHECK_U64(k.len, 20);
-    memset(hex, 'f', 128);
+    memset(hex, 'f', sizeof hex);
     CHECK(lm_marker_key_parse(hex, 128, &k));
     CHECK_U64(k.len, 64);
     CHECK(!lm_marker_key_parse(hex, 130, &k));      /* 65 bytes */
