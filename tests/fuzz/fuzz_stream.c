@@ -72,13 +72,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     mode = data[0];
     n = size - 1;
-    buf = malloc(n ? n : 1);
+    buf = lm_malloc(n);
     memcpy(buf, data + 1, n);
     if (mode & 1)
         fix_crcs(buf, n);
     if (mode & 2) {
         size_t cap = ZSTD_compressBound(n), zn;
-        z = malloc(cap);
+        z = lm_malloc(cap);
         zn = ZSTD_compress(z, cap, buf, n, 1);
         if (ZSTD_isError(zn))
             abort();
