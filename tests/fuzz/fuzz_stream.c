@@ -54,6 +54,10 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* written with bytes read only for ASan to check them: volatile, so the
+ * compiler keeps the reads */
+static volatile uint8_t touched;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int inited;
@@ -96,9 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while ((rc = lm_reader_next(r, &rec)) > 0) {
         size_t rawlen;
         const uint8_t *raw = lm_reader_record_raw(r, &rawlen);
-        /* touch the raw bytes so ASan checks the reported range */
-        if (rawlen && (raw[0] ^ raw[rawlen - 1]) == 0x100)
-            abort();
+        /* read the ends of the reported range so ASan checks it */
+        if (rawlen)
+            touched = (uint8_t)(raw[0] ^ raw[rawlen - 1]);
         (void)lm_reader_record_offset(r);
         (void)lm_reader_header(r);
         lm_buf_reset(&enc);
