@@ -8,6 +8,11 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 OPT ?= -O2 -g
 WARN = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+# CI=true (.ci/run sets it, as CI services do): a warning fails the build;
+# elsewhere it is shown. The fuzz build (scripts/fuzz) has flags of its own.
+ifeq ($(CI),true)
+  WARN += -Werror
+endif
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags libpq libzstd 2>/dev/null)
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs libpq libzstd 2>/dev/null)
 ifeq ($(SANITIZE),1)
