@@ -27,6 +27,9 @@ const char *lm_progname(void) { return progname; }
 void lm_log_set_level(int l) { level = l; }
 int lm_log_level(void) { return level; }
 
+/* fmt is a printf format with its arguments in ap: gcc then checks that
+ * only formats reach it (-Wmissing-format-attribute, -Wformat=2) */
+LM_PRINTF(3, 0)
 static void vlog(int l, const char *tag, const char *fmt, va_list ap)
 {
     char buf[8192];

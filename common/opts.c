@@ -74,8 +74,8 @@ int64_t lm_opt_duration_ms(const char *opt, const char *val, int64_t min_ms, int
     else
         lm_usage_error("invalid unit \"%s\" for option %s: use ms, s, min or h", end, opt);
     if (v * mult < (double)min_ms || v * mult > (double)max_ms)
-        lm_usage_error("%s must be in range %.3g..%.3g seconds", opt, min_ms / 1000.0,
-                       max_ms / 1000.0);
+        lm_usage_error("%s must be in range %.3g..%.3g seconds", opt, (double)min_ms / 1000.0,
+                       (double)max_ms / 1000.0);
     return (int64_t)(v * mult);
 }
 

@@ -3,7 +3,7 @@
 
 #include "pgoutput.h"
 
-static int fail(char *err, size_t errlen, const char *what, char type)
+static int fail(char *err, size_t errlen, const char *what, uint8_t type)
 {
     snprintf(err, errlen, "malformed pgoutput %s message ('%c')", what, type);
     return -1;

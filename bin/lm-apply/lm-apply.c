@@ -42,7 +42,7 @@ static bool opt_changes_only;
 static bool opt_progress;
 static bool opt_status;
 static bool opt_json;
-static char **files;
+static const char *const *files;
 static int nfiles;
 
 static lm_reader *rd;
@@ -1172,7 +1172,7 @@ int main(int argc, char **argv)
     }
     if (!have_target)
         lm_usage_error("no target given: use --target");
-    files = argv + optind;
+    files = (const char *const *)(argv + optind);
     nfiles = argc - optind;
     if (opt_spool && nfiles > 0)
         lm_usage_error("--spool and FILE arguments cannot be combined");
@@ -1183,7 +1183,7 @@ int main(int argc, char **argv)
     if (opt_json && !opt_status)
         lm_usage_error("--json goes with --status");
     if (nfiles == 0 && !opt_spool) {
-        static char *dash[] = {"-"};
+        static const char *const dash[] = {"-"};
         files = dash;
         nfiles = 1;
     }

@@ -126,7 +126,7 @@ static void put_time(int64_t t)
 
 static void put_hex(const uint8_t *p, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const uint8_t hex[] = "0123456789abcdef";
     lm_buf_reserve(&out, 2 * n);
     for (size_t i = 0; i < n; i++) {
         out.data[out.len++] = hex[p[i] >> 4];

@@ -28,6 +28,12 @@ static const char *val(PGresult *res, int col)
     return PQgetisnull(res, 0, col) ? NULL : PQgetvalue(res, 0, col);
 }
 
+/* A boolean column: NULL is false, never a string to compare. */
+static bool is_true(PGresult *res, int col)
+{
+    return !PQgetisnull(res, 0, col) && strcmp(PQgetvalue(res, 0, col), "t") == 0;
+}
+
 int slot_status(const slot_opts *o)
 {
     static const char sql[] =
@@ -64,8 +70,8 @@ int slot_status(const slot_opts *o)
     kv_str(&k, "slot_type", val(res, 2));
     kv_str(&k, "plugin", val(res, 1));
     kv_str(&k, "database", val(res, 3));
-    kv_bool(&k, "temporary", strcmp(val(res, 15), "t") == 0);
-    kv_bool(&k, "active", strcmp(val(res, 4), "t") == 0);
+    kv_bool(&k, "temporary", is_true(res, 15));
+    kv_bool(&k, "active", is_true(res, 4));
     kv_raw(&k, "active_pid", val(res, 5));
     kv_str(&k, "confirmed_flush_lsn", val(res, 6));
     kv_str(&k, "restart_lsn", val(res, 7));

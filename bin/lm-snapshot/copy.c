@@ -281,7 +281,8 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     if (r->o->progress && t->chunks_done == t->nchunks) {
         char b1[32];
         fprintf(stderr, "%s: %s: %" PRIu64 " rows, %s in %.1f s\n", lm_progname(), t->qname,
-                t->rows, fmt_bytes(t->copied, b1, sizeof b1), (t->end_us - t->start_us) / 1e6);
+                t->rows, fmt_bytes(t->copied, b1, sizeof b1),
+                (double)(t->end_us - t->start_us) / 1e6);
     }
     pthread_mutex_unlock(&r->mu);
     __atomic_store_n(&c->copied, c->est_bytes > bytes ? c->est_bytes : bytes, __ATOMIC_RELAXED);
@@ -327,7 +328,7 @@ static void progress_line(run *r, int64_t start_us, bool last)
 {
     uint64_t done = 0;
     int tables_done = 0, tables_total = 0;
-    double secs = (lm_monotonic_us() - start_us) / 1e6;
+    double secs = (double)(lm_monotonic_us() - start_us) / 1e6;
     double pct, rate;
     char b1[32], b2[32], b3[32], eta[32] = "-";
 
@@ -406,6 +407,6 @@ void print_summary(run *r)
         if (!shown++)
             fprintf(stderr, "%-40s %8s %12s %10s %8s\n", "table", "chunks", "rows", "bytes", "seconds");
         fprintf(stderr, "%-40s %8d %12" PRIu64 " %10s %8.1f\n", t->qname, t->nchunks, t->rows,
-                fmt_bytes(t->copied, b1, sizeof b1), (t->end_us - t->start_us) / 1e6);
+                fmt_bytes(t->copied, b1, sizeof b1), (double)(t->end_us - t->start_us) / 1e6);
     }
 }

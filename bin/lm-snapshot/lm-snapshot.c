@@ -280,7 +280,7 @@ static void phase_begin(const char *what)
     phase_start = lm_monotonic_us();
     lm_info("%s", what);
 }
-static void phase_end(int ph) { phase_secs[ph] += (lm_monotonic_us() - phase_start) / 1e6; }
+static void phase_end(int ph) { phase_secs[ph] += (double)(lm_monotonic_us() - phase_start) / 1e6; }
 
 static bool meta_done(PGconn *tgt, const char *key)
 {
@@ -843,7 +843,8 @@ post_data:
         for (int i = 0; i < 8; i++)
             if (phase_secs[i] > 0)
                 fprintf(stderr, "%s: phase %-14s %8.1f s\n", lm_progname(), phase_names[i], phase_secs[i]);
-        fprintf(stderr, "%s: done in %.1f s\n", lm_progname(), (lm_monotonic_us() - t0) / 1e6);
+        fprintf(stderr, "%s: done in %.1f s\n", lm_progname(),
+                (double)(lm_monotonic_us() - t0) / 1e6);
     }
     free(archive);
     free(workdir);

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         inited = 1;
     }
     /* an exact-size heap copy: ASan sees any read past the message */
-    copy = malloc(size ? size : 1);
+    copy = lm_malloc(size);
     memcpy(copy, data, size);
     err[0] = '\0';
     if (lm_pgoutput_parse(copy, size, &rec, &arena, err, sizeof err) == 0) {

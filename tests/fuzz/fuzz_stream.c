@@ -54,6 +54,10 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* written with bytes read only for ASan to check them: volatile, so the
+ * compiler keeps the reads */
+static volatile uint8_t touched;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int inited;
@@ -72,13 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     mode = data[0];
     n = size - 1;
-    buf = malloc(n ? n : 1);
+    buf = lm_malloc(n);
     memcpy(buf, data + 1, n);
     if (mode & 1)
         fix_crcs(buf, n);
     if (mode & 2) {
         size_t cap = ZSTD_compressBound(n), zn;
-        z = malloc(cap);
+        z = lm_malloc(cap);
         zn = ZSTD_compress(z, cap, buf, n, 1);
         if (ZSTD_isError(zn))
             abort();
@@ -96,9 +100,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     while ((rc = lm_reader_next(r, &rec)) > 0) {
         size_t rawlen;
         const uint8_t *raw = lm_reader_record_raw(r, &rawlen);
-        /* touch the raw bytes so ASan checks the reported range */
-        if (rawlen && (raw[0] ^ raw[rawlen - 1]) == 0x100)
-            abort();
+        /* read the ends of the reported range so ASan checks it */
+        if (rawlen)
+            touched = (uint8_t)(raw[0] ^ raw[rawlen - 1]);
         (void)lm_reader_record_offset(r);
         (void)lm_reader_header(r);
         lm_buf_reset(&enc);

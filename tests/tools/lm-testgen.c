@@ -239,7 +239,7 @@ int main(int argc, char **argv)
     r.u.origin.name = "other";
     lm_writer_put(w, &r);
 
-    bigval = malloc(big + 1);
+    bigval = lm_malloc(big + 1);
     for (size_t i = 0; i < big; i++)
         bigval[i] = (char)('a' + i % 26);
     for (long i = 0; i < rows; i++) {
