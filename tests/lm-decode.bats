@@ -39,10 +39,7 @@ teardown() {
 
 curlsn() { q src -c "SELECT pg_current_wal_insert_lsn()"; }
 confirmed() { q src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$1'"; }
-# LSN comparisons in the shell: lsn_le A B is A <= B
-lsn_int() { local h=${1%/*} l=${1#*/}; echo $(( (16#$h << 32) | 16#$l )); }
-lsn_le() { [ "$(lsn_int "$1")" -le "$(lsn_int "$2")" ]; }
-lsn_lt() { [ "$(lsn_int "$1")" -lt "$(lsn_int "$2")" ]; }
+# lsn_le A B (A <= B) and lsn_lt: tests/helpers.bash
 confirmed_ge() { lsn_le "$2" "$(confirmed "$1")"; }
 
 # mkslot NAME "publication body": a publication and a pgoutput slot named NAME
