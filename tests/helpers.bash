@@ -221,6 +221,44 @@ db_hashes() {
         done
 }
 
+# ------------------------------------------------ every program's front door
+# The first tests of each program's suite, after PostgreSQL's
+# program_help_ok, program_version_ok and program_options_handling_ok
+# (src/test/perl/PostgreSQL/Test/Utils.pm).  PROG... is a program, or a
+# program and its subcommand (lm-slot create).  Each leaves bats' $output
+# (stdout), $stderr and $status of its run for the suite's own checks.
+# Every check returns at once on failure, also where errexit is off (under
+# run, or in a condition).
+
+# program_help_ok PROG...: --help exits 0 with a usage on stdout and
+# nothing on stderr
+# shellcheck disable=SC2154  # stderr: set by bats' run
+program_help_ok() {
+    run -0 --separate-stderr "$@" --help || return 1
+    assert_output --partial "Usage:" || return 1
+    assert_equal "$stderr" ""
+}
+
+# program_version_ok PROG...: --version exits 0 with "PROG (lm) X.Y[.Z]"
+# (PROG the program's own name) as the only line on stdout, nothing on stderr
+# shellcheck disable=SC2154  # stderr: set by bats' run
+program_version_ok() {
+    run -0 --separate-stderr "$@" --version || return 1
+    assert_output --regexp "^$1 \\(lm\\) [0-9]+\\.[0-9]+(\\.[0-9]+)?\$" || return 1
+    assert_equal "$stderr" ""
+}
+
+# program_options_handling_ok PROG...: a bad option (--not-a-valid-option)
+# exits 2 with nothing on stdout; stderr names the option and ends in
+# 'Try "PROG... --help" for more information.'
+# shellcheck disable=SC2154  # output, stderr, stderr_lines: set by bats' run
+program_options_handling_ok() {
+    run -2 --separate-stderr "$@" --not-a-valid-option || return 1
+    assert_equal "$output" "" || return 1
+    [[ $stderr == *--not-a-valid-option* ]] || { echo "stderr does not name the option: $stderr"; return 1; }
+    assert_equal "${stderr_lines[-1]}" "Try \"$* --help\" for more information."
+}
+
 # ------------------------------------------------ one database on both sides
 # The suites that take a database of the source to the same-named one of
 # the target (lm-apply, faults) work on database $DB of each cluster.

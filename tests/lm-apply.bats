@@ -197,25 +197,19 @@ SQL
 # ------------------------------------------------------------ command line
 
 @test "lm-apply: --help on stdout with every option, exit 0" {
-    run --separate-stderr lm-apply --help
-    assert_success
+    program_help_ok lm-apply
     for opt in --target --origin --spool --follow --ack --prune --status --json --batch-rows \
         --group-changes --group-time --progress --verbose --version --help; do
         [[ "$output" == *"$opt"* ]] || { echo "--help lacks $opt"; false; }
     done
-    [ -z "$stderr" ]
 }
 
 @test "lm-apply: --version" {
-    run lm-apply --version
-    assert_success
-    assert_output --regexp '^lm-apply .*[0-9]+\.[0-9]+'
+    program_version_ok lm-apply
 }
 
 @test "lm-apply: bad options are usage errors (exit 2) with a hint, before connecting" {
-    run --separate-stderr lm-apply --bogus
-    [ "$status" -eq 2 ]
-    [[ "$stderr" == *'Try "lm-apply --help"'* ]]
+    program_options_handling_ok lm-apply
     run --separate-stderr lm-apply
     [ "$status" -eq 2 ]
     [[ "$stderr" == *--target* ]]

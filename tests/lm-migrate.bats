@@ -46,15 +46,11 @@ alive() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; 
 lag_zero() { [ "$(lm-migrate status --workdir "$W" --json | jq -r .lag_bytes)" = 0 ]; }
 
 @test "lm-migrate: --help, --version, bad options and commands" {
-    run -0 lmm --help
-    assert_output --partial "Usage:"
+    program_help_ok lm-migrate
     assert_output --partial "cutover"
-    run -0 lmm --version
-    assert_output --regexp '^lm-migrate \(lm\) [0-9]'
-    run -2 --separate-stderr lm-migrate --bogus
-    assert_equal "$output" ""
-    [[ $stderr == *'unrecognized option "--bogus"'* ]]
-    [[ $stderr == *'Try "lm-migrate --help"'* ]]
+    program_version_ok lm-migrate
+    program_options_handling_ok lm-migrate
+    [[ $stderr == *'unrecognized option "--not-a-valid-option"'* ]]
     run -2 lm-migrate
     assert_output --partial "no command given"
     run -2 lmm frobnicate

@@ -143,21 +143,17 @@ setup() {
 # ---------- options ----------
 
 @test "lm-snapshot: --help prints usage on stdout and exits 0" {
-    run -0 --separate-stderr lm-snapshot --help
-    assert_output --partial "Usage:"
+    program_help_ok lm-snapshot
     assert_output --partial "--split-larger-than"
     assert_output --partial "--skip-db-settings"
-    [ -z "$stderr" ]
 }
 
 @test "lm-snapshot: --version prints the version" {
-    run -0 lm-snapshot --version
-    assert_output --regexp '^lm-snapshot \(lm\) [0-9]+\.[0-9]+'
+    program_version_ok lm-snapshot
 }
 
 @test "lm-snapshot: bad options are usage errors (exit 2) with a hint" {
-    run -2 --separate-stderr lm-snapshot --bogus
-    assert_equal "${stderr_lines[-1]}" 'Try "lm-snapshot --help" for more information.'
+    program_options_handling_ok lm-snapshot
     run -2 --separate-stderr lm-snapshot --source x --target y
     [[ $stderr == *"no snapshot given"* ]]
     run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --jobs 0
