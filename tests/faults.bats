@@ -52,33 +52,7 @@ teardown() {
 
 # ------------------------------------------------------------------ helpers
 
-
-use_db() {
-    DB=$1
-    S="host=127.0.0.1 port=$SOURCE_PORT dbname=$DB user=postgres"
-    TG="host=127.0.0.1 port=$TARGET_PORT dbname=$DB user=postgres"
-}
-# both_dbs NAME [SCALE]: database NAME on the source and on the target (and
-# use_db it); with SCALE, pgbench's tables of that scale on the source
-both_dbs() {
-    use_db "$1"
-    q source -c "CREATE DATABASE \"$1\""
-    q target -c "CREATE DATABASE \"$1\""
-    [ -z "${2:-}" ] || pgbench -i -q -s "$2" -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres "$1" >"$T/pgbench-init.log" 2>&1
-}
-src() { PGDATABASE_TEST=$DB q source "$@"; }
-tgt() { PGDATABASE_TEST=$DB q target "$@"; }
-lsn_le() { [ "$(q source -c "SELECT '$1'::pg_lsn <= '$2'::pg_lsn")" = t ]; }
-
-# hashes NAME: every user table of $DB on cluster NAME with its ordered
-# content hash (names with spaces and quotes kept whole)
-hashes() { PGDATABASE_TEST=$DB db_hashes "$1"; }
-same() {
-    hashes source >"$T/src.hash"
-    hashes target >"$T/tgt.hash"
-    diff "$T/src.hash" "$T/tgt.hash"
-    [ -s "$T/src.hash" ]
-}
+# use_db, both_dbs, src, tgt, hashes, same and lsn_le: tests/helpers.bash
 
 # a random pause of 0.3 to 3.2 seconds
 rnd_sleep() { sleep "$(( RANDOM % 30 / 10 )).$(( RANDOM % 10 + 3 ))"; }

@@ -8,71 +8,18 @@
 # Each test migrates under writes, cuts over and compares independently.
 
 load helpers
+load migrate_helpers   # setup, teardown_file, mkdb, qs, qt, lmm, ...
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    pg_start source "max_connections = 200"
-    pg_start target "max_connections = 200"
-}
-
-teardown_file() {
-    pg_stop_all
-}
-
-setup() {
-    pg_env
-    W=$BATS_TEST_TMPDIR/work
+    migrate_clusters
 }
 
 teardown() {
-    if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -f "$BATS_TEST_TMPDIR/lmm.log" ]; then
-        echo "--- lm-migrate output"; cat "$BATS_TEST_TMPDIR/lmm.log"
-        [ -d "$W/logs" ] && tail -n 15 "$W"/logs/*.log
-        [ -f "$BATS_TEST_TMPDIR/load.log" ] && tail -n 5 "$BATS_TEST_TMPDIR/load.log"
-    fi
+    show_failed_migration "$BATS_TEST_TMPDIR/load.log"
     stop_pid_file "$BATS_TEST_TMPDIR/load.pid"
     stop_pid_file "$BATS_TEST_TMPDIR/long.pid"
-    if [ -f "$W/config" ]; then
-        lm-migrate abort --workdir "$W" >/dev/null 2>&1 || true
-    fi
-}
-
-# TERM, then KILL after 10 s, the process whose pid is in FILE
-stop_pid_file() {
-    local pid
-    pid=$(cat "$1" 2>/dev/null) || return 0
-    kill -TERM "$pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null
-    rm -f "$1"
-}
-
-lmm() {
-    lm-migrate "$@" 2>&1 | tee -a "$BATS_TEST_TMPDIR/lmm.log"
-    return "${PIPESTATUS[0]}"
-}
-
-mkdb() {
-    q source -c "CREATE DATABASE s_$1"
-    q target -c "CREATE DATABASE t_$1"
-    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_$1 user=postgres"
-    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_$1 user=postgres"
-    DB=$1
-}
-qs() { PGDATABASE_TEST=s_$DB q source "$@"; }
-qt() { PGDATABASE_TEST=t_$DB q target "$@"; }
-
-# Every sequence of the target at or past the source's value, identity
-# sequences included.
-sequences_caught_up() {
-    # as JSON objects: a sequence's name may hold a space, a tab, a newline
-    local q="SELECT json_object_agg(format('%I.%I', schemaname, sequencename), coalesce(last_value, 0)) FROM pg_sequences"
-    local s t
-    s=$(qs -c "$q")
-    t=$(qt -c "$q")
-    [ -n "$s" ] || return 1
-    jq -en --argjson s "$s" --argjson t "$t" '
-        ($s | keys) == ($t | keys) and all($s | to_entries[]; $t[.key] >= .value)' ||
-        { echo "sequences behind or missing: $s / $t"; false; }
+    abort_migration
 }
 
 # Writes during the live phase: pgbench over every odd table, and a loop of
@@ -100,7 +47,7 @@ tables_equal() {
 }
 
 @test "fidelity: identity, zero-column, all-generated, inherited, exclusion, enum, collation, text search and hostile-named tables, database settings and a long transaction at start: live migration verified equal" {
-    mkdb odd
+    mkdb odd template1   # empty: the test loads its own fixtures
     qs -f "$LM_FIXTURES/odd/schema.sql" >/dev/null
     hostile_names_sql | qs -f - >/dev/null
     # the settings an application relies on, and a role of the target's

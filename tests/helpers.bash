@@ -221,6 +221,84 @@ db_hashes() {
         done
 }
 
+# ------------------------------------------------ every program's front door
+# The first tests of each program's suite, after PostgreSQL's
+# program_help_ok, program_version_ok and program_options_handling_ok
+# (src/test/perl/PostgreSQL/Test/Utils.pm).  PROG... is a program, or a
+# program and its subcommand (lm-slot create).  Each leaves bats' $output
+# (stdout), $stderr and $status of its run for the suite's own checks.
+# Every check returns at once on failure, also where errexit is off (under
+# run, or in a condition).
+
+# program_help_ok PROG...: --help exits 0 with a usage on stdout and
+# nothing on stderr
+# shellcheck disable=SC2154  # stderr: set by bats' run
+program_help_ok() {
+    run -0 --separate-stderr "$@" --help || return 1
+    assert_output --partial "Usage:" || return 1
+    assert_equal "$stderr" ""
+}
+
+# program_version_ok PROG...: --version exits 0 with "PROG (lm) X.Y[.Z]"
+# (PROG the program's own name) as the only line on stdout, nothing on stderr
+# shellcheck disable=SC2154  # stderr: set by bats' run
+program_version_ok() {
+    run -0 --separate-stderr "$@" --version || return 1
+    assert_output --regexp "^$1 \\(lm\\) [0-9]+\\.[0-9]+(\\.[0-9]+)?\$" || return 1
+    assert_equal "$stderr" ""
+}
+
+# program_options_handling_ok PROG...: a bad option (--not-a-valid-option)
+# exits 2 with nothing on stdout; stderr names the option and ends in
+# 'Try "PROG... --help" for more information.'
+# shellcheck disable=SC2154  # output, stderr, stderr_lines: set by bats' run
+program_options_handling_ok() {
+    run -2 --separate-stderr "$@" --not-a-valid-option || return 1
+    assert_equal "$output" "" || return 1
+    [[ $stderr == *--not-a-valid-option* ]] || { echo "stderr does not name the option: $stderr"; return 1; }
+    assert_equal "${stderr_lines[-1]}" "Try \"$* --help\" for more information."
+}
+
+# ------------------------------------------------ one database on both sides
+# The suites that take a database of the source to the same-named one of
+# the target (lm-apply, faults) work on database $DB of each cluster.
+
+# use_db NAME: work on database NAME; S and TG are its connection strings
+# shellcheck disable=SC2034  # S and TG are for the suites
+use_db() {
+    DB=$1
+    S="host=127.0.0.1 port=$SOURCE_PORT dbname=$DB user=postgres"
+    TG="host=127.0.0.1 port=$TARGET_PORT dbname=$DB user=postgres"
+}
+# both_dbs NAME [SCALE]: database NAME on the source and on the target (and
+# use_db it); with SCALE, pgbench's tables of that scale on the source
+both_dbs() {
+    use_db "$1"
+    q source -c "CREATE DATABASE \"$1\""
+    q target -c "CREATE DATABASE \"$1\""
+    [ -z "${2:-}" ] || pgbench -i -q -s "$2" -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres "$1" >"$BATS_TEST_TMPDIR/pgbench-init.log" 2>&1
+}
+# psql on database $DB of the source, of the target: src|tgt [psql args...]
+src() { PGDATABASE_TEST=$DB q source "$@"; }
+tgt() { PGDATABASE_TEST=$DB q target "$@"; }
+# hashes NAME: db_hashes of database $DB on cluster NAME
+hashes() { PGDATABASE_TEST=$DB db_hashes "$1"; }
+# same [SDB]: database $DB of the target equals database SDB (default: $DB)
+# of the source, table by table, and has tables; the hashes are left in
+# $BATS_TEST_TMPDIR/src.hash and tgt.hash
+same() {
+    local sdb=${1:-$DB}
+    DB=$sdb hashes source >"$BATS_TEST_TMPDIR/src.hash"
+    hashes target >"$BATS_TEST_TMPDIR/tgt.hash"
+    diff "$BATS_TEST_TMPDIR/src.hash" "$BATS_TEST_TMPDIR/tgt.hash"
+    [ -s "$BATS_TEST_TMPDIR/src.hash" ]
+}
+
+# LSN comparisons in the shell, without a server: lsn_le A B is A <= B
+lsn_int() { local h=${1%/*} l=${1#*/}; echo $(( (16#$h << 32) | 16#$l )); }
+lsn_le() { [ "$(lsn_int "$1")" -le "$(lsn_int "$2")" ]; }
+lsn_lt() { [ "$(lsn_int "$1")" -lt "$(lsn_int "$2")" ]; }
+
 # Wait until a command succeeds: wait_for SECONDS command...
 wait_for() {
     local secs=$1; shift

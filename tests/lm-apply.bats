@@ -41,20 +41,8 @@ teardown() {
 
 # ------------------------------------------------------------------ helpers
 
-# mkdb NAME: database NAME on source and target; sets DB, S, TG
-mkdb() {
-    DB=$1
-    q source -c "CREATE DATABASE \"$DB\""
-    q target -c "CREATE DATABASE \"$DB\""
-    use_db "$DB"
-}
-use_db() {
-    DB=$1
-    S="host=127.0.0.1 port=$SOURCE_PORT dbname=$DB user=postgres"
-    TG="host=127.0.0.1 port=$TARGET_PORT dbname=$DB user=postgres"
-}
-src() { PGDATABASE_TEST=$DB q source "$@"; }
-tgt() { PGDATABASE_TEST=$DB q target "$@"; }
+# use_db, both_dbs (a database on source and target), src, tgt, hashes,
+# same and the LSN comparisons: tests/helpers.bash
 both() { src "$@" && tgt "$@"; }
 # a publication p of every table and pgoutput slots named as given
 pub_slots() {
@@ -113,23 +101,11 @@ kill_decoder_when_durable() {
     wait_exit "$T/dec"
     DEC_PID=
 }
-# lsn_le A B: A <= B
-lsn_int() { local h=${1%/*} l=${1#*/}; echo $(( (16#$h << 32) | 16#$l )); }
-lsn_le() { [ "$(lsn_int "$1")" -le "$(lsn_int "$2")" ]; }
 # the end LSN of a stream's last commit
 last_commit_end() { lm-cat --json "$@" | grep '^{"type":"commit"' | tail -1 | jq -r .end_lsn; }
 # the origin's position on the target ("" when it does not exist)
 progress_of() {
     q target -c "SELECT pg_replication_origin_progress(roname, true) FROM pg_replication_origin WHERE roname = '$1'"
-}
-
-# Every user table's ordered content hash on cluster NAME in database $DB,
-# one line per table of $DB on cluster NAME
-hashes() { PGDATABASE_TEST=$DB db_hashes "$1"; }
-# target database $DB equals source database $SDB (default: the same name)
-same() {
-    local tdb=$DB sdb=${1:-$DB}
-    diff <(DB=$sdb hashes source) <(DB=$tdb hashes target)
 }
 
 # flip_byte FILE OFFSET: invert one byte in place
@@ -221,25 +197,19 @@ SQL
 # ------------------------------------------------------------ command line
 
 @test "lm-apply: --help on stdout with every option, exit 0" {
-    run --separate-stderr lm-apply --help
-    assert_success
+    program_help_ok lm-apply
     for opt in --target --origin --spool --follow --ack --prune --status --json --batch-rows \
         --group-changes --group-time --progress --verbose --version --help; do
         [[ "$output" == *"$opt"* ]] || { echo "--help lacks $opt"; false; }
     done
-    [ -z "$stderr" ]
 }
 
 @test "lm-apply: --version" {
-    run lm-apply --version
-    assert_success
-    assert_output --regexp '^lm-apply .*[0-9]+\.[0-9]+'
+    program_version_ok lm-apply
 }
 
 @test "lm-apply: bad options are usage errors (exit 2) with a hint, before connecting" {
-    run --separate-stderr lm-apply --bogus
-    [ "$status" -eq 2 ]
-    [[ "$stderr" == *'Try "lm-apply --help"'* ]]
+    program_options_handling_ok lm-apply
     run --separate-stderr lm-apply
     [ "$status" -eq 2 ]
     [[ "$stderr" == *--target* ]]
@@ -283,7 +253,7 @@ SQL
 # ------------------------------------------------------------ the workload
 
 @test "lm-apply: a mixed workload through a pipe, in two parts around ADD COLUMN: target equals source" {
-    mkdb mixed
+    both_dbs mixed
     schema_sql >"$F/schema.sql"
     both -f "$F/schema.sql"
     pub_slots s_pipe s_spool
@@ -389,7 +359,7 @@ SQL
 # -------------------------------------------------------------- exactly once
 
 @test "lm-apply: kill -9 at several points of a long stream: target equals source, the origin never goes back" {
-    mkdb killed
+    both_dbs killed
     both -c "CREATE TABLE k (id int PRIMARY KEY, v int, pad text)"
     pub_slots s_kill
     # 200k rows in 2000 transactions, with updates and deletes
@@ -442,7 +412,7 @@ SQL
 }
 
 @test "lm-apply: a table re-copied under a later snapshot: changes before its sync position are skipped" {
-    mkdb synced
+    both_dbs synced
     both -c "CREATE TABLE st (id int PRIMARY KEY, v text)" -c "CREATE TABLE other (id int PRIMARY KEY)"
     pub_slots s_sync
     src -c "INSERT INTO st SELECT g, 'a' FROM generate_series(1, 10) g" -c "INSERT INTO other VALUES (1)"
@@ -468,7 +438,7 @@ SQL
 # ------------------------------------------------------------ broken input
 
 @test "lm-apply: an empty stream exits 7, random bytes exit 6, a truncated stream 7 after its complete transactions" {
-    mkdb broken
+    both_dbs broken
     run --separate-stderr lm-apply --target "$TG" </dev/null
     [ "$status" -eq 7 ]
     [[ "$stderr" == *empty* ]]
@@ -479,7 +449,7 @@ SQL
 }
 
 @test "lm-apply: a commit time out of range (lm-testgen) exits 6 naming it; nothing applied, no progress" {
-    mkdb badts
+    both_dbs badts
     tgt -c "CREATE TABLE t (id int PRIMARY KEY, name text, data bytea, \"note \"\"quoted\"\"\" varchar(10))"
     lm-testgen --big 10 --commit-ts 9223372036854775807 >"$T/ts.lm"
     run --separate-stderr lm-apply --target "$TG" "$T/ts.lm"
@@ -492,7 +462,7 @@ SQL
 }
 
 @test "lm-apply: a 32 KB zstd bomb whose block claims 1 GiB exits 6 in 600 MB of address space, no out of memory" {
-    mkdb bomb
+    both_dbs bomb
     lm-testgen --bomb 1073741824 >"$T/bomb"
     limit=(bash -c 'ulimit -v 600000 && exec "$@"' _)
     # ASan reserves terabytes of address space: no limit there
@@ -504,7 +474,7 @@ SQL
 }
 
 @test "lm-apply: a corrupt block mid-stream exits 6 naming its offset; the transactions before it are applied, none after" {
-    mkdb corrupt
+    both_dbs corrupt
     both -c "CREATE TABLE c (id int PRIMARY KEY, txn int, pad text)"
     pub_slots s_corrupt
     src -c "DO \$\$ BEGIN FOR i IN 1..60 LOOP
@@ -531,7 +501,7 @@ SQL
 }
 
 @test "lm-apply: a target missing a table or a column exits 4 naming it; nothing of that transaction is applied" {
-    mkdb missing
+    both_dbs missing
     both -c "CREATE TABLE a (id int PRIMARY KEY)"
     src -c "CREATE TABLE \"b T\" (id int PRIMARY KEY, v text)" -c "CREATE TABLE c (id int PRIMARY KEY, v text, \"new Col\" int)"
     tgt -c "CREATE TABLE c (id int PRIMARY KEY, v text)"
@@ -564,7 +534,7 @@ SQL
 }
 
 @test "lm-apply: a stream from another source system into the same origin exits 8" {
-    mkdb frgn
+    both_dbs frgn
     both -c "CREATE TABLE f (id int PRIMARY KEY)"
     pub_slots s_frgn
     src -c "INSERT INTO f VALUES (1)"
@@ -587,7 +557,7 @@ SQL
 }
 
 @test "lm-apply: a target role without the needed privileges exits 4 with a hint" {
-    mkdb privs
+    both_dbs privs
     tgt -c "CREATE ROLE lm_weak LOGIN"
     both -c "CREATE TABLE w (id int PRIMARY KEY)"
     pub_slots s_privs
@@ -638,7 +608,7 @@ SQL
 }
 
 @test "lm-apply: --spool --follow applies live while lm-decode writes, crosses a shutdown, stops at endpos; --prune" {
-    mkdb live
+    both_dbs live
     both -c "CREATE TABLE l (id int PRIMARY KEY, v text)"
     pub_slots s_live
     mkdir "$T/spool"
@@ -679,7 +649,7 @@ SQL
 }
 
 @test "lm-apply: --follow goes on by position when a restarted lm-decode's segments overlap what was read (its last status lost, the spool pruned)" {
-    mkdb overlap
+    both_dbs overlap
     both -c "CREATE TABLE o (id int PRIMARY KEY, v text)"
     pub_slots s_ovl
     mkdir "$T/spool"
@@ -748,7 +718,7 @@ SQL
 }
 
 @test "lm-apply: a column added between a small transaction and one that outgrows the group: both applied with their own definitions" {
-    mkdb splitddl
+    both_dbs splitddl
     both -c "CREATE TABLE sd (id int PRIMARY KEY, pad text)"
     pub_slots s_splitddl
     src -c "INSERT INTO sd VALUES (0, 'before')"
@@ -762,7 +732,7 @@ SQL
 }
 
 @test "lm-apply: --spool without --follow reads each segment once and ends at the end of the partial one; a table's statements are prepared once across segments" {
-    mkdb once
+    both_dbs once
     both -c "CREATE TABLE o (id int PRIMARY KEY, v text)"
     pub_slots s_once
     mkdir "$T/spool"
@@ -792,7 +762,7 @@ SQL
 }
 
 @test "lm-apply: a finished spool segment that stops without its trailer (at a frame end) exits 7; what it holds is applied" {
-    mkdb cut
+    both_dbs cut
     both -c "CREATE TABLE c (id int PRIMARY KEY)"
     pub_slots s_cut
     mkdir "$T/spool"
@@ -832,7 +802,7 @@ SQL
 }
 
 @test "lm-apply: SIGTERM while it waits for input (an idle pipe, an idle spool with --follow) exits 0 at once" {
-    mkdb term
+    both_dbs term
     mkdir "$T/spool"
     mkfifo "$T/fifo"
     bg_prog APPLY_PID "$T/a1" sh -c 'exec lm-apply --target "$0" <"$1"' "$TG" "$T/fifo"
@@ -850,7 +820,7 @@ SQL
 }
 
 @test "lm-apply: replica identity on a unique index besides the primary key: updates that move primary key values apply in order" {
-    mkdb ri
+    both_dbs ri
     both -c "CREATE TABLE ri (id int PRIMARY KEY, code text NOT NULL UNIQUE, v int)" \
          -c "ALTER TABLE ri REPLICA IDENTITY USING INDEX ri_code_key"
     both -c "INSERT INTO ri SELECT g, 'c' || g, 0 FROM generate_series(1, 2000) g"
@@ -869,7 +839,7 @@ SQL
 
 @test "lm-apply: peak memory stays under 64 MB on one large transaction (LM_BIG_MB, default 40)" {
     local mb=${LM_BIG_MB:-40}
-    mkdb big
+    both_dbs big
     both -c "CREATE TABLE big (id int PRIMARY KEY, pad text)" -c "CREATE TABLE bigu (id int PRIMARY KEY, v int, pad text)"
     both -c "INSERT INTO bigu SELECT g, 0, repeat('y', 90) FROM generate_series(1, 50000) g"
     pub_slots s_big
@@ -893,7 +863,7 @@ SQL
     # passes the bound after complete ones in the same group splits it
     # (the complete ones commit, it goes on alone); the change that made
     # it pass must be applied once, not by the split and again after it
-    mkdb split
+    both_dbs split
     both -c "CREATE TABLE sk (id int PRIMARY KEY, pad text)" -c "CREATE TABLE sn (id int, pad text)"
     both -c "ALTER TABLE sn REPLICA IDENTITY FULL"
     pub_slots s_split
@@ -911,7 +881,7 @@ SQL
 # ------------------------------------------------- identity, odd tables
 
 @test "lm-apply: identity columns (ALWAYS and BY DEFAULT; the key or not; keyless FULL): inserts, runs, updates that keep or move the identity value, deletes" {
-    mkdb ident
+    both_dbs ident
     both -c "CREATE TABLE ida (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text)" \
          -c "CREATE TABLE idd (id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, v text)" \
          -c "CREATE TABLE idk (k text PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text, big text)" \
@@ -962,7 +932,7 @@ SQL
 }
 
 @test "lm-apply: a table without columns and a table whose every column is generated (REPLICA IDENTITY FULL), and one with some generated columns: inserts, runs, updates, deletes" {
-    mkdb oddcols
+    both_dbs oddcols
     both -c "CREATE TABLE nocols ()" -c "ALTER TABLE nocols REPLICA IDENTITY FULL" \
          -c "CREATE TABLE gen (a int GENERATED ALWAYS AS (1) STORED, b text GENERATED ALWAYS AS ('x') STORED)" \
          -c "ALTER TABLE gen REPLICA IDENTITY FULL" \
@@ -996,7 +966,7 @@ SQL
 }
 
 @test "lm-apply: a row moved for a new identity value keeps the columns only the target has" {
-    mkdb identx
+    both_dbs identx
     src -c "CREATE TABLE idx (k int PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text)"
     tgt -c "CREATE TABLE idx (k int PRIMARY KEY, n int GENERATED ALWAYS AS IDENTITY, v text, note text DEFAULT 'default')"
     pub_slots s_identx
@@ -1017,7 +987,7 @@ SQL
 
 @test "lm-apply: a target without a free replication origin state is exit 4 naming max_replication_slots, not a privilege error" {
     pg_start tiny "max_replication_slots = 1"
-    mkdb nostate
+    both_dbs nostate
     q tiny -c "CREATE DATABASE nostate"
     # the one state the cluster has, taken by an origin with progress
     q tiny -c "SELECT pg_replication_origin_create('busy')" \
@@ -1035,7 +1005,7 @@ SQL
 }
 
 @test "lm-apply: a spool segment holding a schema archive is refused (exit 6) before pg_restore runs; so is one after an lm-decode header, and under --changes-only; a spool others may write to exits 9" {
-    mkdb planted
+    both_dbs planted
     # an archive whose pre-data would run SQL on the target
     src -c "CREATE TABLE planted (id int); CREATE FUNCTION planted_fn() RETURNS int LANGUAGE sql AS 'SELECT 1'"
     pg_dump -Fc --schema-only -f "$T/planted.dump" "$S"

@@ -22,9 +22,7 @@ teardown_file() {
 # ------------------------------------------------------------ options
 
 @test "lm-cat: --help prints usage with every option on stdout, exit 0" {
-    run --separate-stderr lm-cat --help
-    assert_success
-    [ -z "$stderr" ]
+    program_help_ok lm-cat
     assert_line --index 0 --partial "lm-cat shows what is inside an lm change stream"
     for opt in --json --stats --verify --table= --from= --to= --quiet --version --help; do
         assert_output --partial -- "$opt"
@@ -34,18 +32,13 @@ teardown_file() {
 }
 
 @test "lm-cat: --version prints the version, exit 0" {
-    run --separate-stderr lm-cat --version
-    assert_success
-    assert_output --regexp '^lm-cat \(lm\) [0-9]+\.[0-9]+'
+    program_version_ok lm-cat
     run -0 lm-cat -V
     assert_output --regexp '^lm-cat \(lm\) '
 }
 
 @test "lm-cat: a bad option is a usage error (exit 2) with a hint" {
-    run --separate-stderr lm-cat --no-such-option "$T/s.lm"
-    assert_failure 2
-    [ -z "$output" ]
-    [[ "$stderr" == *'Try "lm-cat --help" for more information.'* ]]
+    program_options_handling_ok lm-cat
 }
 
 @test "lm-cat: conflicting modes and bad LSNs are usage errors (exit 2)" {

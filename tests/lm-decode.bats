@@ -39,10 +39,7 @@ teardown() {
 
 curlsn() { q src -c "SELECT pg_current_wal_insert_lsn()"; }
 confirmed() { q src -c "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = '$1'"; }
-# LSN comparisons in the shell: lsn_le A B is A <= B
-lsn_int() { local h=${1%/*} l=${1#*/}; echo $(( (16#$h << 32) | 16#$l )); }
-lsn_le() { [ "$(lsn_int "$1")" -le "$(lsn_int "$2")" ]; }
-lsn_lt() { [ "$(lsn_int "$1")" -lt "$(lsn_int "$2")" ]; }
+# lsn_le A B (A <= B) and lsn_lt: tests/helpers.bash
 confirmed_ge() { lsn_le "$2" "$(confirmed "$1")"; }
 
 # mkslot NAME "publication body": a publication and a pgoutput slot named NAME
@@ -172,25 +169,20 @@ spool_high() {
 # ---------------------------------------------------------- command line
 
 @test "lm-decode: --help on stdout with every option group, exit 0" {
-    run -0 --separate-stderr lm-decode --help
-    assert_output --partial "Usage:"
+    program_help_ok lm-decode
     for o in --source --slot --publication --start --endpos --output --spool --ack \
              --compress --segment-size --segment-time --status-interval --max-retries \
              --no-stop-at-marker --progress --verbose --version --help; do
         assert_output --partial -- "$o"
     done
-    [ -z "$stderr" ]
 }
 
 @test "lm-decode: --version" {
-    run -0 lm-decode --version
-    assert_output --regexp '^lm-decode \(lm\) [0-9]+\.[0-9]+'
+    program_version_ok lm-decode
 }
 
 @test "lm-decode: bad options are usage errors (exit 2) with a hint, before connecting" {
-    run -2 --separate-stderr lm-decode --bogus
-    assert_equal "$output" ""
-    [[ $stderr == *'Try "lm-decode --help"'* ]]
+    program_options_handling_ok lm-decode
     run -2 --separate-stderr lm-decode --source "host=192.0.2.1 connect_timeout=30" --publication p
     [[ $stderr == *"no slot given"* ]]
     # an invalid slot name is refused before connecting (the host does not exist)

@@ -5,11 +5,11 @@
 # column owns.  ROUNDS=N repeats the kill -9 rounds of the resume test.
 
 load helpers
+load migrate_helpers   # setup, teardown_file, mkdb, qs, qt, lmm, ...
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    pg_start source "max_connections = 200"
-    pg_start target "max_connections = 200"
+    migrate_clusters
     q source -c "CREATE DATABASE tmpl"
     PGDATABASE_TEST=tmpl q source -f "$LM_FIXTURES/pagila/pagila-schema.sql" >/dev/null
     PGDATABASE_TEST=tmpl q source -f "$LM_FIXTURES/pagila/pagila-data.sql" >/dev/null
@@ -19,38 +19,12 @@ setup_file() {
         -c "INSERT INTO public.big SELECT g, repeat(md5(g::text), 4) FROM generate_series(1, 150000) g"
 }
 
-teardown_file() {
-    pg_stop_all
-}
-
-setup() {
-    pg_env
-    W=$BATS_TEST_TMPDIR/work
-}
-
 teardown() {
-    if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -f "$BATS_TEST_TMPDIR/lmm.log" ]; then
-        echo "--- lm-migrate output"; cat "$BATS_TEST_TMPDIR/lmm.log"
-        [ -d "$W/logs" ] && tail -n 15 "$W"/logs/*.log
-    fi
+    show_failed_migration
     stop_load
-    if [ -f "$W/config" ]; then
-        lm-migrate abort --workdir "$W" >/dev/null 2>&1 || true
-    fi
+    abort_migration
     stop_sshd
 }
-
-# A database pair for one test: SRC (a clone of tmpl) and an empty TGT.
-mkdb() {
-    q source -c "CREATE DATABASE s_$1 TEMPLATE tmpl"
-    q target -c "CREATE DATABASE t_$1"
-    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_$1 user=postgres"
-    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_$1 user=postgres"
-    DB=$1
-}
-
-qs() { PGDATABASE_TEST=s_$DB q source "$@"; }
-qt() { PGDATABASE_TEST=t_$DB q target "$@"; }
 
 # Writes on the source: pgbench's transaction plus inserts, updates and
 # deletes on pagila tables and a sequence no column owns.
@@ -66,45 +40,17 @@ SQL
     wait_for 10 test -s "$BATS_TEST_TMPDIR/load.pid"
 }
 
-stop_load() {
-    local pid
-    pid=$(cat "$BATS_TEST_TMPDIR/load.pid" 2>/dev/null) || return 0
-    kill "$pid" 2>/dev/null
-    wait_for 10 bash -c "! kill -0 $pid 2>/dev/null" || kill -9 "$pid" 2>/dev/null
-    rm -f "$BATS_TEST_TMPDIR/load.pid"
-}
+stop_load() { stop_pid_file "$BATS_TEST_TMPDIR/load.pid"; }
 
-# lm-migrate, its output also kept for the log of a failed test
-lmm() {
-    lm-migrate "$@" 2>&1 | tee -a "$BATS_TEST_TMPDIR/lmm.log"
-    return "${PIPESTATUS[0]}"
-}
-
-phase_is() { [ "$(cat "$W/phase" 2>/dev/null)" = "$1" ]; }
-pid_of() { awk '{print $1}' "$W/pids/$1" 2>/dev/null; }
 alive() { local p; p=$(pid_of "$1") && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
 lag_zero() { [ "$(lm-migrate status --workdir "$W" --json | jq -r .lag_bytes)" = 0 ]; }
 
-# Every sequence of the target at or past the source's value.
-sequences_caught_up() {
-    local s t
-    s=$(qs -c "SELECT schemaname || '.' || sequencename || ' ' || coalesce(last_value, 0) FROM pg_sequences ORDER BY 1")
-    t=$(qt -c "SELECT schemaname || '.' || sequencename || ' ' || coalesce(last_value, 0) FROM pg_sequences ORDER BY 1")
-    [ -n "$s" ] || return 1
-    join <(echo "$s") <(echo "$t") | awk '$3 < $2 { print "behind: " $0; bad = 1 } END { exit bad }'
-    [ "$(echo "$s" | wc -l)" = "$(echo "$t" | wc -l)" ]
-}
-
 @test "lm-migrate: --help, --version, bad options and commands" {
-    run -0 lmm --help
-    assert_output --partial "Usage:"
+    program_help_ok lm-migrate
     assert_output --partial "cutover"
-    run -0 lmm --version
-    assert_output --regexp '^lm-migrate \(lm\) [0-9]'
-    run -2 --separate-stderr lm-migrate --bogus
-    assert_equal "$output" ""
-    [[ $stderr == *'unrecognized option "--bogus"'* ]]
-    [[ $stderr == *'Try "lm-migrate --help"'* ]]
+    program_version_ok lm-migrate
+    program_options_handling_ok lm-migrate
+    [[ $stderr == *'unrecognized option "--not-a-valid-option"'* ]]
     run -2 lm-migrate
     assert_output --partial "no command given"
     run -2 lmm frobnicate
@@ -624,11 +570,7 @@ db_slots() { q source -c "SELECT count(*) FROM pg_replication_slots WHERE databa
 # A database pair of our own (no template): SRC with the given SQL, TGT
 # with the DBA's.
 mkdb_bare() {   # mkdb_bare NAME SOURCE_SQL TARGET_SQL
-    q source -c "CREATE DATABASE s_$1"
-    q target -c "CREATE DATABASE t_$1"
-    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_$1 user=postgres"
-    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_$1 user=postgres"
-    DB=$1
+    mkdb "$1" template1
     qs -c "$2"
     qt -c "$3"
 }

@@ -53,15 +53,16 @@ kill_holder() {
     exec 7>&- 2>/dev/null || true
 }
 
-src() { echo "host=127.0.0.1 port=$SOURCE_PORT dbname=$1 user=postgres"; }
-tgt() { echo "host=127.0.0.1 port=$TARGET_PORT dbname=$1 user=postgres"; }
+# the connection string of database DB on the source, on the target:
+# src_conn|tgt_conn DB (src and tgt of tests/helpers.bash run psql on $DB)
+src_conn() { echo "host=127.0.0.1 port=$SOURCE_PORT dbname=$1 user=postgres"; }
+tgt_conn() { echo "host=127.0.0.1 port=$TARGET_PORT dbname=$1 user=postgres"; }
 qs() { local db=$1; shift; PGDATABASE_TEST=$db q source "$@"; }
 qt() { local db=$1; shift; PGDATABASE_TEST=$db q target "$@"; }
 sql_true() { [ "$(qt "$1" -c "$2" 2>/dev/null)" = t ]; }
 newdb() { q target -c "CREATE DATABASE \"$1\""; }
 
-# Per-table content hashes of a database: hashes SIDE DB
-hashes() { PGDATABASE_TEST=$2 db_hashes "$1"; }
+# per-table content hashes of a database: DB=NAME hashes SIDE (tests/helpers.bash)
 
 AWKWARD_SQL="
 CREATE SCHEMA \"Sch ema\";
@@ -142,38 +143,34 @@ setup() {
 # ---------- options ----------
 
 @test "lm-snapshot: --help prints usage on stdout and exits 0" {
-    run -0 --separate-stderr lm-snapshot --help
-    assert_output --partial "Usage:"
+    program_help_ok lm-snapshot
     assert_output --partial "--split-larger-than"
     assert_output --partial "--skip-db-settings"
-    [ -z "$stderr" ]
 }
 
 @test "lm-snapshot: --version prints the version" {
-    run -0 lm-snapshot --version
-    assert_output --regexp '^lm-snapshot \(lm\) [0-9]+\.[0-9]+'
+    program_version_ok lm-snapshot
 }
 
 @test "lm-snapshot: bad options are usage errors (exit 2) with a hint" {
-    run -2 --separate-stderr lm-snapshot --bogus
-    assert_equal "${stderr_lines[-1]}" 'Try "lm-snapshot --help" for more information.'
+    program_options_handling_ok lm-snapshot
     run -2 --separate-stderr lm-snapshot --source x --target y
     [[ $stderr == *"no snapshot given"* ]]
-    run -2 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt x)" --snapshot 1-2-3 --jobs 0
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --jobs 0
     [[ $stderr == *"--jobs must be in range 1..64"* ]]
-    run -2 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt x)" --output - --snapshot 1-2-3
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --output - --snapshot 1-2-3
     [[ $stderr == *"cannot be combined"* ]]
-    run -2 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt x)" --snapshot "1'; drop"
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot "1'; drop"
     [[ $stderr == *"invalid snapshot name"* ]]
-    run -2 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt x)" --snapshot 1-2-3 --hypertable t
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --hypertable t
     [[ $stderr == *"TABLE:COLUMN"* ]]
-    run -2 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt x)" --snapshot 1-2-3 --split-larger-than 12parsecs
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --split-larger-than 12parsecs
     [[ $stderr == *"invalid unit"* ]]
 }
 
 @test "lm-snapshot: a dead snapshot is a clear error (exit 4) that points to --resume" {
     newdb dead
-    run -4 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt dead)" \
+    run -4 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn dead)" \
         --snapshot 00000003-000000AA-1 --workdir "$WORK"
     [[ $stderr == *'could not import snapshot "00000003-000000AA-1"'* ]]
     [[ $stderr == *"--resume"* ]]
@@ -187,15 +184,15 @@ setup() {
 @test "lm-snapshot: pagila copied as of the snapshot; later writes absent; indexes, FKs, triggers after" {
     newdb pagila1
     hold_snapshot pagila
-    hashes source pagila >"$BATS_TEST_TMPDIR/before"
+    DB=pagila hashes source >"$BATS_TEST_TMPDIR/before"
     # written after the snapshot: must not show up on the target
     qs pagila -c "INSERT INTO actor (first_name, last_name) VALUES ('AFTER', 'SNAPSHOT')"
     qs pagila -c "UPDATE film SET title = 'CHANGED' WHERE film_id = 1"
-    run -0 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt pagila1)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn pagila1)" \
         --snapshot "$SNAP" --jobs 2 --workdir "$WORK" --progress
     release_snapshot pagila
     [[ $stderr == *"copying: 100.0%"* ]]
-    hashes target pagila1 >"$BATS_TEST_TMPDIR/after"
+    DB=pagila1 hashes target >"$BATS_TEST_TMPDIR/after"
     diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
     run -0 qt pagila1 -c "SELECT count(*) FROM actor WHERE first_name = 'AFTER'"
     assert_output 0
@@ -224,12 +221,12 @@ setup() {
 @test "lm-snapshot: awkward schema (hostile names, domains, enums, arrays, TOAST, NaN, partitions, LO, generated columns)" {
     newdb awk1
     hold_snapshot awk --replica-identity-full
-    hashes source awk >"$BATS_TEST_TMPDIR/before"
+    DB=awk hashes source >"$BATS_TEST_TMPDIR/before"
     qs awk -c "INSERT INTO \"Sch ema\".keyless VALUES (99, 'after')"
-    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt awk1)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn awk1)" \
         --snapshot "$SNAP" ${SYNC_LSN:+--sync-lsn "$SYNC_LSN"} --jobs 3 --workdir "$WORK"
     release_snapshot awk
-    hashes target awk1 >"$BATS_TEST_TMPDIR/after"
+    DB=awk1 hashes target >"$BATS_TEST_TMPDIR/after"
     diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
     [ "$(wc -l <"$BATS_TEST_TMPDIR/after")" -ge 6 ]
     # the trigger came after the data: notes are not upper-cased
@@ -270,7 +267,7 @@ setup() {
     # pg_dump --table dumps no schema: it exists on the target already
     qt part1 -c 'CREATE SCHEMA "Sch ema"'
     hold_snapshot awk --replica-identity-full
-    run --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt part1)" \
+    run --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn part1)" \
         --snapshot "$SNAP" --jobs 2 --workdir "$BATS_TEST_TMPDIR/pw" --table '"Sch ema".parted'
     echo "$stderr"
     release_snapshot awk
@@ -287,7 +284,7 @@ setup() {
 @test "lm-snapshot: a table split into ctid chunks across workers is complete and not duplicated" {
     newdb split1
     hold_snapshot big
-    run -0 --separate-stderr lm-snapshot --source "$(src big)" --target "$(tgt split1)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$(tgt_conn split1)" \
         --snapshot "$SNAP" --jobs 3 --split-larger-than 64kB --workdir "$WORK"
     release_snapshot big
     run -0 qt split1 -c "SELECT count(*), max(nchunks) FROM lm.copy WHERE relname = 'big'"
@@ -306,21 +303,21 @@ setup() {
 @test "lm-snapshot: --schema-only, --data-only, then --post-data (snapshot released) add up to a full copy" {
     newdb phases
     hold_snapshot pagila
-    run -0 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt phases)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn phases)" \
         --snapshot "$SNAP" --workdir "$WORK" --schema-only
     run -0 qt phases -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'"
     assert_output 0
-    run -0 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt phases)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn phases)" \
         --snapshot "$SNAP" --workdir "$WORK" --data-only --jobs 2
     release_snapshot pagila
-    run -0 --separate-stderr lm-snapshot --target "$(tgt phases)" --workdir "$WORK" --post-data
+    run -0 --separate-stderr lm-snapshot --target "$(tgt_conn phases)" --workdir "$WORK" --post-data
     [ "$(qs pagila -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")" = \
       "$(qt phases -c "SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")" ]
-    hashes source pagila >"$BATS_TEST_TMPDIR/s"
-    hashes target phases >"$BATS_TEST_TMPDIR/t"
+    DB=pagila hashes source >"$BATS_TEST_TMPDIR/s"
+    DB=phases hashes target >"$BATS_TEST_TMPDIR/t"
     diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t"
     # a --post-data without the archive is a precondition error
-    run -4 --separate-stderr lm-snapshot --target "$(tgt phases)" --workdir "$BATS_TEST_TMPDIR/none" --post-data
+    run -4 --separate-stderr lm-snapshot --target "$(tgt_conn phases)" --workdir "$BATS_TEST_TMPDIR/none" --post-data
     [[ $stderr == *"no schema archive"* ]]
 }
 
@@ -338,49 +335,49 @@ schema_objects() {
 @test "lm-snapshot: pre-data and post-data left half-made by a killed run are made again on --resume, never dropping copied data" {
     newdb halfmade
     hold_snapshot awk --replica-identity-full
-    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn halfmade)" \
         --snapshot "$SNAP" --workdir "$WORK" --schema-only
     # as if killed during pre-data: begun, not done, some of it made
     qt halfmade -c "DELETE FROM lm.meta WHERE key = 'lm-snapshot.pre-data'"
-    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn halfmade)" \
         --snapshot "$SNAP" --workdir "$WORK" --schema-only --resume
     [[ $stderr != *"already exists"* ]]
-    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn halfmade)" \
         --snapshot "$SNAP" --workdir "$WORK" --data-only --jobs 2 --resume
     release_snapshot awk
     # as if killed during post-data: the FK and the trigger made, the rest not
-    run -0 --separate-stderr lm-snapshot --target "$(tgt halfmade)" --workdir "$WORK" --post-data --jobs 2
+    run -0 --separate-stderr lm-snapshot --target "$(tgt_conn halfmade)" --workdir "$WORK" --post-data --jobs 2
     qt halfmade -c "DELETE FROM lm.meta WHERE key = 'lm-snapshot.post-data'" \
         -c "ALTER TABLE \"Sch ema\".child DROP CONSTRAINT child_weird_id_fkey" \
         -c "ALTER TABLE \"Sch ema\".\"we\"\"ird; x\" DROP CONSTRAINT \"we\"\"ird; x_pkey\"" \
         -c "ALTER TABLE \"Sch ema\".child DROP CONSTRAINT child_pkey"
-    run --separate-stderr lm-snapshot --target "$(tgt halfmade)" --workdir "$WORK" --post-data --jobs 2 --resume
+    run --separate-stderr lm-snapshot --target "$(tgt_conn halfmade)" --workdir "$WORK" --post-data --jobs 2 --resume
     echo "$stderr"
     [ "$status" -eq 0 ]
     [[ $stderr != *"already exists"* ]]
     [ "$(schema_objects source awk)" = "$(schema_objects target halfmade)" ]
-    hashes source awk >"$BATS_TEST_TMPDIR/s"
-    hashes target halfmade >"$BATS_TEST_TMPDIR/t"
+    DB=awk hashes source >"$BATS_TEST_TMPDIR/s"
+    DB=halfmade hashes target >"$BATS_TEST_TMPDIR/t"
     diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t"
     # pre-data begun again after data was copied (the state of a target
     # whose tables were made by hand for --data-only): not dropped, a
     # clear failure instead
     qt halfmade -c "DELETE FROM lm.meta WHERE key = 'lm-snapshot.pre-data'"
     hold_snapshot awk --replica-identity-full
-    run -5 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt halfmade)" \
+    run -5 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn halfmade)" \
         --snapshot "$SNAP" --workdir "$WORK" --schema-only --resume
     release_snapshot awk
     [[ $stderr == *"already exists"* ]]
-    hashes target halfmade >"$BATS_TEST_TMPDIR/t2"
+    DB=halfmade hashes target >"$BATS_TEST_TMPDIR/t2"
     diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t2"
 }
 
 @test "lm-snapshot: existing lm.copy rows without --resume are refused (exit 4)" {
     newdb again
     hold_snapshot big
-    run -0 --separate-stderr lm-snapshot --source "$(src big)" --target "$(tgt again)" --snapshot "$SNAP" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$(tgt_conn again)" --snapshot "$SNAP" \
         --workdir "$WORK" --table small1
-    run -4 --separate-stderr lm-snapshot --source "$(src big)" --target "$(tgt again)" --snapshot "$SNAP" --workdir "$WORK"
+    run -4 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$(tgt_conn again)" --snapshot "$SNAP" --workdir "$WORK"
     release_snapshot big
     [[ $stderr == *"earlier lm-snapshot run"* ]]
     [[ $stderr == *"--resume"* ]]
@@ -389,8 +386,8 @@ schema_objects() {
 @test "lm-snapshot: kill -9 mid-copy, then --resume: complete and nothing doubled" {
     newdb kill1
     hold_snapshot big
-    local conn; conn=$(tgt kill1)
-    LM_SNAPSHOT_TEST_DELAY_MS=300 bg_start PID lm-snapshot --source "$(src big)" --target "$conn" \
+    local conn; conn=$(tgt_conn kill1)
+    LM_SNAPSHOT_TEST_DELAY_MS=300 bg_start PID lm-snapshot --source "$(src_conn big)" --target "$conn" \
         --snapshot "$SNAP" --jobs 2 --split-larger-than 64kB --workdir "$WORK"
     wait_for 60 sql_true kill1 "SELECT count(*) >= 4 FROM lm.copy"
     kill -9 "$PID"
@@ -399,11 +396,11 @@ schema_objects() {
     before=$output
     [ "$before" -ge 4 ]
     [ "$before" -lt 27 ]
-    run -0 --separate-stderr lm-snapshot --source "$(src big)" --target "$conn" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$conn" \
         --snapshot "$SNAP" --jobs 2 --split-larger-than 64kB --workdir "$WORK" --resume
     release_snapshot big
-    hashes source big >"$BATS_TEST_TMPDIR/s"
-    hashes target kill1 >"$BATS_TEST_TMPDIR/t"
+    DB=big hashes source >"$BATS_TEST_TMPDIR/s"
+    DB=kill1 hashes target >"$BATS_TEST_TMPDIR/t"
     diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t"
     run -0 qt kill1 -c "SELECT sum(rows) FROM lm.copy WHERE relname = 'big'"
     assert_output 10000
@@ -414,9 +411,9 @@ schema_objects() {
 @test "lm-snapshot: snapshot holder dies mid-copy; --resume re-copies unfinished tables under a fresh snapshot" {
     newdb fresh1
     hold_snapshot big
-    local conn; conn=$(tgt fresh1)
-    hashes source big >"$BATS_TEST_TMPDIR/at_snapshot"
-    LM_SNAPSHOT_TEST_DELAY_MS=400 bg_start PID lm-snapshot --source "$(src big)" --target "$conn" \
+    local conn; conn=$(tgt_conn fresh1)
+    DB=big hashes source >"$BATS_TEST_TMPDIR/at_snapshot"
+    LM_SNAPSHOT_TEST_DELAY_MS=400 bg_start PID lm-snapshot --source "$(src_conn big)" --target "$conn" \
         --snapshot "$SNAP" --jobs 1 --split-larger-than 256kB --workdir "$WORK"
     # big goes first (largest first); stop once a small table is done
     wait_for 90 sql_true fresh1 "SELECT count(*) > 0 FROM lm.copy WHERE relname LIKE 'small%'"
@@ -430,13 +427,13 @@ schema_objects() {
     # written after the lost snapshot: the fresh one sees them
     qs big -c "INSERT INTO small6 VALUES (1000, 'later')"
     qs big -c "UPDATE big SET pad = 'later' WHERE id = 1"
-    run -0 --separate-stderr lm-snapshot --source "$(src big)" --target "$conn" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$conn" \
         --snapshot "$SNAP" --jobs 2 --split-larger-than 256kB --workdir "$WORK" --resume
     [[ $stderr == *"fresh snapshot"* ]]
     # finished tables untouched: same rows, same xmin
     [ "$(qt fresh1 -c "SELECT md5(string_agg(xmin::text, ',' ORDER BY id)) FROM big")" = "$xmin_before" ]
     grep "^public.big " "$BATS_TEST_TMPDIR/at_snapshot" >"$BATS_TEST_TMPDIR/want"
-    hashes target fresh1 | grep "^public.big " | diff "$BATS_TEST_TMPDIR/want" -
+    DB=fresh1 hashes target | grep "^public.big " | diff "$BATS_TEST_TMPDIR/want" -
     # re-copied tables match the source now, and have a sync position
     for t in small1 small2 small3 small4 small5 small6; do
         [ "$(PGDATABASE_TEST=big qhash source $t)" = "$(PGDATABASE_TEST=fresh1 qhash target $t)" ]
@@ -468,8 +465,8 @@ EOF
         chmod +x "$bin/$p"
     done
     hold_snapshot big
-    PGBIN=$bin run -0 --separate-stderr lm-snapshot --source "$(src big) password=s3cret" \
-        --target "$(tgt creds) password=s3cret" --snapshot "$SNAP" --workdir "$WORK" --table small1
+    PGBIN=$bin run -0 --separate-stderr lm-snapshot --source "$(src_conn big) password=s3cret" \
+        --target "$(tgt_conn creds) password=s3cret" --snapshot "$SNAP" --workdir "$WORK" --table small1
     release_snapshot big
     ! grep argv "$bin/log" | grep -q s3cret
     grep -q "pg_dump PGPASSWORD=s3cret PGHOST=127.0.0.1" "$bin/log"
@@ -485,14 +482,14 @@ EOF
                  GRANT SELECT ON owned TO lm_test_reader; INSERT INTO owned VALUES (1)"
     newdb roles1
     hold_snapshot roles --replica-identity-full
-    run -4 --separate-stderr lm-snapshot --source "$(src roles)" --target "$(tgt roles1)" \
+    run -4 --separate-stderr lm-snapshot --source "$(src_conn roles)" --target "$(tgt_conn roles1)" \
         --snapshot "$SNAP" --workdir "$WORK"
     [[ $stderr == *"missing role: lm_test_owner"* ]]
     [[ $stderr == *"missing role: lm_test_reader"* ]]
     [[ $stderr == *"--no-owner"* ]]
     run -0 qt roles1 -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
     assert_output 0
-    run -0 --separate-stderr lm-snapshot --source "$(src roles)" --target "$(tgt roles1)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn roles)" --target "$(tgt_conn roles1)" \
         --snapshot "$SNAP" --workdir "$WORK" --no-owner
     release_snapshot roles
     run -0 qt roles1 -c "SELECT id FROM owned"
@@ -503,7 +500,7 @@ EOF
     newdb clash
     qt clash -c "CREATE TABLE actor (x int)"
     hold_snapshot pagila
-    run -5 --separate-stderr lm-snapshot --source "$(src pagila)" --target "$(tgt clash)" \
+    run -5 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn clash)" \
         --snapshot "$SNAP" --workdir "$WORK"
     release_snapshot pagila
     [[ $stderr == *"pre-data"* ]]
@@ -514,7 +511,7 @@ EOF
     # TimescaleDB is not packaged here: the error path and the generated call
     newdb hyper
     hold_snapshot big
-    run -4 --separate-stderr lm-snapshot --source "$(src big)" --target "$(tgt hyper)" \
+    run -4 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$(tgt_conn hyper)" \
         --snapshot "$SNAP" --workdir "$WORK" --hypertable "public.big:id:1000"
     release_snapshot big
     [[ $stderr == *"timescaledb"* ]]
@@ -528,12 +525,12 @@ EOF
 @test "lm-snapshot: a work directory another user owns, or others may write to, is refused (exit 9)" {
     local d=$BATS_TEST_TMPDIR/theirs
     mkdir -m 0777 "$d"
-    run -9 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt awk)" \
+    run -9 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn awk)" \
         --snapshot 00000003-000000AA-1 --workdir "$d"
     [[ $stderr == *"only it may write to"* ]]
     chmod 0700 "$d"
     chown postgres "$d"
-    run -9 --separate-stderr lm-snapshot --source "$(src awk)" --target "$(tgt awk)" \
+    run -9 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn awk)" \
         --snapshot 00000003-000000AA-1 --workdir "$d"
     [[ $stderr == *"only it may write to"* ]]
     [ -z "$(ls -A "$d")" ]
@@ -541,7 +538,7 @@ EOF
 
 @test "lm-snapshot: --output writes a stream lm-cat --verify accepts, with the archive and every chunk" {
     hold_snapshot awk --replica-identity-full
-    run -0 --separate-stderr lm-snapshot --source "$(src awk)" --output "$BATS_TEST_TMPDIR/snap.lm" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn awk)" --output "$BATS_TEST_TMPDIR/snap.lm" \
         --snapshot "$SNAP" --slot myslot --jobs 2 --split-larger-than 64kB --workdir "$WORK"
     release_snapshot awk
     # every row of the database is in it: the owner's only
@@ -560,7 +557,7 @@ EOF
 
 @test "lm-snapshot: stream to stdout, zstd-compressed with --compress" {
     hold_snapshot big
-    lm-snapshot --source "$(src big)" --output - --compress --snapshot "$SNAP" --workdir "$WORK" \
+    lm-snapshot --source "$(src_conn big)" --output - --compress --snapshot "$SNAP" --workdir "$WORK" \
         --table small1 --table 'small[23]' 2>"$BATS_TEST_TMPDIR/err" >"$BATS_TEST_TMPDIR/s.zst"
     release_snapshot big
     run -0 zstd -t "$BATS_TEST_TMPDIR/s.zst"
@@ -572,29 +569,29 @@ EOF
 @test "lm-snapshot: a stream loaded by lm-apply gives the target direct mode gives; loaded twice, nothing is loaded twice; a half-made post-data is made again" {
     newdb streamed
     hold_snapshot awk --replica-identity-full
-    lm-snapshot --source "$(src awk)" --output - --snapshot "$SNAP" --slot streamslot --jobs 2 \
+    lm-snapshot --source "$(src_conn awk)" --output - --snapshot "$SNAP" --slot streamslot --jobs 2 \
         --split-larger-than 64kB --workdir "$WORK" 2>"$BATS_TEST_TMPDIR/snap.err" >"$BATS_TEST_TMPDIR/snap.lm"
     release_snapshot awk
     # through a pipe, as across ssh
-    run --separate-stderr lm-apply --target "$(tgt streamed)" <"$BATS_TEST_TMPDIR/snap.lm"
+    run --separate-stderr lm-apply --target "$(tgt_conn streamed)" <"$BATS_TEST_TMPDIR/snap.lm"
     echo "$stderr"
     [ "$status" -eq 0 ]
-    hashes source awk >"$BATS_TEST_TMPDIR/s"
-    hashes target streamed >"$BATS_TEST_TMPDIR/t"
+    DB=awk hashes source >"$BATS_TEST_TMPDIR/s"
+    DB=streamed hashes target >"$BATS_TEST_TMPDIR/t"
     diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t"
     [ "$(schema_objects source awk)" = "$(schema_objects target streamed)" ]
     # every chunk is marked done; a second load loads nothing (same xmin)
     [ "$(qt streamed -c "SELECT count(*) > 0 FROM lm.copy")" = t ]
     local xmins
     xmins=$(qt streamed -c "SELECT md5(string_agg(xmin::text, ',' ORDER BY \"Id\")) FROM \"Sch ema\".\"we\"\"ird; x\"")
-    run -0 --separate-stderr lm-apply --target "$(tgt streamed)" "$BATS_TEST_TMPDIR/snap.lm"
+    run -0 --separate-stderr lm-apply --target "$(tgt_conn streamed)" "$BATS_TEST_TMPDIR/snap.lm"
     [ "$(qt streamed -c "SELECT md5(string_agg(xmin::text, ',' ORDER BY \"Id\")) FROM \"Sch ema\".\"we\"\"ird; x\"")" = "$xmins" ]
-    hashes target streamed >"$BATS_TEST_TMPDIR/t2"
+    DB=streamed hashes target >"$BATS_TEST_TMPDIR/t2"
     diff "$BATS_TEST_TMPDIR/s" "$BATS_TEST_TMPDIR/t2"
     # as if killed during post-data: begun, not done, a constraint missing
     qt streamed -c "DELETE FROM lm.meta WHERE key = 'stream_post_data'" \
         -c "ALTER TABLE \"Sch ema\".child DROP CONSTRAINT child_weird_id_fkey"
-    run --separate-stderr lm-apply --target "$(tgt streamed)" "$BATS_TEST_TMPDIR/snap.lm"
+    run --separate-stderr lm-apply --target "$(tgt_conn streamed)" "$BATS_TEST_TMPDIR/snap.lm"
     echo "$stderr"
     [ "$status" -eq 0 ]
     [[ $stderr != *"already exists"* ]]
@@ -628,7 +625,7 @@ db_settings() {   # db_settings SIDE DB
     newdb dbset1
     newdb dbset2
     hold_snapshot dbset
-    run -0 --separate-stderr lm-snapshot --source "$(src dbset)" --target "$(tgt dbset1)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn dbset)" --target "$(tgt_conn dbset1)" \
         --snapshot "$SNAP" --workdir "$WORK"
     echo "$stderr"
     [[ $stderr == *"database setting: ALTER DATABASE \"dbset1\" SET \"search_path\" TO 'app', 'My, Schema', '\$user', 'public'"* ]]
@@ -641,7 +638,7 @@ db_settings() {   # db_settings SIDE DB
     assert_output 'app, "My, Schema", "$user", public'
     run -0 qt dbset1 -c "SHOW myapp.tenant"
     assert_output 'a b'"'"'c \d'
-    run -0 --separate-stderr lm-snapshot --source "$(src dbset)" --target "$(tgt dbset2)" \
+    run -0 --separate-stderr lm-snapshot --source "$(src_conn dbset)" --target "$(tgt_conn dbset2)" \
         --snapshot "$SNAP" --workdir "$WORK.2" --skip-db-settings
     release_snapshot dbset
     [[ $stderr == *"database settings not copied (--skip-db-settings)"* ]]

@@ -7,11 +7,11 @@
 # its own, cloned from a small template.
 
 load helpers
+load migrate_helpers   # setup, teardown_file, mkdb, qs, qt, lmm, ...
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    pg_start source "max_connections = 200"
-    pg_start target "max_connections = 200"
+    migrate_clusters
     q source -c "CREATE DATABASE tmpl"
     PGDATABASE_TEST=tmpl q source \
         -c "CREATE TABLE public.items (id int PRIMARY KEY, v text)" \
@@ -21,43 +21,11 @@ setup_file() {
         -c "CREATE SEQUENCE public.free_seq START 1000"
 }
 
-teardown_file() {
-    pg_stop_all
-}
-
-setup() {
-    pg_env
-    W=$BATS_TEST_TMPDIR/work
-}
-
 teardown() {
-    if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -f "$BATS_TEST_TMPDIR/lmm.log" ]; then
-        echo "--- lm-migrate output"; cat "$BATS_TEST_TMPDIR/lmm.log"
-        [ -d "$W/logs" ] && tail -n 15 "$W"/logs/*.log
-    fi
+    show_failed_migration
     local p
     for p in $(cat "$BATS_TEST_TMPDIR"/*.bgpid 2>/dev/null); do kill "$p" 2>/dev/null || true; done
-    if [ -f "$W/config" ]; then
-        lm-migrate abort --workdir "$W" >/dev/null 2>&1 || true
-    fi
-}
-
-# A database pair for one test: SRC (a clone of tmpl) and an empty TGT.
-mkdb() {
-    q source -c "CREATE DATABASE s_$1 TEMPLATE tmpl"
-    q target -c "CREATE DATABASE t_$1"
-    SRC="host=127.0.0.1 port=$SOURCE_PORT dbname=s_$1 user=postgres"
-    TGT="host=127.0.0.1 port=$TARGET_PORT dbname=t_$1 user=postgres"
-    DB=$1
-}
-
-qs() { PGDATABASE_TEST=s_$DB q source "$@"; }
-qt() { PGDATABASE_TEST=t_$DB q target "$@"; }
-
-# lm-migrate, its output also kept for the log of a failed test
-lmm() {
-    lm-migrate "$@" 2>&1 | tee -a "$BATS_TEST_TMPDIR/lmm.log"
-    return "${PIPESTATUS[0]}"
+    abort_migration
 }
 
 # A foreground start in the background: its exit status lands in
@@ -69,8 +37,6 @@ start_bg() {
 }
 start_rc() { cat "$BATS_TEST_TMPDIR/start.rc"; }
 
-phase_is() { [ "$(cat "$W/phase" 2>/dev/null)" = "$1" ]; }
-pid_of() { awk '{print $1}' "$W/pids/$1" 2>/dev/null; }
 migrate_gone() { local p; p=$(pid_of migrate); [ -z "$p" ] || ! kill -0 "$p" 2>/dev/null; }
 
 # status --json and text both name the failed STEP and STAGE, with the
