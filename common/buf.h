@@ -28,6 +28,22 @@ static inline void lm_buf_put(lm_buf *b, const void *p, size_t n)
     b->len += n;
 }
 
+/* Append the C string s, not its NUL. Afterwards data is NUL-terminated
+ * (data[len] == '\0'), so (char *)data is the text so far, and len does
+ * not count the NUL: the next append writes over it, and sending len bytes
+ * sends the text alone. Appends other than lm_buf_puts (lm_buf_put,
+ * lm_buf_u8, lm_quote_ident...) do not terminate: a buffer that ends with
+ * one needs lm_buf_u8(b, '\0') before use as a string, as before. */
+static inline void lm_buf_puts(lm_buf *b, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (b->cap - b->len <= n)
+        lm_buf_reserve(b, n + 1);
+    memcpy(b->data + b->len, s, n + 1);
+    b->len += n;
+}
+
 static inline void lm_buf_u8(lm_buf *b, uint8_t v)
 {
     if (b->cap == b->len)

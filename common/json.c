@@ -11,11 +11,11 @@ void lm_json_str(lm_buf *b, const void *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
         switch (c) {
-        case '"': lm_buf_put(b, "\\\"", 2); break;
-        case '\\': lm_buf_put(b, "\\\\", 2); break;
-        case '\n': lm_buf_put(b, "\\n", 2); break;
-        case '\r': lm_buf_put(b, "\\r", 2); break;
-        case '\t': lm_buf_put(b, "\\t", 2); break;
+        case '"': lm_buf_puts(b, "\\\""); break;
+        case '\\': lm_buf_puts(b, "\\\\"); break;
+        case '\n': lm_buf_puts(b, "\\n"); break;
+        case '\r': lm_buf_puts(b, "\\r"); break;
+        case '\t': lm_buf_puts(b, "\\t"); break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};

@@ -31,7 +31,7 @@ bool lm_conninfo_valid(const char *conninfo, char **errmsg)
                 if (keep || end - q <= 1)
                     lm_buf_put(&b, q, (size_t)(end - q));
                 else
-                    lm_buf_put(&b, "...", 3);
+                    lm_buf_puts(&b, "...");
                 lm_buf_u8(&b, '"');
                 p = end + 1;
             }
@@ -317,13 +317,13 @@ char *lm_conninfo_dbname(const char *db)
     /* conninfo quoting: backslash before ' and \ (SQL's '' is not conninfo
      * syntax) */
     lm_buf c = {0};
-    lm_buf_put(&c, "dbname='", 8);
+    lm_buf_puts(&c, "dbname='");
     for (const char *p = db; *p; p++) {
         if (*p == '\'' || *p == '\\')
             lm_buf_u8(&c, '\\');
         lm_buf_u8(&c, (uint8_t)*p);
     }
-    lm_buf_put(&c, "'", 1);
+    lm_buf_puts(&c, "'");
     return finish(&c);
 }
 

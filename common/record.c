@@ -1,5 +1,7 @@
+#include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "record.h"
 
 static void put_tuple(lm_buf *b, const lm_tuple *t)
@@ -387,4 +389,33 @@ const char *lm_end_reason_name(uint8_t reason)
     case LM_END_COMPLETE: return "complete";
     default: return "unknown";
     }
+}
+
+lm_relation lm_relation_dup(const lm_relation *rel)
+{
+    lm_relation d = *rel;
+
+    d.nspname = lm_strdup(rel->nspname);
+    d.relname = lm_strdup(rel->relname);
+    d.cols = lm_malloc(sizeof *d.cols * rel->natts);
+    for (uint32_t i = 0; i < rel->natts; i++) {
+        d.cols[i] = rel->cols[i];
+        d.cols[i].name = lm_strdup(rel->cols[i].name);
+    }
+    return d;
+}
+
+void lm_relation_free(lm_relation *rel)
+{
+    /* the names are const in lm_relation because a decoded record's point
+     * into the arena (or at a literal: pgoutput's "pg_catalog"); a copy
+     * from lm_relation_dup owns its own */
+    for (uint32_t i = 0; i < rel->natts; i++)
+        free((char *)rel->cols[i].name);
+    free(rel->cols);
+    free((char *)rel->nspname);
+    free((char *)rel->relname);
+    rel->cols = NULL;
+    rel->nspname = rel->relname = NULL;
+    rel->natts = 0;
 }

@@ -137,6 +137,14 @@ void lm_record_encode(lm_buf *out, const lm_record *r);
 bool lm_record_decode(uint8_t type, const uint8_t *body, size_t len, lm_record *r,
                       lm_arena *arena);
 
+/* A deep copy of rel that outlives the record it came from: the names and
+ * the column array are malloc'd. Free it with lm_relation_free. */
+lm_relation lm_relation_dup(const lm_relation *rel);
+/* Free what lm_relation_dup allocated (not rel itself); only for such a
+ * copy, never for a decoded record's relation, whose strings are the
+ * arena's. */
+void lm_relation_free(lm_relation *rel);
+
 /* Whether a reader must understand this type. */
 static inline bool lm_rectype_critical(uint8_t type) { return type >= 'A' && type <= 'Z'; }
 /* Whether the type is one this build knows. */

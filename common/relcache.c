@@ -22,11 +22,7 @@ lm_relcache *lm_relcache_new(void (*free_user)(void *))
 
 static void clear_entry(lm_relcache *c, lm_relentry *e)
 {
-    for (uint32_t i = 0; i < e->rel.natts; i++)
-        free((char *)e->rel.cols[i].name);
-    free(e->rel.cols);
-    free((char *)e->rel.nspname);
-    free((char *)e->rel.relname);
+    lm_relation_free(&e->rel);
     free(e->qualname);
     free(e->display);
     if (e->user && c->free_user)
@@ -83,16 +79,7 @@ lm_relentry *lm_relcache_put(lm_relcache *c, const lm_relation *rel)
     }
     memset(e, 0, sizeof *e);
     e->generation = gen;
-    e->rel.relid = rel->relid;
-    e->rel.nspname = lm_strdup(rel->nspname);
-    e->rel.relname = lm_strdup(rel->relname);
-    e->rel.replident = rel->replident;
-    e->rel.natts = rel->natts;
-    e->rel.cols = lm_malloc(sizeof(lm_column) * (rel->natts ? rel->natts : 1));
-    for (uint32_t i = 0; i < rel->natts; i++) {
-        e->rel.cols[i] = rel->cols[i];
-        e->rel.cols[i].name = lm_strdup(rel->cols[i].name);
-    }
+    e->rel = lm_relation_dup(rel);
     e->qualname = lm_qualified(*rel->nspname ? rel->nspname : "pg_catalog", rel->relname);
     e->display = lm_psprintf("%s.%s", *rel->nspname ? rel->nspname : "pg_catalog", rel->relname);
     return e;

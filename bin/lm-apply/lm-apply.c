@@ -270,13 +270,8 @@ static size_t n_grp_defs;
 
 static void grp_defs_clear(void)
 {
-    for (size_t i = 0; i < n_grp_defs; i++) {
-        for (uint32_t k = 0; k < grp_defs[i].natts; k++)
-            free((char *)grp_defs[i].cols[k].name);
-        free(grp_defs[i].cols);
-        free((char *)grp_defs[i].nspname);
-        free((char *)grp_defs[i].relname);
-    }
+    for (size_t i = 0; i < n_grp_defs; i++)
+        lm_relation_free(&grp_defs[i]);
     free(grp_defs);
     grp_defs = NULL;
     n_grp_defs = 0;
@@ -284,20 +279,11 @@ static void grp_defs_clear(void)
 
 static void grp_defs_keep(const lm_relation *rel)
 {
-    lm_relation *d;
     for (size_t i = 0; i < n_grp_defs; i++)
         if (grp_defs[i].relid == rel->relid)
             return;   /* the first one, from before the group, counts */
     grp_defs = lm_realloc(grp_defs, (n_grp_defs + 1) * sizeof *grp_defs);
-    d = &grp_defs[n_grp_defs++];
-    *d = *rel;
-    d->nspname = lm_strdup(rel->nspname);
-    d->relname = lm_strdup(rel->relname);
-    d->cols = lm_malloc(sizeof *d->cols * (rel->natts + 1));
-    for (uint32_t k = 0; k < rel->natts; k++) {
-        d->cols[k] = rel->cols[k];
-        d->cols[k].name = lm_strdup(rel->cols[k].name);
-    }
+    grp_defs[n_grp_defs++] = lm_relation_dup(rel);
 }
 
 /* before replaying the group from its start */

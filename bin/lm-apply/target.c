@@ -575,9 +575,9 @@ static tabinfo *table_info(lm_relentry *e)
             if (in_stream)
                 continue;
             q = lm_ident(PQgetvalue(res, k, 0));
-            lm_buf_put(&b, ", ", 2);
+            lm_buf_puts(&b, ", ");
             lm_buf_put(&b, q, strlen(q));
-            lm_buf_put(&sel, ", lm_moved.", 11);
+            lm_buf_puts(&sel, ", lm_moved.");
             lm_buf_put(&sel, q, strlen(q));
             free(q);
         }
@@ -688,7 +688,7 @@ static void arr_add(lm_buf *b, const lm_value *v)
 {
     lm_buf_u8(b, b->len == 0 ? '{' : ',');
     if (v->kind == 'n') {
-        lm_buf_put(b, "NULL", 4);
+        lm_buf_puts(b, "NULL");
         return;
     }
     lm_buf_reserve(b, v->len + 2);
@@ -755,7 +755,7 @@ static void copy_escape(lm_buf *b, const uint8_t *p, uint32_t n)
         case '\t': esc = "\\t"; break;
         }
         if (esc) {
-            lm_buf_put(b, esc, 2);
+            lm_buf_puts(b, esc);
         } else {
             if (b->len == b->cap)
                 lm_buf_reserve(b, 64);
@@ -771,7 +771,7 @@ static char *column_list(const tabinfo *ti, const char *mask)
         if (mask && mask[i] != '1')
             continue;
         if (b.len)
-            lm_buf_put(&b, ", ", 2);
+            lm_buf_puts(&b, ", ");
         lm_buf_put(&b, ti->colq[i], strlen(ti->colq[i]));
     }
     lm_buf_u8(&b, '\0');
@@ -803,7 +803,7 @@ static void rows_to_copy(tabinfo *ti)
             if (i)
                 lm_buf_u8(&pend.copybuf, '\t');
             if (kind == 'n')
-                lm_buf_put(&pend.copybuf, "\\N", 2);
+                lm_buf_puts(&pend.copybuf, "\\N");
             else
                 copy_escape(&pend.copybuf, data, len);
         }
@@ -879,24 +879,24 @@ static void flush_inserts(void)
         char **vals = lm_malloc(sizeof(char *) * (ti->natts + 1));
         char desc[DESC_LEN];
         char *cols = column_list(ti, NULL);
-        lm_buf_put(&sql, "INSERT INTO ", 12);
+        lm_buf_puts(&sql, "INSERT INTO ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
         if (ti->natts == 0) {
             /* no column in the stream (none, or every one generated) */
-            lm_buf_put(&sql, " DEFAULT VALUES", 16);
+            lm_buf_puts(&sql, " DEFAULT VALUES");
         } else {
-            lm_buf_put(&sql, " (", 2);
+            lm_buf_puts(&sql, " (");
             lm_buf_put(&sql, cols, strlen(cols));
-            lm_buf_put(&sql, ")", 1);
+            lm_buf_puts(&sql, ")");
             if (ti->any_always)
-                lm_buf_put(&sql, " OVERRIDING SYSTEM VALUE", 24);
-            lm_buf_put(&sql, " VALUES (", 9);
+                lm_buf_puts(&sql, " OVERRIDING SYSTEM VALUE");
+            lm_buf_puts(&sql, " VALUES (");
             for (uint32_t i = 0; i < ti->natts; i++) {
                 char tmp[16];
                 snprintf(tmp, sizeof tmp, "%s$%u", i ? ", " : "", i + 1);
                 lm_buf_put(&sql, tmp, strlen(tmp));
             }
-            lm_buf_put(&sql, ")", 2);
+            lm_buf_puts(&sql, ")");
         }
         name = prepared(ti, "I", (char *)sql.data, (int)ti->natts);
         snprintf(desc, sizeof desc, "an insert into %s", e->display);
@@ -934,8 +934,8 @@ static void unnest_keys(const tabinfo *ti, lm_buf *args, lm_buf *where)
         snprintf(tmp, sizeof tmp, "%s$%u::text[]", k ? ", " : "", k + 1);
         lm_buf_put(args, tmp, strlen(tmp));
         if (k)
-            lm_buf_put(where, " AND ", 5);
-        lm_buf_put(where, "t.", 2);
+            lm_buf_puts(where, " AND ");
+        lm_buf_puts(where, "t.");
         lm_buf_put(where, ti->colq[c], strlen(ti->colq[c]));
         snprintf(tmp, sizeof tmp, " = u.p%u::", k + 1);
         lm_buf_put(where, tmp, strlen(tmp));
@@ -963,8 +963,8 @@ static void flush_updates(void)
         char tmp[64];
         put_str(&sql, ti->routed ? "UPDATE " : "UPDATE ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
-        lm_buf_put(&sql, " AS t SET ", 10);
-        lm_buf_put(&from, " FROM unnest(", 13);
+        lm_buf_puts(&sql, " AS t SET ");
+        lm_buf_puts(&from, " FROM unnest(");
         unnest_keys(ti, &from, &where);
         n = ti->nkey;
         {
@@ -975,7 +975,7 @@ static void flush_updates(void)
                 snprintf(tmp, sizeof tmp, ", $%u::text[]", n + 1);
                 lm_buf_put(&from, tmp, strlen(tmp));
                 if (!first)
-                    lm_buf_put(&sql, ", ", 2);
+                    lm_buf_puts(&sql, ", ");
                 first = false;
                 lm_buf_put(&sql, ti->colq[c], strlen(ti->colq[c]));
                 snprintf(tmp, sizeof tmp, " = u.p%u::", n + 1);
@@ -984,12 +984,12 @@ static void flush_updates(void)
                 n++;
             }
         }
-        lm_buf_put(&from, ") AS u(", 7);
+        lm_buf_puts(&from, ") AS u(");
         for (uint32_t i = 0; i < n; i++) {
             snprintf(tmp, sizeof tmp, "%sp%u", i ? ", " : "", i + 1);
             lm_buf_put(&from, tmp, strlen(tmp));
         }
-        lm_buf_put(&from, ") WHERE ", 8);
+        lm_buf_puts(&from, ") WHERE ");
         lm_buf_put(&sql, from.data, from.len);
         lm_buf_put(&sql, where.data, where.len);
         lm_buf_u8(&sql, '\0');
@@ -1027,14 +1027,14 @@ static void flush_deletes(void)
         char tmp[64];
         put_str(&sql, ti->routed ? "DELETE FROM " : "DELETE FROM ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
-        lm_buf_put(&sql, " AS t USING unnest(", 19);
+        lm_buf_puts(&sql, " AS t USING unnest(");
         unnest_keys(ti, &sql, &where);
-        lm_buf_put(&sql, ") AS u(", 7);
+        lm_buf_puts(&sql, ") AS u(");
         for (uint32_t k = 0; k < ti->nkey; k++) {
             snprintf(tmp, sizeof tmp, "%sp%u", k ? ", " : "", k + 1);
             lm_buf_put(&sql, tmp, strlen(tmp));
         }
-        lm_buf_put(&sql, ") WHERE ", 8);
+        lm_buf_puts(&sql, ") WHERE ");
         lm_buf_put(&sql, where.data, where.len);
         lm_buf_u8(&sql, '\0');
         name = prepared(ti, "DB", (char *)sql.data, (int)ti->nkey);
@@ -1114,7 +1114,7 @@ void tgt_insert(lm_relentry *e, const lm_tuple *t)
             if (i)
                 lm_buf_u8(&pend.copybuf, '\t');
             if (v->kind == 'n')
-                lm_buf_put(&pend.copybuf, "\\N", 2);
+                lm_buf_puts(&pend.copybuf, "\\N");
             else
                 copy_escape(&pend.copybuf, v->data, v->len);
         }
@@ -1157,11 +1157,11 @@ static void where_clause(lm_buf *sql, lm_relentry *e, tabinfo *ti, const lm_tupl
 {
     char tmp[64];
     if (!ti->by_ctid) {
-        lm_buf_put(sql, " WHERE ", 7);
+        lm_buf_puts(sql, " WHERE ");
         for (uint32_t k = 0; k < ti->nkey; k++) {
             uint32_t c = ti->key[k];
             if (k)
-                lm_buf_put(sql, " AND ", 5);
+                lm_buf_puts(sql, " AND ");
             lm_buf_put(sql, ti->colq[c], strlen(ti->colq[c]));
             snprintf(tmp, sizeof tmp, " = $%u", first + *np + 1);
             lm_buf_put(sql, tmp, strlen(tmp));
@@ -1174,7 +1174,7 @@ static void where_clause(lm_buf *sql, lm_relentry *e, tabinfo *ti, const lm_tupl
     put_str(sql, ti->routed ? " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM "
                                 : " WHERE ctid = (SELECT ctid FROM ONLY ");
     lm_buf_put(sql, e->qualname, strlen(e->qualname));
-    lm_buf_put(sql, " WHERE ", 7);
+    lm_buf_puts(sql, " WHERE ");
     {
         bool firstc = true;
         for (uint32_t c = 0; c < ti->natts && c < old->ncols; c++) {
@@ -1182,7 +1182,7 @@ static void where_clause(lm_buf *sql, lm_relentry *e, tabinfo *ti, const lm_tupl
                 continue;
             keybuf[c] = '1';
             if (!firstc)
-                lm_buf_put(sql, " AND ", 5);
+                lm_buf_puts(sql, " AND ");
             firstc = false;
             lm_buf_put(sql, ti->colq[c], strlen(ti->colq[c]));
             if (ti->col_eq[c])
@@ -1193,9 +1193,9 @@ static void where_clause(lm_buf *sql, lm_relentry *e, tabinfo *ti, const lm_tupl
             vals[first + (*np)++] = value_dup(&old->cols[c]);
         }
         if (firstc)
-            lm_buf_put(sql, "true", 4);
+            lm_buf_puts(sql, "true");
     }
-    lm_buf_put(sql, " LIMIT 1)", 9);
+    lm_buf_puts(sql, " LIMIT 1)");
     if (!ti->warned_scan) {
         ti->warned_scan = true;
         lm_warning("table %s has no key: each update or delete scans it (REPLICA IDENTITY FULL "
@@ -1236,20 +1236,20 @@ static void update_by_move(lm_relentry *e, tabinfo *ti, const lm_tuple *ot, cons
 
     memset(keymask, '0', 2 * ti->natts + 1);
     keymask[2 * ti->natts + 1] = '\0';
-    lm_buf_put(&sql, "WITH lm_moved AS (DELETE FROM ONLY ", 35);
+    lm_buf_puts(&sql, "WITH lm_moved AS (DELETE FROM ONLY ");
     lm_buf_put(&sql, e->qualname, strlen(e->qualname));
     where_clause(&sql, e, ti, ot, 0, vals, &nw, keymask + ti->natts);
-    lm_buf_put(&sql, " RETURNING *) INSERT INTO ", 26);
+    lm_buf_puts(&sql, " RETURNING *) INSERT INTO ");
     lm_buf_put(&sql, e->qualname, strlen(e->qualname));
-    lm_buf_put(&sql, " (", 2);
+    lm_buf_puts(&sql, " (");
     lm_buf_put(&sql, cols, strlen(cols));
     lm_buf_put(&sql, ti->extra_cols, strlen(ti->extra_cols));
-    lm_buf_put(&sql, ") OVERRIDING SYSTEM VALUE SELECT ", 33);
+    lm_buf_puts(&sql, ") OVERRIDING SYSTEM VALUE SELECT ");
     for (uint32_t c = 0; c < ti->natts; c++) {
         if (c)
-            lm_buf_put(&sql, ", ", 2);
+            lm_buf_puts(&sql, ", ");
         if (nt->cols[c].kind == 'u') {
-            lm_buf_put(&sql, "lm_moved.", 9);
+            lm_buf_puts(&sql, "lm_moved.");
             lm_buf_put(&sql, ti->colq[c], strlen(ti->colq[c]));
             continue;
         }
@@ -1260,7 +1260,7 @@ static void update_by_move(lm_relentry *e, tabinfo *ti, const lm_tuple *ot, cons
         vals[nw + n++] = value_dup(&nt->cols[c]);
     }
     lm_buf_put(&sql, ti->extra_sel, strlen(ti->extra_sel));
-    lm_buf_put(&sql, " FROM lm_moved", 14);
+    lm_buf_puts(&sql, " FROM lm_moved");
     send_single(e, ti, "M1", &sql, keymask, vals, nw + n, "an update (moving an identity value) of");
     st_rows_update++;
     free(vals);
@@ -1377,13 +1377,13 @@ void tgt_update(lm_relentry *e, const lm_record *r)
         keymask[2 * ti->natts + 1] = '\0';
         put_str(&sql, ti->routed ? "UPDATE " : "UPDATE ONLY ");
         lm_buf_put(&sql, e->qualname, strlen(e->qualname));
-        lm_buf_put(&sql, " SET ", 5);
+        lm_buf_puts(&sql, " SET ");
         for (uint32_t c = 0; c < ti->natts; c++) {
             if (nt->cols[c].kind == 'u' || (skip && skip[c]))
                 continue;
             keymask[c] = '1';
             if (n)
-                lm_buf_put(&sql, ", ", 2);
+                lm_buf_puts(&sql, ", ");
             lm_buf_put(&sql, ti->colq[c], strlen(ti->colq[c]));
             snprintf(tmp, sizeof tmp, " = $%u", n + 1);
             lm_buf_put(&sql, tmp, strlen(tmp));
@@ -1467,16 +1467,16 @@ void tgt_truncate(lm_relentry **rels, uint32_t n, uint8_t flags)
     begin_if_needed();
     /* exactly the relations listed (the source's cascade is already in the
      * list), never CASCADE here */
-    lm_buf_put(&sql, "TRUNCATE ", 9);
+    lm_buf_puts(&sql, "TRUNCATE ");
     for (uint32_t i = 0; i < n; i++) {
         if (i)
-            lm_buf_put(&sql, ", ", 2);
+            lm_buf_puts(&sql, ", ");
         if (!table_info(rels[i])->routed)
-            lm_buf_put(&sql, "ONLY ", 5);
+            lm_buf_puts(&sql, "ONLY ");
         lm_buf_put(&sql, rels[i]->qualname, strlen(rels[i]->qualname));
     }
     if (flags & LM_TRUNCATE_RESTART_IDENTITY)
-        lm_buf_put(&sql, " RESTART IDENTITY", 17);
+        lm_buf_puts(&sql, " RESTART IDENTITY");
     lm_buf_u8(&sql, '\0');
     snprintf(desc, sizeof desc, "a truncate of %s%s", rels[0]->display, n > 1 ? " and others" : "");
     send_sql((char *)sql.data, 0, NULL, desc);

@@ -213,13 +213,13 @@ static void esc_put(lm_buf *b, const uint8_t *p, size_t n, char quote)
                 lm_buf_u8(b, c);
             lm_buf_u8(b, c);
         } else if (c == '\\')
-            lm_buf_put(b, "\\\\", 2);
+            lm_buf_puts(b, "\\\\");
         else if (c == '\n')
-            lm_buf_put(b, "\\n", 2);
+            lm_buf_puts(b, "\\n");
         else if (c == '\t')
-            lm_buf_put(b, "\\t", 2);
+            lm_buf_puts(b, "\\t");
         else if (c == '\r')
-            lm_buf_put(b, "\\r", 2);
+            lm_buf_puts(b, "\\r");
         else {
             char x[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
             lm_buf_put(b, x, 4);

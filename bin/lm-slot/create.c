@@ -44,15 +44,15 @@ static char *text_array(const char **v, int n)
 {
     lm_buf b = {0};
     if (n == 0) {
-        lm_buf_put(&b, "'{}'::text[]", 12);
+        lm_buf_puts(&b, "'{}'::text[]");
     } else {
-        lm_buf_put(&b, "ARRAY[", 6);
+        lm_buf_puts(&b, "ARRAY[");
         for (int i = 0; i < n; i++) {
             if (i)
                 lm_buf_u8(&b, ',');
             lm_quote_literal(&b, v[i]);
         }
-        lm_buf_put(&b, "]::text[]", 9);
+        lm_buf_puts(&b, "]::text[]");
     }
     lm_buf_u8(&b, '\0');
     return (char *)b.data;
@@ -391,15 +391,15 @@ fail_sql:
         lm_detail("Nothing was created on the source.");
         exit(LM_EXIT_SERVER);
     }
-    lm_buf_put(&b, "CREATE PUBLICATION ", 19);
+    lm_buf_puts(&b, "CREATE PUBLICATION ");
     lm_quote_ident(&b, o->publication);
     if (o->all_tables)
-        lm_buf_put(&b, " FOR ALL TABLES", 15);
+        lm_buf_puts(&b, " FOR ALL TABLES");
     else if (sc->n > 0) {
-        lm_buf_put(&b, " FOR TABLE ", 11);
+        lm_buf_puts(&b, " FOR TABLE ");
         for (int i = 0; i < sc->n; i++) {
             if (i)
-                lm_buf_put(&b, ", ", 2);
+                lm_buf_puts(&b, ", ");
             lm_buf_put(&b, sc->t[i].qual, strlen(sc->t[i].qual));
         }
     }

@@ -46,7 +46,7 @@ static bool put_list(lm_buf *b, const char *v)
     while (*p == ' ' || *p == '\t' || *p == '\n')
         p++;
     if (!*p) {
-        lm_buf_put(b, "''", 2);
+        lm_buf_puts(b, "''");
         return true;
     }
     for (;;) {
@@ -77,7 +77,7 @@ static bool put_list(lm_buf *b, const char *v)
             p++;
         lm_buf_u8(&el, '\0');
         if (n++)
-            lm_buf_put(b, ", ", 2);
+            lm_buf_puts(b, ", ");
         lm_quote_literal(b, (const char *)el.data);
         if (!*p)
             break;
@@ -143,15 +143,15 @@ void copy_db_settings(const options *o, PGconn *tgt)
             continue;   /* a dropped role's leftover */
         }
         if (for_role) {
-            lm_buf_put(&b, "ALTER ROLE ", 11);
+            lm_buf_puts(&b, "ALTER ROLE ");
             lm_quote_ident(&b, role);
-            lm_buf_put(&b, " IN DATABASE ", 13);
+            lm_buf_puts(&b, " IN DATABASE ");
         } else
-            lm_buf_put(&b, "ALTER DATABASE ", 15);
+            lm_buf_puts(&b, "ALTER DATABASE ");
         lm_buf_put(&b, tdb_ident, strlen(tdb_ident));
-        lm_buf_put(&b, " SET ", 5);
+        lm_buf_puts(&b, " SET ");
         lm_quote_ident(&b, name);
-        lm_buf_put(&b, " TO ", 4);
+        lm_buf_puts(&b, " TO ");
         if (in_list(list_quoted, name)) {
             if (!put_list(&b, eq + 1)) {
                 lm_warning("database setting %s: the list does not parse, left out", cfg);

@@ -399,8 +399,8 @@ static void copy_sequences(run *r, PGconn *src, PGconn *tgt)
         if (!found)
             continue;
         if (q.len)
-            lm_buf_put(&q, " UNION ALL ", 11);
-        lm_buf_put(&q, "SELECT ", 7);
+            lm_buf_puts(&q, " UNION ALL ");
+        lm_buf_puts(&q, "SELECT ");
         {
             char *qn = lm_qualified(nsp, rel);
             char *lit = lm_literal(qn);
@@ -417,7 +417,7 @@ static void copy_sequences(run *r, PGconn *src, PGconn *tgt)
         lm_buf_u8(&q, '\0');
         /* a sequence read is not transactional: this is its value now */
         vals = lm_exec(src, LM_EXIT_SERVER, (char *)q.data);
-        lm_buf_put(&set, "SELECT ", 7);
+        lm_buf_puts(&set, "SELECT ");
         for (int i = 0; i < PQntuples(vals); i++) {
             char *lit = lm_literal(PQgetvalue(vals, i, 0));
             char *part = lm_psprintf("%spg_catalog.setval(%s, %s, %s)", i ? ", " : "", lit,

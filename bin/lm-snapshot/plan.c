@@ -33,24 +33,24 @@ char *pattern_regex(const char *pattern, char **nsp_regex)
             } else
                 inq = !inq;
         } else if (!inq && c == '.' && !first) {
-            lm_buf_put(&cur, ")$", 3);
+            lm_buf_puts(&cur, ")$");
             first = (char *)cur.data;
             memset(&cur, 0, sizeof cur);
-            lm_buf_put(&cur, "^(", 2);
+            lm_buf_puts(&cur, "^(");
         } else if (inq) {
             if (strchr("|*+?()[]{}.^$\\", c))
                 lm_buf_u8(&cur, '\\');
             lm_buf_u8(&cur, (uint8_t)c);
         } else if (c == '*')
-            lm_buf_put(&cur, ".*", 2);
+            lm_buf_puts(&cur, ".*");
         else if (c == '?')
             lm_buf_u8(&cur, '.');
         else if (c == '$')
-            lm_buf_put(&cur, "\\$", 2);
+            lm_buf_puts(&cur, "\\$");
         else
             lm_buf_u8(&cur, (uint8_t)tolower((unsigned char)c));
     }
-    lm_buf_put(&cur, ")$", 3);
+    lm_buf_puts(&cur, ")$");
     if (nsp_regex)
         *nsp_regex = first;
     else

@@ -241,6 +241,51 @@ static void buffer_growth(void)
     CHECK_U64(b.len + b.cap, 0);
 }
 
+/* lm_buf_puts: the text without its NUL in len, a NUL after it in data,
+ * whatever room the buffer had left */
+static void buffer_puts(void)
+{
+    lm_buf b = {0};
+    char s[300];
+    bool terminated = true, same = true;
+
+    lm_buf_puts(&b, "");
+    if (CHECK(b.data != NULL))
+        CHECK_U64(b.data[0], 0);
+    CHECK_U64(b.len, 0);
+    lm_buf_puts(&b, "SELECT ");
+    lm_buf_puts(&b, "1");
+    CHECK_U64(b.len, 8);
+    CHECK_STR((char *)b.data, "SELECT 1");
+    CHECK_MEM(b.data, b.len, "SELECT 1", 8);
+    /* after a byte-level append, the next lm_buf_puts terminates again */
+    lm_buf_u8(&b, ',');
+    lm_buf_puts(&b, " 2");
+    CHECK_STR((char *)b.data, "SELECT 1, 2");
+    CHECK_U64(b.len, 11);
+    lm_buf_reset(&b);
+    lm_buf_puts(&b, "x");
+    CHECK_STR((char *)b.data, "x");
+    lm_buf_free(&b);
+
+    /* every string length against every room left, the NUL at the edge */
+    memset(s, 'a', sizeof s - 1);
+    s[sizeof s - 1] = '\0';
+    for (size_t fill = 250; fill <= 256; fill++) {
+        for (size_t n = 0; n < 8; n++) {
+            lm_buf c = {0};
+            for (size_t i = 0; i < fill; i++)
+                lm_buf_u8(&c, 'a');
+            lm_buf_puts(&c, s + sizeof s - 1 - n);
+            terminated = terminated && c.len == fill + n && c.cap > c.len && c.data[c.len] == '\0';
+            same = same && strspn((char *)c.data, "a") == fill + n;
+            lm_buf_free(&c);
+        }
+    }
+    CHECK(terminated);
+    CHECK(same);
+}
+
 static void arena(void)
 {
     lm_arena a = {0};
@@ -273,6 +318,7 @@ const unit_test unit_buf_tests[] = {
     {"big-endian fixed integers", fixed_ints},
     {"length-prefixed bytes and C strings", bytes_and_strings},
     {"buffer growth keeps the bytes", buffer_growth},
+    {"string appends stay NUL-terminated, len without the NUL", buffer_puts},
     {"arena allocations", arena},
     {NULL, NULL},
 };

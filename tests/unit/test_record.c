@@ -142,6 +142,46 @@ static void relation(void)
     lm_arena_free(&a);
 }
 
+/* a copy owns every string: changing or freeing the original leaves it whole */
+static void relation_dup_free(void)
+{
+    char nsp[] = "public", rel[] = "t", c0[] = "id", c1[] = "Name \"quoted\"";
+    lm_column cols[] = {
+        {LM_COL_KEY, c0, 23, -1},
+        {0, c1, 1043, 68},
+    };
+    lm_relation r = {4000000000u, nsp, rel, 'i', 2, cols}, d, none;
+
+    d = lm_relation_dup(&r);
+    CHECK(d.nspname != r.nspname && d.relname != r.relname && d.cols != r.cols);
+    nsp[0] = rel[0] = c0[0] = c1[0] = 'X';
+    CHECK_U64(d.relid, 4000000000u);
+    CHECK_STR(d.nspname, "public");
+    CHECK_STR(d.relname, "t");
+    CHECK_U64((uint8_t)d.replident, 'i');
+    if (CHECK_U64(d.natts, 2)) {
+        CHECK(d.cols[0].name != c0 && d.cols[1].name != c1);
+        CHECK_STR(d.cols[0].name, "id");
+        CHECK_STR(d.cols[1].name, "Name \"quoted\"");
+        for (int i = 0; i < 2; i++) {
+            CHECK_U64(d.cols[i].flags, cols[i].flags);
+            CHECK_U64(d.cols[i].typoid, cols[i].typoid);
+            CHECK_I64(d.cols[i].typmod, cols[i].typmod);
+        }
+    }
+    lm_relation_free(&d);
+    CHECK(d.cols == NULL && d.nspname == NULL && d.relname == NULL);
+    CHECK_U64(d.natts, 0);
+    /* a relation without columns, as pgoutput sends for a table with none */
+    r.natts = 0;
+    r.cols = NULL;
+    none = lm_relation_dup(&r);
+    CHECK_U64(none.natts, 0);
+    CHECK_STR(none.nspname, "Xublic");
+    CHECK_STR(none.relname, "X");
+    lm_relation_free(&none);
+}
+
 static void type_and_origin(void)
 {
     lm_record r = {.type = LM_REC_TYPE}, d;
@@ -532,6 +572,7 @@ static void type_names(void)
 const unit_test unit_record_tests[] = {
     {"header round trip", header},
     {"relation round trip", relation},
+    {"relation deep copy and free", relation_dup_free},
     {"type and origin round trips", type_and_origin},
     {"begin and commit round trips, commit bytes", begin_commit},
     {"insert round trip, insert bytes", insert},
