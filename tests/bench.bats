@@ -53,3 +53,21 @@ verified_of() {
     run bash -c "ls $BENCH_DIR/clusters/*/postmaster.pid"
     assert_failure
 }
+
+@test "bench: --only slots splits the tables over N slots and the N lm-decode streams hold every insert once" {
+    [ -x "$LM_ROOT/bin/lm-decode/lm-decode" ] || skip "lm programs not built (run make)"
+    run timeout 300 "$LM_ROOT/scripts/bench" --only slots --changes 3000 --slots 1,2,3 --workdir "$BENCH_DIR"
+    echo "$output" | tail -30
+    assert_success
+    local n
+    for n in 1 2 3; do
+        run verified_of "slots: N=$n: wall s" "lm-decode, $n at once"
+        echo "N=$n: $output"
+        assert_output ok
+        # the floor was measured too, with a figure
+        run grep -E "^\| slots: N=$n: wall s \| pg_recvlogical \(pgoutput\), $n at once \| [0-9.]+ \|" "$BENCH_DIR/results.md"
+        assert_success
+    done
+    run bash -c "ls $BENCH_DIR/clusters/*/postmaster.pid"
+    assert_failure
+}
