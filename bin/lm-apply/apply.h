@@ -1,5 +1,6 @@
-/* lm-apply internals: the target side (target.c) and the bulk loader
- * (bulk.c), driven by the record loop in lm-apply.c. */
+/* lm-apply internals: the target side (target.c and the files that
+ * target_int.h lists) and the bulk loader (bulk.c), driven by the record
+ * loop in lm-apply.c. */
 #ifndef LM_APPLY_H
 #define LM_APPLY_H
 
