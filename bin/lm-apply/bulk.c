@@ -16,8 +16,6 @@
 #include "schema.h"
 #include "state.h"
 
-extern const char *target_conninfo;
-
 static bool active;         /* inside a chunk */
 static bool skipping;       /* the chunk is done already */
 static char *nsp, *rel;
@@ -30,19 +28,19 @@ static bool have_archive;
 
 bool bulk_active(void) { return active; }
 
-static bool meta_flag(const char *key)
+static bool meta_flag(PGconn *conn, const char *key)
 {
     const char *p[1] = {key};
-    PGresult *res = lm_execp(tconn, LM_EXIT_SERVER, "SELECT 1 FROM lm.meta WHERE key = $1", 1, p);
+    PGresult *res = lm_execp(conn, LM_EXIT_SERVER, "SELECT 1 FROM lm.meta WHERE key = $1", 1, p);
     bool set = PQntuples(res) > 0;
     PQclear(res);
     return set;
 }
 
-static void meta_set(const char *key)
+static void meta_set(PGconn *conn, const char *key)
 {
     const char *p[1] = {key};
-    PQclear(lm_execp(tconn, LM_EXIT_SERVER,
+    PQclear(lm_execp(conn, LM_EXIT_SERVER,
                      "INSERT INTO lm.meta VALUES ($1, now()::text) ON CONFLICT (key) DO NOTHING", 1, p));
 }
 
@@ -50,22 +48,25 @@ static void meta_set(const char *key)
  * is written first: a run killed during the restore left part of the section
  * made, and the next run restores it with "again" (see lm_schema_restore)
  * when may_again allows. */
-static void restore_section(const char *section, int jobs, const char *key, bool may_again)
+static void restore_section(apply_target *t, const char *section, int jobs, const char *key, bool may_again)
 {
+    PGconn *conn = tgt_conn(t);
     char *begun = lm_psprintf("%s_begun", key);
-    bool again = meta_flag(begun);
+    bool again = meta_flag(conn, begun);
     int rc;
     if (!again)
-        meta_set(begun);
-    rc = lm_schema_restore(archive_path, target_conninfo, section, jobs, false, again && may_again);
+        meta_set(conn, begun);
+    rc = lm_schema_restore(archive_path, tgt_conninfo(t), section, jobs, false, again && may_again);
     if (rc)
         exit(rc);
-    meta_set(key);
+    meta_set(conn, key);
     free(begun);
 }
 
-void bulk_archive(const lm_record *r)
+void bulk_archive(apply_target *t, const lm_record *r)
 {
+    PGconn *conn = tgt_conn(t);
+
     if (!archive) {
         int fd;
         const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -83,31 +84,31 @@ void bulk_archive(const lm_record *r)
         lm_fatal(LM_EXIT_IO, "could not write \"%s\": %s", archive_path, strerror(errno));
     archive = NULL;
     have_archive = true;
-    tgt_leave_pipeline();
-    lm_state_ensure(tconn);
-    if (meta_flag("stream_pre_data")) {
+    tgt_leave_pipeline(t);
+    lm_state_ensure(conn);
+    if (meta_flag(conn, "stream_pre_data")) {
         lm_info("schema from the stream was restored before; not again");
         return;
     }
     lm_info("restoring the schema (pre-data) from the stream");
     {
         /* made again only while no chunk was loaded into it */
-        PGresult *res = lm_exec(tconn, LM_EXIT_SERVER, "SELECT EXISTS (SELECT 1 FROM lm.copy)");
+        PGresult *res = lm_exec(conn, LM_EXIT_SERVER, "SELECT EXISTS (SELECT 1 FROM lm.copy)");
         bool loaded = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
         PQclear(res);
-        restore_section("pre-data", 1, "stream_pre_data", !loaded);
+        restore_section(t, "pre-data", 1, "stream_pre_data", !loaded);
     }
 }
 
-void bulk_finish(void)
+void bulk_finish(apply_target *t)
 {
     if (!have_archive)
         return;
     have_archive = false;
-    tgt_leave_pipeline();
-    if (!meta_flag("stream_post_data")) {
+    tgt_leave_pipeline(t);
+    if (!meta_flag(tgt_conn(t), "stream_post_data")) {
         lm_info("restoring indexes and constraints (post-data) from the stream");
-        restore_section("post-data", 2, "stream_post_data", true);
+        restore_section(t, "post-data", 2, "stream_post_data", true);
     }
     unlink(archive_path);
 }
@@ -145,8 +146,9 @@ static bool column_list_ok(const char *s)
     return true;
 }
 
-void bulk_begin(const lm_record *r)
+void bulk_begin(apply_target *t, const lm_record *r)
 {
+    PGconn *conn = tgt_conn(t);
     const char *p[3];
     char chunkbuf[16];
     PGresult *res;
@@ -156,8 +158,8 @@ void bulk_begin(const lm_record *r)
     if (!column_list_ok(cols))
         lm_fatal(LM_EXIT_CORRUPT, "%s.%s: the column list of a table's data is not a list of names: %.80s",
                  r->u.copy_begin.nspname, r->u.copy_begin.relname, cols);
-    tgt_leave_pipeline();
-    lm_state_ensure(tconn);
+    tgt_leave_pipeline(t);
+    lm_state_ensure(conn);
     free(nsp);
     free(rel);
     nsp = lm_strdup(r->u.copy_begin.nspname);
@@ -171,7 +173,7 @@ void bulk_begin(const lm_record *r)
     p[0] = nsp;
     p[1] = rel;
     p[2] = chunkbuf;
-    res = lm_execp(tconn, LM_EXIT_SERVER,
+    res = lm_execp(conn, LM_EXIT_SERVER,
                    "SELECT 1 FROM lm.copy WHERE nspname = $1 AND relname = $2 AND chunk = $3::int",
                    3, p);
     skipping = PQntuples(res) > 0;
@@ -181,19 +183,19 @@ void bulk_begin(const lm_record *r)
         return;
     }
     qual = lm_qualified(nsp, rel);
-    lm_exec_cmd(tconn, LM_EXIT_SERVER, "BEGIN");
+    lm_exec_cmd(conn, LM_EXIT_SERVER, "BEGIN");
     if (nchunks == 1) {
         /* a whole table: start it empty, and let COPY freeze its rows */
         sql = lm_psprintf("TRUNCATE ONLY %s", qual);
-        lm_exec_cmd(tconn, LM_EXIT_SERVER, sql);
+        lm_exec_cmd(conn, LM_EXIT_SERVER, sql);
         free(sql);
     }
     sql = lm_psprintf("COPY %s %s%s%s FROM STDIN WITH (FORMAT %s%s)", qual, *cols ? "(" : "", cols,
                       *cols ? ")" : "", r->u.copy_begin.format == 'b' ? "binary" : "text",
                       nchunks == 1 ? ", FREEZE" : "");
-    res = PQexec(tconn, sql);
+    res = PQexec(conn, sql);
     if (PQresultStatus(res) != PGRES_COPY_IN) {
-        lm_log_result_error(res, tconn, sql);
+        lm_log_result_error(res, conn, sql);
         exit(LM_EXIT_SERVER);
     }
     PQclear(res);
@@ -201,18 +203,21 @@ void bulk_begin(const lm_record *r)
     free(qual);
 }
 
-void bulk_data(const lm_record *r)
+void bulk_data(apply_target *t, const lm_record *r)
 {
+    PGconn *conn = tgt_conn(t);
+
     if (!active)
         lm_fatal(LM_EXIT_CORRUPT, "bulk data outside a table chunk in the stream");
     if (skipping)
         return;
-    if (PQputCopyData(tconn, (const char *)r->u.copy_data.data, (int)r->u.copy_data.len) != 1)
-        lm_fatal(LM_EXIT_SERVER, "could not send COPY data: %s", PQerrorMessage(tconn));
+    if (PQputCopyData(conn, (const char *)r->u.copy_data.data, (int)r->u.copy_data.len) != 1)
+        lm_fatal(LM_EXIT_SERVER, "could not send COPY data: %s", PQerrorMessage(conn));
 }
 
-void bulk_end(const lm_record *r)
+void bulk_end(apply_target *t, const lm_record *r)
 {
+    PGconn *conn = tgt_conn(t);
     PGresult *res;
     char chunkbuf[16], nch[16], rowsb[32], bytesb[32], lsnb[LM_LSN_BUFSZ];
     const char *p[7];
@@ -222,15 +227,15 @@ void bulk_end(const lm_record *r)
     active = false;
     if (skipping)
         return;
-    if (PQputCopyEnd(tconn, NULL) != 1)
-        lm_fatal(LM_EXIT_SERVER, "could not end COPY: %s", PQerrorMessage(tconn));
-    res = PQgetResult(tconn);
+    if (PQputCopyEnd(conn, NULL) != 1)
+        lm_fatal(LM_EXIT_SERVER, "could not end COPY: %s", PQerrorMessage(conn));
+    res = PQgetResult(conn);
     if (PQresultStatus(res) != PGRES_COMMAND_OK) {
         lm_error("could not load %s.%s chunk %u: %s", nsp, rel, chunk + 1, PQresultErrorMessage(res));
         exit(LM_EXIT_SERVER);
     }
     PQclear(res);
-    while ((res = PQgetResult(tconn)) != NULL)
+    while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
     snprintf(chunkbuf, sizeof chunkbuf, "%u", chunk);
     snprintf(nch, sizeof nch, "%u", nchunks);
@@ -243,16 +248,16 @@ void bulk_end(const lm_record *r)
     p[4] = rowsb;
     p[5] = bytesb;
     p[6] = sync_lsn ? lm_lsn_format(sync_lsn, lsnb) : NULL;
-    PQclear(lm_execp(tconn, LM_EXIT_SERVER,
+    PQclear(lm_execp(conn, LM_EXIT_SERVER,
                      "INSERT INTO lm.copy (nspname, relname, chunk, nchunks, rows, bytes, sync_lsn) "
                      "VALUES ($1, $2, $3::int, $4::int, $5::bigint, $6::bigint, $7::pg_lsn)",
                      7, p));
     if (sync_lsn)
-        PQclear(lm_execp(tconn, LM_EXIT_SERVER,
+        PQclear(lm_execp(conn, LM_EXIT_SERVER,
                          "INSERT INTO lm.sync (nspname, relname, sync_lsn) VALUES ($1, $2, $3::pg_lsn) "
                          "ON CONFLICT (nspname, relname) DO UPDATE SET sync_lsn = excluded.sync_lsn, "
                          "updated_at = clock_timestamp()",
                          3, (const char *const[]){nsp, rel, p[6]}));
-    lm_exec_cmd(tconn, LM_EXIT_SERVER, "COMMIT");
-    st_rows_copy += r->u.copy_end.rows;
+    lm_exec_cmd(conn, LM_EXIT_SERVER, "COMMIT");
+    tgt_stats(t)->rows_copy += r->u.copy_end.rows;
 }

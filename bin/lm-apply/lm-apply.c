@@ -32,7 +32,7 @@
 #include "state.h"
 #include "stream.h"
 
-const char *target_conninfo = "";
+static const char *target_conninfo = "";
 static const char *opt_origin;
 static const char *opt_spool;
 static bool opt_follow;
@@ -45,6 +45,10 @@ static bool opt_json;
 static const char *const *files;
 static int nfiles;
 
+/* the limits (options), and the target session main opens with them; the
+ * record loop and the reader's wait hook reach it here, as rd and rels */
+static apply_limits lim = APPLY_LIMITS_DEFAULT;
+static apply_target *tgt;
 static lm_reader *rd;
 static lm_relcache *rels;
 static int cur_fd = -1;
@@ -145,8 +149,8 @@ static uint64_t durable_position(void)
     uint64_t d;
     if (!origin_ready)
         return 0;
-    d = tgt_origin_progress(true);
-    if (d >= applied && !in_src && !tgt_in_xact() && last_position > d)
+    d = tgt_origin_progress(tgt, true);
+    if (d >= applied && !in_src && !tgt_in_xact(tgt) && last_position > d)
         d = last_position;
     return d;
 }
@@ -184,12 +188,12 @@ static void advance_to_position(void)
     static int64_t last_us;
     int64_t now = lm_monotonic_us();
 
-    if (!origin_ready || in_src || tgt_in_xact() || last_position <= applied ||
+    if (!origin_ready || in_src || tgt_in_xact(tgt) || last_position <= applied ||
         now - last_us < 1000000)
         return;
     last_us = now;
-    tgt_touch();
-    tgt_commit(last_position, lm_now_pgtime());
+    tgt_touch(tgt);
+    tgt_commit(tgt, last_position, lm_now_pgtime());
     applied = last_position;
 }
 
@@ -204,7 +208,7 @@ static void acknowledge(bool force)
         return;
     if (!force && now - last_ack_us < 1000000)
         return;
-    if (tgt_in_xact())
+    if (tgt_in_xact(tgt))
         return;  /* a query between groups only */
     last_ack_us = now;
     d = durable_position();
@@ -245,7 +249,8 @@ static void progress(bool force)
     int64_t now = lm_monotonic_us();
     double secs;
     char a[LM_LSN_BUFSZ];
-    uint64_t rows = st_rows_copy + st_rows_insert + st_rows_update + st_rows_delete;
+    const apply_stats *st = tgt_stats(tgt);
+    uint64_t rows = st->rows_copy + st->rows_insert + st->rows_update + st->rows_delete;
 
     if (!opt_progress || (!force && now - last_progress_us < 1000000))
         return;
@@ -254,8 +259,8 @@ static void progress(bool force)
     fprintf(stderr, "%s: %" PRIu64 " transactions applied, %" PRIu64 " skipped (already applied), %" PRIu64 " rows "
             "(%" PRIu64 " copied, %" PRIu64 " inserted, %" PRIu64 " updated, %" PRIu64 " deleted), "
             "%.0f rows/s, applied %s%s\n",
-            lm_progname(), n_xacts, n_skipped, rows, st_rows_copy, st_rows_insert, st_rows_update,
-            st_rows_delete, secs > 0 ? (double)rows / secs : 0.0, lm_lsn_format(applied, a),
+            lm_progname(), n_xacts, n_skipped, rows, st->rows_copy, st->rows_insert, st->rows_update,
+            st->rows_delete, secs > 0 ? (double)rows / secs : 0.0, lm_lsn_format(applied, a),
             force ? " (done)" : "");
 }
 
@@ -303,8 +308,8 @@ static void group_reset(void)
 
 static void commit_group(void)
 {
-    if (tgt_in_xact()) {
-        tgt_commit(grp.end_lsn, grp.commit_ts);
+    if (tgt_in_xact(tgt)) {
+        tgt_commit(tgt, grp.end_lsn, grp.commit_ts);
         if (grp.end_lsn > applied)
             applied = grp.end_lsn;
     }
@@ -356,7 +361,7 @@ static void abandon(const char *why)
         keep = lm_malloc(keep_len);
         memcpy(keep, rbuf.data, keep_len);
     }
-    tgt_rollback();
+    tgt_rollback(tgt);
     group_reset();
     in_src = false;
     src_skip = false;
@@ -374,9 +379,9 @@ static void abandon(const char *why)
 /* The target lacks a table or column the transaction being read needs:
  * commit the complete transactions of the group before it, so that a
  * restart after the fix resumes exactly at the failing one. */
-static void keep_complete_before_exit(void)
+static void keep_complete_before_exit(void *arg)
 {
-    if (!replaying && in_src && grp.ntxn > 0 && tgt_in_xact())
+    if (!replaying && in_src && grp.ntxn > 0 && tgt_in_xact(tgt))
         abandon("the target lacks what it needs");
 }
 
@@ -394,7 +399,7 @@ static void split_group(void)
     memcpy(head, rbuf.data, head_len);
     tail = lm_malloc(tail_len + 1);
     memcpy(tail, rbuf.data + rbuf_mark, tail_len);
-    tgt_rollback();
+    tgt_rollback(tgt);
     group_reset();
     in_src = false;
     grp_defs_restore();
@@ -447,13 +452,12 @@ static void ensure_origin(void)
         opt_origin = h->u.header.slot;
         opt_origin = lm_strdup(opt_origin);
     }
-    origin_name = opt_origin;
-    applied = tgt_origin_setup(h);
-    tgt_load_sync();
+    applied = tgt_origin_setup(tgt, opt_origin, h);
+    tgt_load_sync(tgt);
     origin_ready = true;
     {
         char a[LM_LSN_BUFSZ];
-        lm_info("origin \"%s\" is at %s", origin_name, applied ? lm_lsn_format(applied, a) : "the start");
+        lm_info("origin \"%s\" is at %s", opt_origin, applied ? lm_lsn_format(applied, a) : "the start");
     }
 }
 
@@ -585,12 +589,12 @@ static void process(const lm_record *r)
         /* segments begin between source transactions */
         if (!in_src)
             commit_group();
-        tgt_set_encoding(r->u.header.encoding);
+        tgt_set_encoding(tgt, r->u.header.encoding);
         break;
     case LM_REC_RELATION: {
         lm_relentry *old = lm_relcache_get(rels, r->u.rel.relid);
         /* what is pending was built for the old definition */
-        tgt_flush_pending();
+        tgt_flush_pending(tgt);
         if (!replaying && rbuf_on && (in_src || grp.ntxn > 0)) {
             /* a replay of the group must see each record with the
              * definition it was made with */
@@ -617,7 +621,7 @@ static void process(const lm_record *r)
             n_skipped++;
             break;
         }
-        if (grp.ntxn == 0 && !tgt_in_xact())
+        if (grp.ntxn == 0 && !tgt_in_xact(tgt))
             grp.started_us = lm_monotonic_us();
         if (!replaying) {
             rbuf_mark = rbuf.len;
@@ -632,7 +636,7 @@ static void process(const lm_record *r)
         if (src_skip)
             break;
         keep_raw(r);
-        tgt_touch();
+        tgt_touch(tgt);
         grp.ntxn++;
         grp.end_lsn = r->u.commit.end_lsn;
         grp.commit_ts = r->u.commit.commit_ts;
@@ -658,14 +662,14 @@ static void process(const lm_record *r)
             break;
         keep_raw(r);
         e = relation(relid);
-        if (!tgt_change_wanted(e, src_commit_lsn))
+        if (!tgt_change_wanted(tgt, e, src_commit_lsn))
             break;
         if (r->type == LM_REC_INSERT)
-            tgt_insert(e, &r->u.insert.newtup);
+            tgt_insert(tgt, e, &r->u.insert.newtup);
         else if (r->type == LM_REC_UPDATE)
-            tgt_update(e, r);
+            tgt_update(tgt, e, r);
         else
-            tgt_delete(e, r);
+            tgt_delete(tgt, e, r);
         grp.changes++;
         break;
     }
@@ -678,10 +682,10 @@ static void process(const lm_record *r)
         list = lm_malloc(sizeof *list * (r->u.truncate.nrels + 1));
         for (uint32_t i = 0; i < r->u.truncate.nrels; i++) {
             lm_relentry *e = relation(r->u.truncate.relids[i]);
-            if (tgt_change_wanted(e, src_commit_lsn))
+            if (tgt_change_wanted(tgt, e, src_commit_lsn))
                 list[n++] = e;
         }
-        tgt_truncate(list, n, r->u.truncate.flags);
+        tgt_truncate(tgt, list, n, r->u.truncate.flags);
         grp.changes++;
         free(list);
         break;
@@ -691,7 +695,7 @@ static void process(const lm_record *r)
             break;
         keep_raw(r);
         if (strcmp(r->u.message.prefix, LM_MARKER_PREFIX) == 0) {
-            tgt_marker(r);
+            tgt_marker(tgt, r);
             src_marker = true;
         }
         break;
@@ -736,20 +740,20 @@ static void process(const lm_record *r)
     case LM_REC_ARCHIVE:
         refuse_bulk_in_changes(r);
         commit_group();
-        bulk_archive(r);
+        bulk_archive(tgt, r);
         break;
     case LM_REC_COPY_BEGIN:
         refuse_bulk_in_changes(r);
         commit_group();
-        bulk_begin(r);
+        bulk_begin(tgt, r);
         break;
     case LM_REC_COPY_DATA:
         refuse_bulk_in_changes(r);
-        bulk_data(r);
+        bulk_data(tgt, r);
         break;
     case LM_REC_COPY_END:
         refuse_bulk_in_changes(r);
-        bulk_end(r);
+        bulk_end(tgt, r);
         break;
     default:
         break;
@@ -1043,7 +1047,7 @@ static int run(void)
     if (in_src)
         abandon("the input ended inside it");
     commit_group();
-    bulk_finish();
+    bulk_finish(tgt);
     acknowledge(true);
     if (!done && !opt_spool && last_type != LM_REC_END && last_type != LM_REC_TRAILER) {
         if (last_type == 0) {
@@ -1065,7 +1069,7 @@ static int print_status(void)
     PGresult *res;
     char *lit;
     char *sql;
-    bool state = lm_state_exists(tconn);
+    bool state = lm_state_exists(tgt_conn(tgt));
 
     if (!opt_origin)
         lm_usage_error("--status needs --origin");
@@ -1080,7 +1084,7 @@ static int print_status(void)
                 "(SELECT commit_ts::text FROM lm.progress WHERE origin = $1), "
                 "(SELECT applied_at::text FROM lm.progress WHERE origin = $1)"
               : "NULL::text, NULL::text, NULL::text, NULL::text WHERE $1::text IS NOT NULL");
-    res = lm_execp(tconn, LM_EXIT_SERVER, sql, 1, p);
+    res = lm_execp(tgt_conn(tgt), LM_EXIT_SERVER, sql, 1, p);
     free(sql);
     free(lit);
     if (opt_json) {
@@ -1182,18 +1186,18 @@ int main(int argc, char **argv)
      * would run through pg_restore): nobody else may put one there */
     if (opt_spool && !opt_status)
         lm_require_private_dir(opt_spool, "spool directory");
-    tgt_connect(target_conninfo);
+    tgt = tgt_connect(target_conninfo, &lim);
     if (opt_status)
         return print_status();
     lm_signals_init();
     rels = lm_relcache_new(tgt_free_tabinfo);
-    tgt_mismatch_hook = keep_complete_before_exit;
+    tgt_on_mismatch(tgt, keep_complete_before_exit, NULL);
     started_us = lm_monotonic_us();
     open_ack();
     rc = run();
     progress(true);
     if (rc == 0 && done)
         lm_info("the stream ended (%s)", lm_end_reason_name((uint8_t)end_reason));
-    PQfinish(tconn);
+    tgt_close(tgt);
     return rc;
 }
