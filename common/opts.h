@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "exitcodes.h"   /* LM_VERSION */
+
 /* Parse an integer in [min, max] for option opt, or exit with a usage error. */
 long lm_opt_int(const char *opt, const char *val, long min, long max);
 /* Parse a size: bytes with optional kB, MB, GB, TB suffix (1024-based). */
@@ -22,7 +24,5 @@ bool lm_slot_name_valid(const char *name, const char **why);
 void lm_program_start(int argc, char **argv, void (*usage)(void));
 /* Print the version line: "prog (lm) VERSION". */
 void lm_print_version(void);
-
-#define LM_VERSION "0.1.0"
 
 #endif

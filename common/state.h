@@ -19,9 +19,10 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "exitcodes.h"   /* LM_MARKER_PREFIX */
+
 #define LM_STATE_SCHEMA "lm"
 #define LM_STATE_VERSION 1
-#define LM_MARKER_PREFIX "lm-migrate"
 
 /* Create the schema and its tables if missing (idempotent, safe against
  * concurrent callers); exits with LM_EXIT_PREFLIGHT if the role may not. */
