@@ -116,9 +116,7 @@ static void usage(void)
            "  -v, --verbose            more messages (repeat for debug)\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
-           "Exit status: 0 ok, 1 failure, 2 usage, 3 connect, 4 preflight (privileges, missing table\n"
-           "or column), 5 server, 6 corrupt, 7 truncated, 8 another source, 9 I/O\n"
-           "(see lm-apply(1)).\n",
+           LM_EXIT_HELP_APPLY,
            lm_progname(), lm_progname(), lm_progname(), lm_progname());
 }
 

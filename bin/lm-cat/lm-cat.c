@@ -59,8 +59,7 @@ static void usage(void)
            "  -q, --quiet            print errors only\n"
            "  -V, --version          output version information, then exit\n"
            "  -?, --help             show this help, then exit\n\n"
-           "Exit status: 0 ok, 2 usage, 6 corrupt, 7 truncated, 8 version or source\n"
-           "mismatch, 9 I/O error (see lm-cat(1)).\n",
+           LM_EXIT_HELP_CAT,
            lm_progname(), lm_progname());
 }
 

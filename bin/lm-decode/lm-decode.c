@@ -140,8 +140,7 @@ static void usage(void)
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
            "SIGINT or SIGTERM end the stream cleanly (end record \"shutdown\"), exit 0.\n"
-           "Exit status: 0 ok, 2 usage, 3 connect, 4 preflight (slot, publication), 5 server,\n"
-           "9 I/O (see lm-decode(1)).\n",
+           LM_EXIT_HELP_DECODE,
            lm_progname(), lm_progname());
 }
 

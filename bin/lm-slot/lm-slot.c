@@ -79,8 +79,7 @@ static void usage(enum cmd cmd)
            "  -S, --slot=NAME          slot name: a-z, 0-9 and _, at most 63 characters\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
-           "Exit status: 0 ok, 1 failure, 2 usage, 3 connection, 4 precondition not met\n"
-           "(nothing changed), 5 server error (see lm-slot(1)).\n");
+           LM_EXIT_HELP_SLOT);
 }
 
 /* Which options each subcommand takes. */

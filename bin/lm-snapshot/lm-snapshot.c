@@ -85,9 +85,7 @@ static void usage(void)
            "Other:\n"
            "  -V, --version               output version information, then exit\n"
            "  -?, --help                  show this help, then exit\n\n"
-           "Exit status: 0 ok, 1 failure, 2 usage, 3 connection, 4 precondition (missing role,\n"
-           "snapshot gone, earlier run found, target table unfit), 5 server error, 9 I/O error\n"
-           "(see lm-snapshot(1)).\n",
+           LM_EXIT_HELP_SNAPSHOT,
            lm_progname(), lm_progname(), lm_progname());
 }
 
