@@ -29,6 +29,9 @@ teardown_file() {
     done
     run -0 lm-cat -'?'
     assert_output --partial Usage:
+    # after other options too
+    run -0 lm-cat --quiet --help
+    assert_output --partial Usage:
 }
 
 @test "lm-cat: --version prints the version, exit 0" {

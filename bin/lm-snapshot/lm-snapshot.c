@@ -121,7 +121,7 @@ static void parse_hypertable(const char *v)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_SYNC = 256, OPT_SLOT, OPT_RESUME, OPT_SCHEMA_ONLY, OPT_DATA_ONLY, OPT_POST_DATA, OPT_TABLE,
+    enum { OPT_SYNC = LM_OPT_OWN, OPT_SLOT, OPT_RESUME, OPT_SCHEMA_ONLY, OPT_DATA_ONLY, OPT_POST_DATA, OPT_TABLE,
            OPT_SCHEMA, OPT_EXCLUDE, OPT_NO_OWNER, OPT_HYPER, OPT_SPLIT, OPT_WORKDIR, OPT_COMPRESS, OPT_PROGRESS,
            OPT_TARGET_SCHEMA, OPT_CHECK_TARGET, OPT_SKIP_DB_SETTINGS };
     static const struct option longopts[] = {
@@ -148,25 +148,14 @@ static void parse_options(int argc, char **argv)
         {"workdir", required_argument, NULL, OPT_WORKDIR},
         {"compress", no_argument, NULL, OPT_COMPRESS},
         {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, '?'},
+        LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     int c, modes;
     const char *delay;
 
     opt.jobs = 4;
     opt.split_bytes = 0; /* automatic, see plan_fresh */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-?") == 0) {
-            usage();
-            exit(0);
-        }
-        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-            lm_print_version();
-            exit(0);
-        }
-    }
-    while ((c = getopt_long(argc, argv, "s:t:o:S:j:V?", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:o:S:j:V", longopts, NULL)) != -1) {
         switch (c) {
         case 's': opt.source = optarg; break;
         case 't': opt.target = optarg; break;
@@ -201,9 +190,7 @@ static void parse_options(int argc, char **argv)
         case OPT_WORKDIR: opt.workdir = optarg; break;
         case OPT_COMPRESS: opt.compress = true; break;
         case OPT_PROGRESS: opt.progress = true; break;
-        default:
-            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
-            exit(LM_EXIT_USAGE);
+        default: lm_program_option(c);
         }
     }
     if (optind < argc)
@@ -581,7 +568,7 @@ int main(int argc, char **argv)
     int rc, out_fd = -1;
     int64_t t0 = lm_monotonic_us();
 
-    lm_log_init(argv[0]);
+    lm_program_start(argc, argv, usage);
     parse_options(argc, argv);
     lm_signals_init();
     memset(&r, 0, sizeof r);
