@@ -267,26 +267,6 @@ static void phase_begin(const char *what)
 }
 static void phase_end(int ph) { phase_secs[ph] += (double)(lm_monotonic_us() - phase_start) / 1e6; }
 
-static bool meta_done(PGconn *tgt, const char *key)
-{
-    char *sql = lm_psprintf("SELECT value FROM lm.meta WHERE key = 'lm-snapshot.%s'", key);
-    char *v = lm_query_value(tgt, LM_EXIT_SERVER, sql);
-    bool done = v != NULL;
-    free(v);
-    free(sql);
-    return done;
-}
-
-static void meta_set(PGconn *tgt, const char *key, const char *val)
-{
-    char *lit = lm_literal(val);
-    char *sql = lm_psprintf("INSERT INTO lm.meta VALUES ('lm-snapshot.%s', %s) ON CONFLICT (key)"
-                            " DO UPDATE SET value = EXCLUDED.value", key, lit);
-    lm_exec_cmd(tgt, LM_EXIT_SERVER, sql);
-    free(sql);
-    free(lit);
-}
-
 /* Open the snapshot transaction on the planning connection; false if the
  * snapshot is not importable (the error kept in *err). */
 static bool import_snapshot(PGconn *conn, const char *snap, char **err)
@@ -631,17 +611,16 @@ int main(int argc, char **argv)
 
     /* an earlier run's state: resume it or refuse */
     if (tgt) {
-        char *n = lm_query_value(tgt, LM_EXIT_SERVER, "SELECT count(*) FROM lm.copy");
-        bool pre = do_pre && meta_done(tgt, "pre-data");
-        if (!opt.resume && ((n && strcmp(n, "0") != 0) || pre)) {
-            lm_error("the target holds the state of an earlier lm-snapshot run (%s finished "
-                     "chunk%s in lm.copy%s)", n, strcmp(n, "1") == 0 ? "" : "s",
+        long long n = lm_copy_count(tgt);
+        bool pre = do_pre && lm_meta_has(tgt, "lm-snapshot.pre-data");
+        if (!opt.resume && (n != 0 || pre)) {
+            lm_error("the target holds the state of an earlier lm-snapshot run (%lld finished "
+                     "chunk%s in lm.copy%s)", n, n == 1 ? "" : "s",
                      pre ? ", schema restored" : "");
             lm_hint("Run again with --resume to continue it, or start over on an empty target "
                     "database (DROP SCHEMA lm CASCADE and the copied tables).");
             exit(LM_EXIT_PREFLIGHT);
         }
-        free(n);
     }
 
     if (!import_snapshot(src, opt.snapshot, &err)) {
@@ -674,7 +653,7 @@ int main(int argc, char **argv)
         check_target_tables(&r, src, tgt);
 
     /* schema: dump while the snapshot is held */
-    if (tgt && do_pre && meta_done(tgt, "pre-data"))
+    if (tgt && do_pre && lm_meta_has(tgt, "lm-snapshot.pre-data"))
         do_pre = false;
     if (do_dump && !(opt.resume && access(archive, R_OK) == 0)) {
         /* with --table, the planned tables are named too: pg_dump 15's
@@ -703,15 +682,13 @@ int main(int argc, char **argv)
         /* begun by a run that was killed: part of it may be made. It is
          * dropped and made again only while no data was copied into it (a
          * table made by hand for --data-only is never dropped) */
-        char *rows = lm_query_value(tgt, LM_EXIT_SERVER, "SELECT count(*) FROM lm.copy");
-        bool again = meta_done(tgt, "pre-data-begun") && rows && strcmp(rows, "0") == 0;
-        free(rows);
-        meta_set(tgt, "pre-data-begun", r.snapshot_id);
+        bool again = lm_meta_has(tgt, "lm-snapshot.pre-data-begun") && lm_copy_count(tgt) == 0;
+        lm_meta_set(tgt, "lm-snapshot.pre-data-begun", r.snapshot_id);
         rc = lm_schema_restore(archive, opt.target, "pre-data", opt.jobs, opt.no_owner, again);
         if (rc)
             exit(rc);
         check_hypertables(&r, tgt, true);
-        meta_set(tgt, "pre-data", r.snapshot_id);
+        lm_meta_set(tgt, "lm-snapshot.pre-data", r.snapshot_id);
         phase_end(PH_PRE);
     }
 
@@ -770,7 +747,7 @@ int main(int argc, char **argv)
 
 post_data:
     if (do_post) {
-        if (meta_done(tgt, "post-data") && opt.resume)
+        if (lm_meta_has(tgt, "lm-snapshot.post-data") && opt.resume)
             lm_info("post-data already restored by an earlier run");
         else {
             if (access(archive, R_OK) != 0) {
@@ -781,12 +758,12 @@ post_data:
             phase_begin("restoring indexes, constraints and triggers (post-data)");
             /* begun by a run that was killed, or a target schema the DBA
              * made: what exists is left as it is, the rest restored */
-            bool again = meta_done(tgt, "post-data-begun") || opt.existing;
-            meta_set(tgt, "post-data-begun", "yes");
+            bool again = lm_meta_has(tgt, "lm-snapshot.post-data-begun") || opt.existing;
+            lm_meta_set(tgt, "lm-snapshot.post-data-begun", "yes");
             rc = lm_schema_restore(archive, opt.target, "post-data", opt.jobs, opt.no_owner, again);
             if (rc)
                 exit(rc);
-            meta_set(tgt, "post-data", "done");
+            lm_meta_set(tgt, "lm-snapshot.post-data", "done");
             phase_end(PH_POST);
         }
         /* last: a setting (a statement_timeout, a search_path) must not
