@@ -141,8 +141,8 @@ shellcheck:
 
 # make lint: shellcheck, then every C file (the fuzz targets and test tools
 # too) through gcc's static analyzer and the stricter warnings pgBackRest
-# builds with; any warning fails. Not -Wcast-qual (free() of owned strings
-# in const fields, execve's argv), -Wdeclaration-after-statement (C99 code)
+# builds with; any warning fails. Not -Wcast-qual (execve's argv, argv[0]
+# set to the program name), -Wdeclaration-after-statement (C99 code)
 # or -Wunused-parameter (callbacks). make -j2 lint runs two at once.
 LINT_CC ?= gcc
 LINT_WARN = -fanalyzer -Wconversion -Wformat=2 -Wformat-signedness -Wmissing-format-attribute \
