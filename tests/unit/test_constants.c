@@ -91,7 +91,8 @@ static void shell_file_matches_header(void)
     char *text = read_all(CONSTANTS_SH);
     int nex = 0;
 
-    if (!CHECK(text != NULL)) {
+    if (!text) {
+        CHECK(text != NULL);
         unit_note("cannot read %s: run make in the repository root first", CONSTANTS_SH);
         return;
     }
@@ -103,8 +104,8 @@ static void shell_file_matches_header(void)
     }
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         char *v = sh_value(text, codes[i].name);
-        if (!CHECK(v != NULL) || !CHECK_I64(atoi(v), codes[i].code))
-            unit_note("%s", codes[i].name);
+        if (!CHECK(v != NULL && atoi(v) == codes[i].code))
+            unit_note("%s=%s, the C header: %d", codes[i].name, v ? v : "(no line)", codes[i].code);
         free(v);
     }
     /* every code of the shell file is one the list above knows */
