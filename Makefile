@@ -29,7 +29,11 @@ PROGS = lm-slot lm-snapshot lm-decode lm-apply lm-cat
 SCRIPTS = lm-migrate
 COMMON_SRC := $(wildcard common/*.c)
 COMMON_OBJ := $(COMMON_SRC:.c=.o)
-COMMON_HDR := $(wildcard common/*.h)
+# made by scripts/gen-constants from the one table of what C and shell share
+CONSTANTS = common/constants.tab
+GEN_HDR = common/exitcodes.h
+GEN_SH = bin/lm-migrate/lib/constants.sh
+COMMON_HDR := $(sort $(wildcard common/*.h) $(GEN_HDR))
 LIB = common/liblm.a
 BUILT := $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),bin/$(p)/$(p)))
 TOOLS := $(if $(wildcard tests/tools/lm-testgen.c),tests/tools/lm-testgen)
@@ -41,7 +45,14 @@ MAN7 := $(wildcard man/*.7)
 
 .PHONY: all unit check check-faults deps install uninstall clean fuzz bench demo shellcheck lint
 
-all: $(BUILT) $(TOOLS) $(UNIT)
+all: $(GEN_SH) $(BUILT) $(TOOLS) $(UNIT)
+
+$(GEN_HDR): $(CONSTANTS) scripts/gen-constants
+	scripts/gen-constants c $(CONSTANTS) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; false; }
+
+$(GEN_SH): $(CONSTANTS) scripts/gen-constants
+	@mkdir -p $(dir $@)
+	scripts/gen-constants sh $(CONSTANTS) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; false; }
 
 # rebuild everything when the flags change (SANITIZE=1 and back)
 FLAGS_STAMP := .build-flags
@@ -67,7 +78,7 @@ tests/tools/%: tests/tools/%.c $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
 tests/unit/unit: $(UNIT_SRC) tests/unit/unit.h $(LIB) $(COMMON_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -Itests/unit -o $@ $(UNIT_SRC) $(LIB) $(LDFLAGS) $(LDLIBS)
 
-unit: $(UNIT)
+unit: $(UNIT) $(GEN_SH)
 	tests/unit/unit
 
 # everything the suites use: the fault suite fuzzes with clang, the bench
@@ -106,7 +117,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
 
 clean:
-	rm -f common/*.o $(LIB) $(FLAGS_STAMP) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS) $(UNIT)
+	rm -f common/*.o $(LIB) $(FLAGS_STAMP) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS) $(UNIT) \
+		$(GEN_HDR) $(GEN_SH)
 
 # The README's first command: a live migration between throwaway clusters.
 demo: deps
@@ -120,7 +132,7 @@ bench: deps
 	scripts/bench $(BENCH_ARGS)
 
 # libFuzzer targets (FUZZ_SECONDS per target).
-fuzz: deps
+fuzz: deps $(GEN_HDR)
 	scripts/install-deps fuzz
 	scripts/fuzz $(or $(FUZZ_SECONDS),60)
 
@@ -129,8 +141,8 @@ shellcheck:
 
 # make lint: shellcheck, then every C file (the fuzz targets and test tools
 # too) through gcc's static analyzer and the stricter warnings pgBackRest
-# builds with; any warning fails. Not -Wcast-qual (free() of owned strings
-# in const fields, execve's argv), -Wdeclaration-after-statement (C99 code)
+# builds with; any warning fails. Not -Wcast-qual (execve's argv, argv[0]
+# set to the program name), -Wdeclaration-after-statement (C99 code)
 # or -Wunused-parameter (callbacks). make -j2 lint runs two at once.
 LINT_CC ?= gcc
 LINT_WARN = -fanalyzer -Wconversion -Wformat=2 -Wformat-signedness -Wmissing-format-attribute \
@@ -139,6 +151,6 @@ LINT_WARN = -fanalyzer -Wconversion -Wformat=2 -Wformat-signedness -Wmissing-for
 LINT_C := $(addprefix lint/,$(COMMON_SRC) $(wildcard bin/*/*.c tests/tools/*.c tests/fuzz/*.c tests/unit/*.c))
 .PHONY: $(LINT_C)
 lint: shellcheck $(LINT_C)
-$(LINT_C): lint/%:
+$(LINT_C): lint/%: $(GEN_HDR)
 	@echo "lint $*"
 	@$(LINT_CC) $(CFLAGS) $(LINT_WARN) -I$(dir $*) -c -o /dev/null $*

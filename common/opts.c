@@ -103,16 +103,46 @@ void lm_print_version(void)
     printf("%s (lm) %s\n", lm_progname(), LM_VERSION);
 }
 
+static void (*help)(void);
+static const char *subcommand;
+
+/* --help, -?, --version or -V: answered, exit 0 */
+static void answer(const char *arg)
+{
+    if (strcmp(arg, "--help") == 0 || strcmp(arg, "-?") == 0)
+        lm_program_option(LM_OPT_HELP);
+    if (strcmp(arg, "--version") == 0 || strcmp(arg, "-V") == 0)
+        lm_program_option('V');
+}
+
 void lm_program_start(int argc, char **argv, void (*usage)(void))
 {
     lm_log_init(argv[0]);
     argv[0] = (char *)lm_progname();
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0)) {
-        usage();
-        exit(0);
+    help = usage;
+    if (argc > 1)
+        answer(argv[1]);
+}
+
+void lm_program_subcommand(int argc, char **argv, const char *name, void (*usage)(void))
+{
+    help = usage;
+    subcommand = name;
+    if (argc > 2)
+        answer(argv[2]);
+}
+
+void lm_program_option(int c)
+{
+    if (c == LM_OPT_HELP) {
+        help();
+        exit(LM_EXIT_OK);
     }
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
+    if (c == 'V') {
         lm_print_version();
-        exit(0);
+        exit(LM_EXIT_OK);
     }
+    fprintf(stderr, "Try \"%s%s%s --help\" for more information.\n", lm_progname(),
+            subcommand ? " " : "", subcommand ? subcommand : "");
+    exit(LM_EXIT_USAGE);
 }

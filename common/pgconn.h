@@ -7,13 +7,7 @@
 #include <libpq-fe.h>
 
 #include "buf.h"
-
-/* Session settings every lm connection uses, so that text values are
- * produced and parsed alike on both servers (dates, floats, bytea). */
-#define LM_SESSION_OPTIONS \
-    "-c datestyle=ISO,YMD -c intervalstyle=postgres -c extra_float_digits=3 " \
-    "-c timezone=UTC -c bytea_output=hex -c statement_timeout=0 " \
-    "-c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0"
+#include "exitcodes.h"   /* LM_SESSION_OPTIONS */
 
 enum lm_conn_flags {
     LM_CONN_REPLICATION = 1,   /* replication=database: walsender commands */

@@ -394,28 +394,31 @@ const char *lm_end_reason_name(uint8_t reason)
 lm_relation lm_relation_dup(const lm_relation *rel)
 {
     lm_relation d = *rel;
+    size_t size = strlen(rel->nspname) + strlen(rel->relname) + 2;
+    char *p;
 
-    d.nspname = lm_strdup(rel->nspname);
-    d.relname = lm_strdup(rel->relname);
+    for (uint32_t i = 0; i < rel->natts; i++)
+        size += strlen(rel->cols[i].name) + 1;
+    d.names = p = lm_malloc(size);
+    d.nspname = p;
+    p = stpcpy(p, rel->nspname) + 1;
+    d.relname = p;
+    p = stpcpy(p, rel->relname) + 1;
     d.cols = lm_malloc(sizeof *d.cols * rel->natts);
     for (uint32_t i = 0; i < rel->natts; i++) {
         d.cols[i] = rel->cols[i];
-        d.cols[i].name = lm_strdup(rel->cols[i].name);
+        d.cols[i].name = p;
+        p = stpcpy(p, rel->cols[i].name) + 1;
     }
     return d;
 }
 
 void lm_relation_free(lm_relation *rel)
 {
-    /* the names are const in lm_relation because a decoded record's point
-     * into the arena (or at a literal: pgoutput's "pg_catalog"); a copy
-     * from lm_relation_dup owns its own */
-    for (uint32_t i = 0; i < rel->natts; i++)
-        free((char *)rel->cols[i].name);
     free(rel->cols);
-    free((char *)rel->nspname);
-    free((char *)rel->relname);
+    free(rel->names);
     rel->cols = NULL;
+    rel->names = NULL;
     rel->nspname = rel->relname = NULL;
     rel->natts = 0;
 }

@@ -71,6 +71,10 @@ typedef struct lm_relation {
     char replident;          /* d default, n nothing, f full, i index */
     uint32_t natts;
     lm_column *cols;
+    /* Where the names point: a decoded record's into its arena (or at a
+     * literal: pgoutput's "pg_catalog"), NULL here; a copy's
+     * (lm_relation_dup) into this one block, which it owns. */
+    char *names;
 } lm_relation;
 
 typedef struct lm_record {
@@ -137,8 +141,9 @@ void lm_record_encode(lm_buf *out, const lm_record *r);
 bool lm_record_decode(uint8_t type, const uint8_t *body, size_t len, lm_record *r,
                       lm_arena *arena);
 
-/* A deep copy of rel that outlives the record it came from: the names and
- * the column array are malloc'd. Free it with lm_relation_free. */
+/* A deep copy of rel that outlives the record it came from: the names (in
+ * one block, names) and the column array are malloc'd. Free it with
+ * lm_relation_free. */
 lm_relation lm_relation_dup(const lm_relation *rel);
 /* Free what lm_relation_dup allocated (not rel itself); only for such a
  * copy, never for a decoded record's relation, whose strings are the

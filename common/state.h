@@ -19,9 +19,11 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "buf.h"
+#include "exitcodes.h"   /* LM_MARKER_PREFIX */
+
 #define LM_STATE_SCHEMA "lm"
 #define LM_STATE_VERSION 1
-#define LM_MARKER_PREFIX "lm-migrate"
 
 /* Create the schema and its tables if missing (idempotent, safe against
  * concurrent callers); exits with LM_EXIT_PREFLIGHT if the role may not. */
@@ -30,5 +32,47 @@ void lm_state_ensure(PGconn *target);
 bool lm_state_exists(PGconn *target);
 /* The DDL, for documentation and tests. */
 const char *lm_state_ddl(void);
+
+/* The accessors below run on the target's connection and exit with
+ * LM_EXIT_SERVER when a statement fails; those that write do so in the
+ * caller's transaction, if one is open. */
+
+/* lm.meta: whether key has a row. */
+bool lm_meta_has(PGconn *target, const char *key);
+/* lm.meta: key set to value, replacing an earlier value. */
+void lm_meta_set(PGconn *target, const char *key, const char *value);
+/* lm.meta: key set to the server's time unless it has a row: the first
+ * time it was marked is kept. */
+void lm_meta_mark_once(PGconn *target, const char *key);
+
+/* A finished chunk of a table's bulk copy, as lm.copy keeps it. */
+typedef struct lm_copy_chunk {
+    const char *nspname;
+    const char *relname;
+    int64_t chunk;           /* 0-based, of nchunks (int in lm.copy: a larger */
+    int64_t nchunks;         /* number is the server's error) */
+    int64_t first_page;      /* its block range; -1: not known (NULL) */
+    int64_t last_page;
+    uint64_t rows;
+    uint64_t bytes;
+    const char *snapshot;    /* the snapshot it was copied under; NULL: not known */
+    bool have_sync_lsn;      /* sync_lsn is the copy's consistent point (else NULL) */
+    uint64_t sync_lsn;
+} lm_copy_chunk;
+
+/* lm.copy: record a finished chunk; the caller commits it with the chunk's
+ * rows. */
+void lm_copy_done(PGconn *target, const lm_copy_chunk *c);
+/* lm.copy: whether chunk of nsp.rel is recorded as finished. */
+bool lm_copy_has(PGconn *target, const char *nsp, const char *rel, int64_t chunk);
+/* lm.copy: how many finished chunks are recorded. */
+long long lm_copy_count(PGconn *target);
+/* lm.copy: every finished chunk, ordered by table and chunk, with the
+ * columns nspname, relname, chunk, first_page, last_page, snapshot (text;
+ * PQclear the result). */
+PGresult *lm_copy_list(PGconn *target);
+/* Append to sql the statement that forgets the finished chunks of nsp.rel
+ * (no ';'), for a batch that also empties the table. */
+void lm_copy_forget_sql(lm_buf *sql, const char *nsp, const char *rel);
 
 #endif

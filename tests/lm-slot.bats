@@ -89,6 +89,10 @@ peek_count() {     # peek_count SLOT PUBLICATION
         program_help_ok lm-slot "$c"
         [[ "$output" == *"lm-slot $c"* ]]
     done
+    # after other options too, and only the subcommand's
+    run -0 lm-slot status --slot s --help
+    assert_output --partial "lm-slot status"
+    refute_output --partial "lm-slot create"
 }
 
 @test "lm-slot --version prints the version" {
@@ -100,6 +104,8 @@ peek_count() {     # peek_count SLOT PUBLICATION
     program_options_handling_ok lm-slot
     for c in create status drop advance; do
         program_options_handling_ok lm-slot "$c"
+        # getopt's message names the program, not the subcommand
+        [[ ${stderr_lines[0]} == "lm-slot: "* ]] || { echo "$c: ${stderr_lines[0]}"; false; }
     done
     run --separate-stderr lm-slot
     [ "$status" -eq 2 ]

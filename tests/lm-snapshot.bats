@@ -146,10 +146,15 @@ setup() {
     program_help_ok lm-snapshot
     assert_output --partial "--split-larger-than"
     assert_output --partial "--skip-db-settings"
+    # after other options too
+    run -0 lm-snapshot --jobs 2 --help
+    assert_output --partial "Usage:"
 }
 
 @test "lm-snapshot: --version prints the version" {
     program_version_ok lm-snapshot
+    run -0 lm-snapshot --source x --version
+    assert_output --regexp '^lm-snapshot \(lm\) '
 }
 
 @test "lm-snapshot: bad options are usage errors (exit 2) with a hint" {

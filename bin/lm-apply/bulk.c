@@ -2,7 +2,6 @@
  * COPY chunks. Each chunk is loaded and marked done in lm.copy in one target
  * transaction, so loading a stream twice loads nothing twice. */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,22 +27,6 @@ static bool have_archive;
 
 bool bulk_active(void) { return active; }
 
-static bool meta_flag(PGconn *conn, const char *key)
-{
-    const char *p[1] = {key};
-    PGresult *res = lm_execp(conn, LM_EXIT_SERVER, "SELECT 1 FROM lm.meta WHERE key = $1", 1, p);
-    bool set = PQntuples(res) > 0;
-    PQclear(res);
-    return set;
-}
-
-static void meta_set(PGconn *conn, const char *key)
-{
-    const char *p[1] = {key};
-    PQclear(lm_execp(conn, LM_EXIT_SERVER,
-                     "INSERT INTO lm.meta VALUES ($1, now()::text) ON CONFLICT (key) DO NOTHING", 1, p));
-}
-
 /* Restore a section of the carried archive and mark it done (key). KEY_begun
  * is written first: a run killed during the restore left part of the section
  * made, and the next run restores it with "again" (see lm_schema_restore)
@@ -52,14 +35,14 @@ static void restore_section(apply_target *t, const char *section, int jobs, cons
 {
     PGconn *conn = tgt_conn(t);
     char *begun = lm_psprintf("%s_begun", key);
-    bool again = meta_flag(conn, begun);
+    bool again = lm_meta_has(conn, begun);
     int rc;
     if (!again)
-        meta_set(conn, begun);
+        lm_meta_mark_once(conn, begun);
     rc = lm_schema_restore(archive_path, tgt_conninfo(t), section, jobs, false, again && may_again);
     if (rc)
         exit(rc);
-    meta_set(conn, key);
+    lm_meta_mark_once(conn, key);
     free(begun);
 }
 
@@ -86,17 +69,14 @@ void bulk_archive(apply_target *t, const lm_record *r)
     have_archive = true;
     tgt_leave_pipeline(t);
     lm_state_ensure(conn);
-    if (meta_flag(conn, "stream_pre_data")) {
+    if (lm_meta_has(conn, "stream_pre_data")) {
         lm_info("schema from the stream was restored before; not again");
         return;
     }
     lm_info("restoring the schema (pre-data) from the stream");
     {
         /* made again only while no chunk was loaded into it */
-        PGresult *res = lm_exec(conn, LM_EXIT_SERVER, "SELECT EXISTS (SELECT 1 FROM lm.copy)");
-        bool loaded = strcmp(PQgetvalue(res, 0, 0), "f") != 0;
-        PQclear(res);
-        restore_section(t, "pre-data", 1, "stream_pre_data", !loaded);
+        restore_section(t, "pre-data", 1, "stream_pre_data", lm_copy_count(conn) == 0);
     }
 }
 
@@ -106,7 +86,7 @@ void bulk_finish(apply_target *t)
         return;
     have_archive = false;
     tgt_leave_pipeline(t);
-    if (!meta_flag(tgt_conn(t), "stream_post_data")) {
+    if (!lm_meta_has(tgt_conn(t), "stream_post_data")) {
         lm_info("restoring indexes and constraints (post-data) from the stream");
         restore_section(t, "post-data", 2, "stream_post_data", true);
     }
@@ -149,8 +129,6 @@ static bool column_list_ok(const char *s)
 void bulk_begin(apply_target *t, const lm_record *r)
 {
     PGconn *conn = tgt_conn(t);
-    const char *p[3];
-    char chunkbuf[16];
     PGresult *res;
     char *qual, *sql;
     const char *cols = r->u.copy_begin.columns;
@@ -169,15 +147,7 @@ void bulk_begin(apply_target *t, const lm_record *r)
     sync_lsn = r->u.copy_begin.sync_lsn;
     rows_loaded = 0;
     active = true;
-    snprintf(chunkbuf, sizeof chunkbuf, "%u", chunk);
-    p[0] = nsp;
-    p[1] = rel;
-    p[2] = chunkbuf;
-    res = lm_execp(conn, LM_EXIT_SERVER,
-                   "SELECT 1 FROM lm.copy WHERE nspname = $1 AND relname = $2 AND chunk = $3::int",
-                   3, p);
-    skipping = PQntuples(res) > 0;
-    PQclear(res);
+    skipping = lm_copy_has(conn, nsp, rel, chunk);
     if (skipping) {
         lm_info("%s.%s chunk %u/%u was loaded before; skipping it", nsp, rel, chunk + 1, nchunks);
         return;
@@ -219,8 +189,7 @@ void bulk_end(apply_target *t, const lm_record *r)
 {
     PGconn *conn = tgt_conn(t);
     PGresult *res;
-    char chunkbuf[16], nch[16], rowsb[32], bytesb[32], lsnb[LM_LSN_BUFSZ];
-    const char *p[7];
+    char lsn[LM_LSN_BUFSZ];
 
     if (!active)
         lm_fatal(LM_EXIT_CORRUPT, "end of a table chunk that did not begin");
@@ -237,27 +206,16 @@ void bulk_end(apply_target *t, const lm_record *r)
     PQclear(res);
     while ((res = PQgetResult(conn)) != NULL)
         PQclear(res);
-    snprintf(chunkbuf, sizeof chunkbuf, "%u", chunk);
-    snprintf(nch, sizeof nch, "%u", nchunks);
-    snprintf(rowsb, sizeof rowsb, "%" PRIu64, r->u.copy_end.rows);
-    snprintf(bytesb, sizeof bytesb, "%" PRIu64, r->u.copy_end.bytes);
-    p[0] = nsp;
-    p[1] = rel;
-    p[2] = chunkbuf;
-    p[3] = nch;
-    p[4] = rowsb;
-    p[5] = bytesb;
-    p[6] = sync_lsn ? lm_lsn_format(sync_lsn, lsnb) : NULL;
-    PQclear(lm_execp(conn, LM_EXIT_SERVER,
-                     "INSERT INTO lm.copy (nspname, relname, chunk, nchunks, rows, bytes, sync_lsn) "
-                     "VALUES ($1, $2, $3::int, $4::int, $5::bigint, $6::bigint, $7::pg_lsn)",
-                     7, p));
+    lm_copy_done(conn, &(lm_copy_chunk){.nspname = nsp, .relname = rel, .chunk = chunk,
+                                        .nchunks = nchunks, .first_page = -1, .last_page = -1,
+                                        .rows = r->u.copy_end.rows, .bytes = r->u.copy_end.bytes,
+                                        .have_sync_lsn = sync_lsn != 0, .sync_lsn = sync_lsn});
     if (sync_lsn)
         PQclear(lm_execp(conn, LM_EXIT_SERVER,
                          "INSERT INTO lm.sync (nspname, relname, sync_lsn) VALUES ($1, $2, $3::pg_lsn) "
                          "ON CONFLICT (nspname, relname) DO UPDATE SET sync_lsn = excluded.sync_lsn, "
                          "updated_at = clock_timestamp()",
-                         3, (const char *const[]){nsp, rel, p[6]}));
+                         3, (const char *const[]){nsp, rel, lm_lsn_format(sync_lsn, lsn)}));
     lm_exec_cmd(conn, LM_EXIT_SERVER, "COMMIT");
     tgt_stats(t)->rows_copy += r->u.copy_end.rows;
 }

@@ -120,9 +120,7 @@ static void usage(void)
            "  -v, --verbose            more messages (repeat for debug)\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
-           "Exit status: 0 ok, 1 failure, 2 usage, 3 connect, 4 preflight (privileges, missing table\n"
-           "or column), 5 server, 6 corrupt, 7 truncated, 8 another source, 9 I/O\n"
-           "(see lm-apply(1)).\n",
+           LM_EXIT_HELP_APPLY,
            lm_progname(), lm_progname(), lm_progname(), lm_progname());
 }
 
@@ -1116,23 +1114,24 @@ static int print_status(void)
 
 int main(int argc, char **argv)
 {
+    enum { OPT_ORIGIN = LM_OPT_OWN, OPT_SPOOL, OPT_ACK, OPT_PRUNE, OPT_STATUS, OPT_JSON,
+           OPT_BATCH_ROWS, OPT_GROUP_CHANGES, OPT_GROUP_TIME, OPT_PROGRESS, OPT_CHANGES_ONLY };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
-        {"origin", required_argument, NULL, 1},
-        {"spool", required_argument, NULL, 2},
+        {"origin", required_argument, NULL, OPT_ORIGIN},
+        {"spool", required_argument, NULL, OPT_SPOOL},
         {"follow", no_argument, NULL, 'f'},
-        {"ack", required_argument, NULL, 3},
-        {"prune", no_argument, NULL, 4},
-        {"status", no_argument, NULL, 5},
-        {"json", no_argument, NULL, 6},
-        {"batch-rows", required_argument, NULL, 7},
-        {"group-changes", required_argument, NULL, 8},
-        {"group-time", required_argument, NULL, 9},
-        {"progress", no_argument, NULL, 10},
-        {"changes-only", no_argument, NULL, 11},
+        {"ack", required_argument, NULL, OPT_ACK},
+        {"prune", no_argument, NULL, OPT_PRUNE},
+        {"status", no_argument, NULL, OPT_STATUS},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"batch-rows", required_argument, NULL, OPT_BATCH_ROWS},
+        {"group-changes", required_argument, NULL, OPT_GROUP_CHANGES},
+        {"group-time", required_argument, NULL, OPT_GROUP_TIME},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"changes-only", no_argument, NULL, OPT_CHANGES_ONLY},
         {"verbose", no_argument, NULL, 'v'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, '?'},
+        LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     int c, verbose = 0, rc;
     bool have_target = false;
@@ -1141,23 +1140,26 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "t:fvV", longopts, NULL)) != -1) {
         switch (c) {
         case 't': target_conninfo = optarg; have_target = true; break;
-        case 1: opt_origin = optarg; break;
-        case 2: opt_spool = optarg; break;
+        case OPT_ORIGIN: opt_origin = optarg; break;
+        case OPT_SPOOL: opt_spool = optarg; break;
         case 'f': opt_follow = true; break;
-        case 3: opt_ack = optarg; break;
-        case 4: opt_prune = true; break;
-        case 5: opt_status = true; break;
-        case 6: opt_json = true; break;
-        case 7: lim.batch_rows = (uint64_t)lm_opt_int("--batch-rows", optarg, 1, 1000000); break;
-        case 8: lim.group_changes = (uint64_t)lm_opt_int("--group-changes", optarg, 1, 100000000); break;
-        case 9: lim.group_time_us = lm_opt_duration_ms("--group-time", optarg, 0, 3600000) * 1000; break;
-        case 10: opt_progress = true; break;
-        case 11: opt_changes_only = true; break;
+        case OPT_ACK: opt_ack = optarg; break;
+        case OPT_PRUNE: opt_prune = true; break;
+        case OPT_STATUS: opt_status = true; break;
+        case OPT_JSON: opt_json = true; break;
+        case OPT_BATCH_ROWS:
+            lim.batch_rows = (uint64_t)lm_opt_int("--batch-rows", optarg, 1, 1000000);
+            break;
+        case OPT_GROUP_CHANGES:
+            lim.group_changes = (uint64_t)lm_opt_int("--group-changes", optarg, 1, 100000000);
+            break;
+        case OPT_GROUP_TIME:
+            lim.group_time_us = lm_opt_duration_ms("--group-time", optarg, 0, 3600000) * 1000;
+            break;
+        case OPT_PROGRESS: opt_progress = true; break;
+        case OPT_CHANGES_ONLY: opt_changes_only = true; break;
         case 'v': verbose++; break;
-        case 'V': lm_print_version(); return 0;
-        default:
-            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
-            return LM_EXIT_USAGE;
+        default: lm_program_option(c);
         }
     }
     if (!have_target)

@@ -59,8 +59,7 @@ static void usage(void)
            "  -q, --quiet            print errors only\n"
            "  -V, --version          output version information, then exit\n"
            "  -?, --help             show this help, then exit\n\n"
-           "Exit status: 0 ok, 2 usage, 6 corrupt, 7 truncated, 8 version or source\n"
-           "mismatch, 9 I/O error (see lm-cat(1)).\n",
+           LM_EXIT_HELP_CAT,
            lm_progname(), lm_progname());
 }
 
@@ -792,16 +791,16 @@ static bool filtered_out(const lm_record *rec, lm_relcache *rc, bool in_range)
 
 int main(int argc, char **argv)
 {
+    enum { OPT_JSON = LM_OPT_OWN, OPT_STATS, OPT_VERIFY, OPT_FROM, OPT_TO };
     static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"stats", no_argument, NULL, 's'},
-        {"verify", no_argument, NULL, 'c'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"stats", no_argument, NULL, OPT_STATS},
+        {"verify", no_argument, NULL, OPT_VERIFY},
         {"table", required_argument, NULL, 't'},
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 'T'},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
         {"quiet", no_argument, NULL, 'q'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, '?'},
+        LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     int c, nmodes = 0;
     lm_reader *rd = NULL;
@@ -816,20 +815,17 @@ int main(int argc, char **argv)
     lm_program_start(argc, argv, usage);
     while ((c = getopt_long(argc, argv, "t:qV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'j': mode = MODE_JSON; nmodes++; break;
-        case 's': mode = MODE_STATS; nmodes++; break;
-        case 'c': mode = MODE_VERIFY; nmodes++; break;
+        case OPT_JSON: mode = MODE_JSON; nmodes++; break;
+        case OPT_STATS: mode = MODE_STATS; nmodes++; break;
+        case OPT_VERIFY: mode = MODE_VERIFY; nmodes++; break;
         case 't':
             tables = lm_realloc(tables, (size_t)(ntables + 1) * sizeof *tables);
             tables[ntables++] = optarg;
             break;
-        case 'f': from_lsn = lm_opt_lsn("--from", optarg); from_set = true; break;
-        case 'T': to_lsn = lm_opt_lsn("--to", optarg); to_set = true; break;
+        case OPT_FROM: from_lsn = lm_opt_lsn("--from", optarg); from_set = true; break;
+        case OPT_TO: to_lsn = lm_opt_lsn("--to", optarg); to_set = true; break;
         case 'q': lm_log_set_level(LM_LOG_ERROR); break;
-        case 'V': lm_print_version(); return 0;
-        default:
-            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
-            return LM_EXIT_USAGE;
+        default: lm_program_option(c);
         }
     }
     if (nmodes > 1)

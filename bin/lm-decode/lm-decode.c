@@ -140,8 +140,7 @@ static void usage(void)
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
            "SIGINT or SIGTERM end the stream cleanly (end record \"shutdown\"), exit 0.\n"
-           "Exit status: 0 ok, 2 usage, 3 connect, 4 preflight (slot, publication), 5 server,\n"
-           "9 I/O (see lm-decode(1)).\n",
+           LM_EXIT_HELP_DECODE,
            lm_progname(), lm_progname());
 }
 
@@ -939,26 +938,28 @@ static void prepare_spool(void)
 
 int main(int argc, char **argv)
 {
+    enum { OPT_START = LM_OPT_OWN, OPT_SPOOL, OPT_ACK, OPT_SEGMENT_SIZE, OPT_SEGMENT_TIME,
+           OPT_STATUS_INTERVAL, OPT_MAX_RETRIES, OPT_NO_STOP_AT_MARKER, OPT_PROGRESS,
+           OPT_MARKER_TOKEN_FILE };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, 's'},
         {"slot", required_argument, NULL, 'S'},
         {"publication", required_argument, NULL, 'P'},
-        {"start", required_argument, NULL, 1},
+        {"start", required_argument, NULL, OPT_START},
         {"endpos", required_argument, NULL, 'E'},
         {"output", required_argument, NULL, 'o'},
-        {"spool", required_argument, NULL, 2},
-        {"ack", required_argument, NULL, 3},
+        {"spool", required_argument, NULL, OPT_SPOOL},
+        {"ack", required_argument, NULL, OPT_ACK},
         {"compress", no_argument, NULL, 'z'},
-        {"segment-size", required_argument, NULL, 4},
-        {"segment-time", required_argument, NULL, 5},
-        {"status-interval", required_argument, NULL, 6},
-        {"max-retries", required_argument, NULL, 7},
-        {"no-stop-at-marker", no_argument, NULL, 8},
-        {"progress", no_argument, NULL, 9},
-        {"marker-token-file", required_argument, NULL, 10},
+        {"segment-size", required_argument, NULL, OPT_SEGMENT_SIZE},
+        {"segment-time", required_argument, NULL, OPT_SEGMENT_TIME},
+        {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
+        {"max-retries", required_argument, NULL, OPT_MAX_RETRIES},
+        {"no-stop-at-marker", no_argument, NULL, OPT_NO_STOP_AT_MARKER},
+        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"marker-token-file", required_argument, NULL, OPT_MARKER_TOKEN_FILE},
         {"verbose", no_argument, NULL, 'v'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, '?'},
+        LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     int c, verbose = 0;
     const char *why;
@@ -973,24 +974,27 @@ int main(int argc, char **argv)
         case 's': opt_source = optarg; break;
         case 'S': opt_slot = optarg; break;
         case 'P': opt_publication = optarg; break;
-        case 1: opt_start = lm_opt_lsn("--start", optarg); break;
+        case OPT_START: opt_start = lm_opt_lsn("--start", optarg); break;
         case 'E': opt_endpos = lm_opt_lsn("--endpos", optarg); opt_have_endpos = true; break;
         case 'o': opt_output = optarg; break;
-        case 2: opt_spool = optarg; break;
-        case 3: opt_ack = optarg; break;
+        case OPT_SPOOL: opt_spool = optarg; break;
+        case OPT_ACK: opt_ack = optarg; break;
         case 'z': opt_compress = true; break;
-        case 4: opt_seg_size = lm_opt_size("--segment-size", optarg, 4096, 1ull << 40); break;
-        case 5: opt_seg_time_ms = lm_opt_duration_ms("--segment-time", optarg, 100, 86400000); break;
-        case 6: opt_status_ms = lm_opt_duration_ms("--status-interval", optarg, 100, 3600000); break;
-        case 7: opt_max_retries = lm_opt_int("--max-retries", optarg, 0, 1000000); break;
-        case 8: opt_stop_at_marker = false; break;
-        case 9: opt_progress = true; break;
-        case 10: opt_marker_token = optarg; break;
+        case OPT_SEGMENT_SIZE:
+            opt_seg_size = lm_opt_size("--segment-size", optarg, 4096, 1ull << 40);
+            break;
+        case OPT_SEGMENT_TIME:
+            opt_seg_time_ms = lm_opt_duration_ms("--segment-time", optarg, 100, 86400000);
+            break;
+        case OPT_STATUS_INTERVAL:
+            opt_status_ms = lm_opt_duration_ms("--status-interval", optarg, 100, 3600000);
+            break;
+        case OPT_MAX_RETRIES: opt_max_retries = lm_opt_int("--max-retries", optarg, 0, 1000000); break;
+        case OPT_NO_STOP_AT_MARKER: opt_stop_at_marker = false; break;
+        case OPT_PROGRESS: opt_progress = true; break;
+        case OPT_MARKER_TOKEN_FILE: opt_marker_token = optarg; break;
         case 'v': verbose++; break;
-        case 'V': lm_print_version(); return 0;
-        default:
-            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
-            return LM_EXIT_USAGE;
+        default: lm_program_option(c);
         }
     }
     if (optind < argc)

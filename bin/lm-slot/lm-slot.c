@@ -63,7 +63,10 @@ static void usage_advance(void)
            lm_progname());
 }
 
-static void usage(enum cmd cmd)
+static enum cmd cmd = CMD_NONE;   /* the subcommand, for usage() */
+
+/* the whole usage, or the subcommand's only once it is known */
+static void usage(void)
 {
     printf("%s manages the replication slot, the publication and the exported snapshot\n"
            "on the source of a live migration.\n\n"
@@ -79,8 +82,7 @@ static void usage(enum cmd cmd)
            "  -S, --slot=NAME          slot name: a-z, 0-9 and _, at most 63 characters\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
-           "Exit status: 0 ok, 1 failure, 2 usage, 3 connection, 4 precondition not met\n"
-           "(nothing changed), 5 server error (see lm-slot(1)).\n");
+           LM_EXIT_HELP_SLOT);
 }
 
 /* Which options each subcommand takes. */
@@ -104,81 +106,58 @@ static void push(const char ***arr, int *n, const char *v)
 
 int main(int argc, char **argv)
 {
+    enum { OPT_PUBLICATION = LM_OPT_OWN, OPT_ALL_TABLES, OPT_RI_FULL, OPT_HOLD, OPT_JSON, OPT_TO,
+           OPT_OUTPUT };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, 's'},
         {"slot", required_argument, NULL, 'S'},
-        {"publication", required_argument, NULL, 'p'},
+        {"publication", required_argument, NULL, OPT_PUBLICATION},
         {"table", required_argument, NULL, 't'},
         {"schema", required_argument, NULL, 'n'},
         {"exclude-table", required_argument, NULL, 'T'},
-        {"all-tables", no_argument, NULL, 'a'},
-        {"replica-identity-full", no_argument, NULL, 'F'},
-        {"hold", no_argument, NULL, 'H'},
-        {"json", no_argument, NULL, 'j'},
-        {"to", required_argument, NULL, 'l'},
-        {"output", required_argument, NULL, 'o'},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, '?'},
+        {"all-tables", no_argument, NULL, OPT_ALL_TABLES},
+        {"replica-identity-full", no_argument, NULL, OPT_RI_FULL},
+        {"hold", no_argument, NULL, OPT_HOLD},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"to", required_argument, NULL, OPT_TO},
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     slot_opts o;
-    enum cmd cmd = CMD_NONE;
     int c, used = 0;
     bool to_set = false;
     const char *why;
 
     memset(&o, 0, sizeof o);
-    lm_log_init(argv[0]);
-    argv[0] = (char *)lm_progname(); /* getopt says "lm-x: ..." */
+    lm_program_start(argc, argv, usage);
     if (argc < 2)
         lm_usage_error("no subcommand given: use create, status, drop or advance");
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-?") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(CMD_NONE);
-        return LM_EXIT_OK;
-    }
-    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-        lm_print_version();
-        return LM_EXIT_OK;
-    }
+    if (strcmp(argv[1], "help") == 0)
+        lm_program_option(LM_OPT_HELP);
     for (int i = 1; i < (int)(sizeof cmd_names / sizeof cmd_names[0]); i++)
         if (strcmp(argv[1], cmd_names[i]) == 0)
             cmd = (enum cmd)i;
     if (cmd == CMD_NONE)
         lm_usage_error("unknown subcommand \"%s\": use create, status, drop or advance", argv[1]);
-    argv++;
-    argc--;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0)
-            break;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-?") == 0) {
-            usage(cmd);
-            return LM_EXIT_OK;
-        }
-        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-            lm_print_version();
-            return LM_EXIT_OK;
-        }
-    }
+    lm_program_subcommand(argc, argv, cmd_names[cmd], usage);
 
-    while ((c = getopt_long(argc, argv, "s:S:t:n:T:V?", longopts, NULL)) != -1) {
+    optind = 2; /* the options follow the subcommand */
+    while ((c = getopt_long(argc, argv, "s:S:t:n:T:V", longopts, NULL)) != -1) {
         int bit = 0;
         switch (c) {
         case 's': o.source = optarg; break;
         case 'S': o.slot = optarg; break;
-        case 'p': o.publication = optarg; bit = O_PUB; break;
+        case OPT_PUBLICATION: o.publication = optarg; bit = O_PUB; break;
         case 't': push(&o.tables, &o.ntables, optarg); bit = O_TABLE; break;
         case 'n': push(&o.schemas, &o.nschemas, optarg); bit = O_SCHEMA; break;
         case 'T': push(&o.excludes, &o.nexcludes, optarg); bit = O_EXCLUDE; break;
-        case 'a': o.all_tables = true; bit = O_ALL; break;
-        case 'F': o.ri_full = true; bit = O_RIFULL; break;
-        case 'H': o.hold = true; bit = O_HOLD; break;
-        case 'j': o.json = true; bit = O_JSON; break;
-        case 'o': o.output = optarg; bit = O_OUTPUT; break;
-        case 'l': o.to_lsn = lm_opt_lsn("--to", optarg); to_set = true; bit = O_TO; break;
-        default:
-            fprintf(stderr, "Try \"%s %s --help\" for more information.\n", lm_progname(),
-                    cmd_names[cmd]);
-            return LM_EXIT_USAGE;
+        case OPT_ALL_TABLES: o.all_tables = true; bit = O_ALL; break;
+        case OPT_RI_FULL: o.ri_full = true; bit = O_RIFULL; break;
+        case OPT_HOLD: o.hold = true; bit = O_HOLD; break;
+        case OPT_JSON: o.json = true; bit = O_JSON; break;
+        case OPT_OUTPUT: o.output = optarg; bit = O_OUTPUT; break;
+        case OPT_TO: o.to_lsn = lm_opt_lsn("--to", optarg); to_set = true; bit = O_TO; break;
+        default: lm_program_option(c);
         }
         used |= bit;
         if (bit && !(allowed[cmd] & bit)) {

@@ -14,6 +14,7 @@
 #include "lsn.h"
 #include "pgconn.h"
 #include "sig.h"
+#include "state.h"
 #include "lm-snapshot.h"
 
 #define PIECE_MAX (60 * 1024)
@@ -144,10 +145,8 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
         if (c->whole) {
             put_s(&tsql, t->hypertable || t->routed ? "TRUNCATE " : "TRUNCATE ONLY ");
             put_s(&tsql, t->qname);
-            put_s(&tsql, "; DELETE FROM lm.copy WHERE nspname = ");
-            lm_quote_literal(&tsql, t->nspname);
-            put_s(&tsql, " AND relname = ");
-            lm_quote_literal(&tsql, t->relname);
+            put_s(&tsql, "; ");
+            lm_copy_forget_sql(&tsql, t->nspname, t->relname);
             put_s(&tsql, "; ");
         }
         put_s(&tsql, "COPY ");
@@ -226,8 +225,6 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     rows = copy_result(src, "from the source", src_sql);
 
     if (tgt) {
-        char *ins;
-        char first[32] = "NULL", last[32] = "NULL", lsn[32] = "NULL";
         if (PQputCopyEnd(tgt, NULL) != 1) {
             lm_error("copy of %s to the target failed: %s", t->qname, PQerrorMessage(tgt));
             exit(LM_EXIT_SERVER);
@@ -235,26 +232,14 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
         copy_result(tgt, "to the target", (char *)tsql.data);
         if (r->o->test_delay_ms > 0)
             usleep((useconds_t)r->o->test_delay_ms * 1000);
-        if (c->first_page >= 0)
-            snprintf(first, sizeof first, "%" PRId64, c->first_page);
-        if (c->end_page >= 0)
-            snprintf(last, sizeof last, "%" PRId64, c->end_page - 1);
-        if (r->have_sync)
-            snprintf(lsn, sizeof lsn, "'%X/%X'", (unsigned)(r->sync_lsn >> 32),
-                     (unsigned)r->sync_lsn);
-        {
-            char *nsp = lm_literal(t->nspname), *rel = lm_literal(t->relname);
-            char *snap = lm_literal(r->snapshot_id);
-            ins = lm_psprintf("INSERT INTO lm.copy (nspname, relname, chunk, nchunks, first_page,"
-                              " last_page, rows, bytes, snapshot, sync_lsn) VALUES (%s, %s, %d, %d,"
-                              " %s, %s, %" PRIu64 ", %" PRIu64 ", %s, %s); COMMIT",
-                              nsp, rel, c->chunk, c->nchunks, first, last, rows, bytes, snap, lsn);
-            free(nsp);
-            free(rel);
-            free(snap);
-        }
-        lm_exec_cmd(tgt, LM_EXIT_SERVER, ins);
-        free(ins);
+        /* the chunk is finished in the transaction that holds its rows */
+        lm_copy_done(tgt, &(lm_copy_chunk){.nspname = t->nspname, .relname = t->relname,
+                                           .chunk = c->chunk, .nchunks = c->nchunks,
+                                           .first_page = c->first_page,
+                                           .last_page = c->end_page >= 0 ? c->end_page - 1 : -1,
+                                           .rows = rows, .bytes = bytes, .snapshot = r->snapshot_id,
+                                           .have_sync_lsn = r->have_sync, .sync_lsn = r->sync_lsn});
+        lm_exec_cmd(tgt, LM_EXIT_SERVER, "COMMIT");
     } else {
         lm_record rec;
         if (piece.len) {

@@ -85,9 +85,7 @@ static void usage(void)
            "Other:\n"
            "  -V, --version               output version information, then exit\n"
            "  -?, --help                  show this help, then exit\n\n"
-           "Exit status: 0 ok, 1 failure, 2 usage, 3 connection, 4 precondition (missing role,\n"
-           "snapshot gone, earlier run found, target table unfit), 5 server error, 9 I/O error\n"
-           "(see lm-snapshot(1)).\n",
+           LM_EXIT_HELP_SNAPSHOT,
            lm_progname(), lm_progname(), lm_progname());
 }
 
@@ -123,7 +121,7 @@ static void parse_hypertable(const char *v)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { OPT_SYNC = 256, OPT_SLOT, OPT_RESUME, OPT_SCHEMA_ONLY, OPT_DATA_ONLY, OPT_POST_DATA, OPT_TABLE,
+    enum { OPT_SYNC = LM_OPT_OWN, OPT_SLOT, OPT_RESUME, OPT_SCHEMA_ONLY, OPT_DATA_ONLY, OPT_POST_DATA, OPT_TABLE,
            OPT_SCHEMA, OPT_EXCLUDE, OPT_NO_OWNER, OPT_HYPER, OPT_SPLIT, OPT_WORKDIR, OPT_COMPRESS, OPT_PROGRESS,
            OPT_TARGET_SCHEMA, OPT_CHECK_TARGET, OPT_SKIP_DB_SETTINGS };
     static const struct option longopts[] = {
@@ -150,25 +148,14 @@ static void parse_options(int argc, char **argv)
         {"workdir", required_argument, NULL, OPT_WORKDIR},
         {"compress", no_argument, NULL, OPT_COMPRESS},
         {"progress", no_argument, NULL, OPT_PROGRESS},
-        {"version", no_argument, NULL, 'V'},
-        {"help", no_argument, NULL, '?'},
+        LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     int c, modes;
     const char *delay;
 
     opt.jobs = 4;
     opt.split_bytes = 0; /* automatic, see plan_fresh */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-?") == 0) {
-            usage();
-            exit(0);
-        }
-        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-            lm_print_version();
-            exit(0);
-        }
-    }
-    while ((c = getopt_long(argc, argv, "s:t:o:S:j:V?", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:o:S:j:V", longopts, NULL)) != -1) {
         switch (c) {
         case 's': opt.source = optarg; break;
         case 't': opt.target = optarg; break;
@@ -203,9 +190,7 @@ static void parse_options(int argc, char **argv)
         case OPT_WORKDIR: opt.workdir = optarg; break;
         case OPT_COMPRESS: opt.compress = true; break;
         case OPT_PROGRESS: opt.progress = true; break;
-        default:
-            fprintf(stderr, "Try \"%s --help\" for more information.\n", lm_progname());
-            exit(LM_EXIT_USAGE);
+        default: lm_program_option(c);
         }
     }
     if (optind < argc)
@@ -281,26 +266,6 @@ static void phase_begin(const char *what)
     lm_info("%s", what);
 }
 static void phase_end(int ph) { phase_secs[ph] += (double)(lm_monotonic_us() - phase_start) / 1e6; }
-
-static bool meta_done(PGconn *tgt, const char *key)
-{
-    char *sql = lm_psprintf("SELECT value FROM lm.meta WHERE key = 'lm-snapshot.%s'", key);
-    char *v = lm_query_value(tgt, LM_EXIT_SERVER, sql);
-    bool done = v != NULL;
-    free(v);
-    free(sql);
-    return done;
-}
-
-static void meta_set(PGconn *tgt, const char *key, const char *val)
-{
-    char *lit = lm_literal(val);
-    char *sql = lm_psprintf("INSERT INTO lm.meta VALUES ('lm-snapshot.%s', %s) ON CONFLICT (key)"
-                            " DO UPDATE SET value = EXCLUDED.value", key, lit);
-    lm_exec_cmd(tgt, LM_EXIT_SERVER, sql);
-    free(sql);
-    free(lit);
-}
 
 /* Open the snapshot transaction on the planning connection; false if the
  * snapshot is not importable (the error kept in *err). */
@@ -583,7 +548,7 @@ int main(int argc, char **argv)
     int rc, out_fd = -1;
     int64_t t0 = lm_monotonic_us();
 
-    lm_log_init(argv[0]);
+    lm_program_start(argc, argv, usage);
     parse_options(argc, argv);
     lm_signals_init();
     memset(&r, 0, sizeof r);
@@ -646,17 +611,16 @@ int main(int argc, char **argv)
 
     /* an earlier run's state: resume it or refuse */
     if (tgt) {
-        char *n = lm_query_value(tgt, LM_EXIT_SERVER, "SELECT count(*) FROM lm.copy");
-        bool pre = do_pre && meta_done(tgt, "pre-data");
-        if (!opt.resume && ((n && strcmp(n, "0") != 0) || pre)) {
-            lm_error("the target holds the state of an earlier lm-snapshot run (%s finished "
-                     "chunk%s in lm.copy%s)", n, strcmp(n, "1") == 0 ? "" : "s",
+        long long n = lm_copy_count(tgt);
+        bool pre = do_pre && lm_meta_has(tgt, "lm-snapshot.pre-data");
+        if (!opt.resume && (n != 0 || pre)) {
+            lm_error("the target holds the state of an earlier lm-snapshot run (%lld finished "
+                     "chunk%s in lm.copy%s)", n, n == 1 ? "" : "s",
                      pre ? ", schema restored" : "");
             lm_hint("Run again with --resume to continue it, or start over on an empty target "
                     "database (DROP SCHEMA lm CASCADE and the copied tables).");
             exit(LM_EXIT_PREFLIGHT);
         }
-        free(n);
     }
 
     if (!import_snapshot(src, opt.snapshot, &err)) {
@@ -689,7 +653,7 @@ int main(int argc, char **argv)
         check_target_tables(&r, src, tgt);
 
     /* schema: dump while the snapshot is held */
-    if (tgt && do_pre && meta_done(tgt, "pre-data"))
+    if (tgt && do_pre && lm_meta_has(tgt, "lm-snapshot.pre-data"))
         do_pre = false;
     if (do_dump && !(opt.resume && access(archive, R_OK) == 0)) {
         /* with --table, the planned tables are named too: pg_dump 15's
@@ -718,15 +682,13 @@ int main(int argc, char **argv)
         /* begun by a run that was killed: part of it may be made. It is
          * dropped and made again only while no data was copied into it (a
          * table made by hand for --data-only is never dropped) */
-        char *rows = lm_query_value(tgt, LM_EXIT_SERVER, "SELECT count(*) FROM lm.copy");
-        bool again = meta_done(tgt, "pre-data-begun") && rows && strcmp(rows, "0") == 0;
-        free(rows);
-        meta_set(tgt, "pre-data-begun", r.snapshot_id);
+        bool again = lm_meta_has(tgt, "lm-snapshot.pre-data-begun") && lm_copy_count(tgt) == 0;
+        lm_meta_set(tgt, "lm-snapshot.pre-data-begun", r.snapshot_id);
         rc = lm_schema_restore(archive, opt.target, "pre-data", opt.jobs, opt.no_owner, again);
         if (rc)
             exit(rc);
         check_hypertables(&r, tgt, true);
-        meta_set(tgt, "pre-data", r.snapshot_id);
+        lm_meta_set(tgt, "lm-snapshot.pre-data", r.snapshot_id);
         phase_end(PH_PRE);
     }
 
@@ -785,7 +747,7 @@ int main(int argc, char **argv)
 
 post_data:
     if (do_post) {
-        if (meta_done(tgt, "post-data") && opt.resume)
+        if (lm_meta_has(tgt, "lm-snapshot.post-data") && opt.resume)
             lm_info("post-data already restored by an earlier run");
         else {
             if (access(archive, R_OK) != 0) {
@@ -796,12 +758,12 @@ post_data:
             phase_begin("restoring indexes, constraints and triggers (post-data)");
             /* begun by a run that was killed, or a target schema the DBA
              * made: what exists is left as it is, the rest restored */
-            bool again = meta_done(tgt, "post-data-begun") || opt.existing;
-            meta_set(tgt, "post-data-begun", "yes");
+            bool again = lm_meta_has(tgt, "lm-snapshot.post-data-begun") || opt.existing;
+            lm_meta_set(tgt, "lm-snapshot.post-data-begun", "yes");
             rc = lm_schema_restore(archive, opt.target, "post-data", opt.jobs, opt.no_owner, again);
             if (rc)
                 exit(rc);
-            meta_set(tgt, "post-data", "done");
+            lm_meta_set(tgt, "lm-snapshot.post-data", "done");
             phase_end(PH_POST);
         }
         /* last: a setting (a statement_timeout, a search_path) must not

@@ -9,6 +9,7 @@
 #include "exitcodes.h"
 #include "log.h"
 #include "pgconn.h"
+#include "state.h"
 #include "lm-snapshot.h"
 
 #define BLCKSZ_DEFAULT 8192
@@ -225,10 +226,8 @@ static void reset_table(run *r, PGconn *target, table *t)
     put_s(&b, "BEGIN; TRUNCATE ");
     put_s(&b, t->hypertable || t->routed ? "" : "ONLY ");
     put_s(&b, t->qname);
-    put_s(&b, "; DELETE FROM lm.copy WHERE nspname = ");
-    lm_quote_literal(&b, t->nspname);
-    put_s(&b, " AND relname = ");
-    lm_quote_literal(&b, t->relname);
+    put_s(&b, "; ");
+    lm_copy_forget_sql(&b, t->nspname, t->relname);
     put_s(&b, "; COMMIT");
     lm_buf_u8(&b, '\0');
     lm_exec_cmd(target, LM_EXIT_SERVER, (char *)b.data);
@@ -245,9 +244,7 @@ void plan_chunks(run *r, PGconn *target)
     r->nchunks = 0;
     r->total_est = 0;
     if (target) {
-        done = lm_exec(target, LM_EXIT_SERVER,
-                       "SELECT nspname, relname, chunk, first_page, last_page, snapshot"
-                       " FROM lm.copy ORDER BY nspname, relname, chunk");
+        done = lm_copy_list(target);
         ndone = PQntuples(done);
     }
     for (int i = 0; i < r->ntables; i++) {

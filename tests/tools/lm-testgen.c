@@ -216,7 +216,7 @@ int main(int argc, char **argv)
         {0, "note \"quoted\"", 1043, 14}};
     memset(&r, 0, sizeof r);
     r.type = LM_REC_RELATION;
-    r.u.rel = (lm_relation){16384, "public", "t", 'd', 4, cols};
+    r.u.rel = (lm_relation){16384, "public", "t", 'd', 4, cols, NULL};
     lm_writer_put(w, &r);
 
     memset(&r, 0, sizeof r);

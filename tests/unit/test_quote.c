@@ -1,10 +1,11 @@
-/* common/pgconn.c's quoting and connection-string helpers: none of these
- * needs a connection (the rest of pgconn.c does, and is left to the bats
- * suites). */
+/* common/pgconn.c's quoting and connection-string helpers, and a statement
+ * of state.c built with them: none of these needs a connection (the rest of
+ * pgconn.c and state.c does, and is left to the bats suites). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "pgconn.h"
+#include "state.h"
 #include "unit.h"
 
 static void ident(void)
@@ -83,6 +84,19 @@ static void append_to_buffer(void)
     lm_quote_ident(&b, "c");
     lm_buf_u8(&b, '\0');
     CHECK_STR((char *)b.data, "SELECT 'x' FROM \"s\".\"t\" WHERE \"c\"");
+    lm_buf_free(&b);
+}
+
+/* common/state.c's one statement for a batch: the names as literals */
+static void copy_forget_statement(void)
+{
+    lm_buf b = {0};
+
+    lm_buf_puts(&b, "BEGIN; ");
+    lm_copy_forget_sql(&b, "public", "it's\\");
+    lm_buf_u8(&b, '\0');
+    CHECK_STR((char *)b.data,
+              "BEGIN; DELETE FROM lm.copy WHERE nspname = 'public' AND relname = E'it''s\\\\'");
     lm_buf_free(&b);
 }
 
@@ -191,6 +205,7 @@ const unit_test unit_quote_tests[] = {
     {"schema-qualified names", qualified},
     {"literals: quotes doubled, E'' for backslashes", literal},
     {"quoting appends to a statement", append_to_buffer},
+    {"lm.copy: forgetting a table's chunks, in a batch", copy_forget_statement},
     {"dbname for a connection string", conninfo_dbname},
     {"dbname parses back through libpq", conninfo_dbname_parses_back},
     {"connection description leaves the password out", conninfo_describe},

@@ -150,7 +150,7 @@ static void relation_dup_free(void)
         {LM_COL_KEY, c0, 23, -1},
         {0, c1, 1043, 68},
     };
-    lm_relation r = {4000000000u, nsp, rel, 'i', 2, cols}, d, none;
+    lm_relation r = {4000000000u, nsp, rel, 'i', 2, cols, NULL}, d, none;
 
     d = lm_relation_dup(&r);
     CHECK(d.nspname != r.nspname && d.relname != r.relname && d.cols != r.cols);
@@ -170,7 +170,7 @@ static void relation_dup_free(void)
         }
     }
     lm_relation_free(&d);
-    CHECK(d.cols == NULL && d.nspname == NULL && d.relname == NULL);
+    CHECK(d.cols == NULL && d.names == NULL && d.nspname == NULL && d.relname == NULL);
     CHECK_U64(d.natts, 0);
     /* a relation without columns, as pgoutput sends for a table with none */
     r.natts = 0;

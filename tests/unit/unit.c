@@ -31,6 +31,7 @@ static const struct {
     {"spool", unit_spool_tests},
     {"stream", unit_stream_tests},
     {"misc", unit_misc_tests},
+    {"constants", unit_constants_tests},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 

@@ -24,6 +24,7 @@ extern const unit_test unit_record_tests[];
 extern const unit_test unit_spool_tests[];
 extern const unit_test unit_stream_tests[];
 extern const unit_test unit_misc_tests[];
+extern const unit_test unit_constants_tests[];
 
 /* Record a failure of the running test: "file:line: expr" and the values.
  * Returns false so that a check can be used as a condition. */
