@@ -531,6 +531,32 @@ SQL
     same
 }
 
+@test "lm-apply: a column the target lacks, met after the table's earlier definition in the same group: exit 4, no crash" {
+    both_dbs redef
+    both -c "CREATE TABLE a (id int PRIMARY KEY)" -c "CREATE TABLE c (id int PRIMARY KEY, v text)"
+    pub_slots s_redef
+    src -c "INSERT INTO c VALUES (1, 'x')" -c "INSERT INTO a VALUES (1)"
+    src -c "ALTER TABLE c ADD COLUMN w int, ADD COLUMN \"new Col\" int"
+    src -c "INSERT INTO c VALUES (2, 'y', 5, 7)"
+    decode s_redef "$(lsn)" >"$T/redef.lm"
+    # one group: the table's first definition, a complete transaction, then
+    # the new definition whose third column the target lacks. Dropping the
+    # group's last transaction puts the first definition back, which frees
+    # the half-read new one: MALLOC_PERTURB_ makes fresh memory garbage, so
+    # freeing what was never set crashes instead of passing by luck.
+    run --separate-stderr env MALLOC_PERTURB_=165 lm-apply --target "$TG" "$T/redef.lm"
+    echo "$stderr"
+    [ "$status" -eq 4 ]
+    [[ "$stderr" == *'column "w"'* ]]
+    # the complete transactions before it are applied
+    [ "$(tgt -c "SELECT string_agg(id::text, ',' ORDER BY id) FROM c")" = 1 ]
+    [ "$(tgt -c "SELECT count(*) FROM a")" = 1 ]
+    tgt -c "ALTER TABLE c ADD COLUMN w int, ADD COLUMN \"new Col\" int"
+    run --separate-stderr lm-apply --target "$TG" "$T/redef.lm"
+    assert_success
+    same
+}
+
 @test "lm-apply: a stream from another source system into the same origin exits 8" {
     both_dbs frgn
     both -c "CREATE TABLE f (id int PRIMARY KEY)"

@@ -102,6 +102,10 @@ tabinfo *tab_info(apply_target *t, lm_relentry *e)
     ti->natts = e->rel.natts;
     ti->colq = lm_malloc(sizeof(char *) * (ti->natts + 1));
     ti->coltype = lm_malloc(sizeof(char *) * (ti->natts + 1));
+    /* a mismatch exit may free this tabinfo half read (the group's earlier
+     * definition put back): what is not read yet must be NULL */
+    memset(ti->colq, 0, sizeof(char *) * (ti->natts + 1));
+    memset(ti->coltype, 0, sizeof(char *) * (ti->natts + 1));
     ti->col_eq = lm_malloc(sizeof(bool) * (ti->natts + 1));
     ti->col_always = lm_malloc(sizeof(bool) * (ti->natts + 1));
     ti->key = lm_malloc(sizeof(uint32_t) * (ti->natts + 1));
