@@ -28,7 +28,7 @@
 #include "pgconn.h"
 #include "privdir.h"
 #include "sig.h"
-#include "spooldir.h"
+#include "spool.h"
 #include "state.h"
 #include "stream.h"
 

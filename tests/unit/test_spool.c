@@ -1,4 +1,4 @@
-/* common/spooldir.c: segment names from LSNs and back, and the listing
+/* common/spool.c: segment names from LSNs and back, and the listing
  * order lm-apply reads them in. */
 #include <errno.h>
 #include <fcntl.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spooldir.h"
+#include "spool.h"
 #include "unit.h"
 
 static void names(void)

@@ -1,0 +1,110 @@
+/* The spool: lm-decode writes the change stream into zstd segment files in
+ * a directory, lm-apply --spool reads them, following the writer live with
+ * --follow. This header is the protocol both sides rely on; spool.c holds
+ * the names, the writer and recovery, spoolread.c the follower.
+ *
+ * 1. Names. LSNs as exactly 16 upper-case hex digits, so that names sort
+ *    in stream order:
+ *      seg-<START>.lmz.partial    the segment being written
+ *      seg-<START>-<END>.lmz      a finished segment
+ *    START is where the segment's stream begins (the previous segment's
+ *    END, or where the writer began streaming); END the last durable
+ *    position in it (a commit's end LSN or a keepalive position). Every
+ *    other file (lm-decode.lock, lm-decode.reserve) is no segment.
+ *
+ * 2. Content. A segment is a sequence of zstd frames that can be read
+ *    alone: its first frame holds a header and every relation and type
+ *    known. A frame ends between transactions only (at each commit when
+ *    idle, at the first commit after ~100 ms when busy): a frame end after
+ *    a complete transaction or position is a cut point, where recovery may
+ *    cut the partial. A segment begins between transactions and is
+ *    rotated only between transactions once it holds a complete
+ *    transaction or position (a transaction larger than the segment size
+ *    makes a larger segment). A finished segment ends with a trailer
+ *    (last_lsn = END), or with an end record when the writer stopped.
+ *
+ * 3. Durability, in this order. The partial is created and the directory
+ *    fsync'd before anything in it is acknowledged. The writer tells the
+ *    slot only positions at a cut point that is fsync'd in the partial.
+ *    Finishing: trailer, fsync, rename to the final name, fsync of the
+ *    directory. The rename is atomic: a reader sees either name, and both
+ *    are the same file (inode).
+ *
+ * 4. One writer per directory at a time: it holds a lock on
+ *    lm-decode.lock while it runs.
+ *
+ * 5. What a restarted writer does. First, every leftover partial (a
+ *    crash, kill -9, a full disk) is cut back in place (ftruncate: a copy
+ *    would need room a full disk has not got) to its last cut point, gets
+ *    a trailer, is fsync'd, renamed seg-<START>-<cut>.lmz and the
+ *    directory fsync'd; a partial without a complete transaction is
+ *    removed. A trailer that does not fit on a full disk takes the room of
+ *    lm-decode.reserve (64 kB written at every start when there is room);
+ *    failing that the partial stays cut back and the next start finishes
+ *    it. Finished segments are never changed. Then the writer streams on
+ *    from the last END, or from the slot's confirmed position when no
+ *    finished segment is left (all pruned): that can be behind what a
+ *    reader read, so its new segments overlap what was read.
+ *
+ * 6. What a reader may assume while the writer is live. Finished segments
+ *    never change. The partial only grows, and may end inside a frame or
+ *    a block (not written yet, not damage). A reader never removes a
+ *    partial; it may remove (prune) a finished segment whose END is at or
+ *    below what the target holds durably, then fsync the directory.
+ *
+ * 7. Which segment a reader reads next: by position, not by name. Let pos
+ *    be how far the stream was read (applied, read into an open group,
+ *    segment ENDs and trailers read). The next is the first, by START, of
+ *    the finished segments that reach past pos (END > pos, or START = END
+ *    = pos: a segment holding an end record alone), other than the file
+ *    just read; failing that the partial, unless it is the file just read.
+ *    Starting over (nothing read yet): the first finished segment not
+ *    wholly applied (END above the applied position), else the partial.
+ *    What a segment holds at or below the applied position is skipped by
+ *    the target's replication origin.
+ *
+ * 8. How a reader notices a restarted writer (rule 5) under it: the file
+ *    it reads became shorter than what it read (cut back); or the
+ *    partial's name is another file (inode) now; or the partial is gone
+ *    and no finished segment with its START is its file; or it read
+ *    damage in a partial that is no longer a partial of that name (it read
+ *    past the cut into the new trailer). It then forgets what it read and
+ *    reads the spool again from the applied position
+ *    (LM_SPOOL_RESTART). */
+#ifndef LM_SPOOL_H
+#define LM_SPOOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------ names (1) */
+
+typedef struct spool_seg {
+    char *name;
+    uint64_t start, end;
+    bool partial;
+} spool_seg;
+
+/* List segments in LSN order (finished ones by START, then the partial if
+ * any). Returns the count; *segs is malloc'd. -1 on error (errno). */
+int spool_list(const char *dir, spool_seg **segs);
+void spool_list_free(spool_seg *segs, int n);
+/* Parse a segment file name; false for any other name. */
+bool spool_parse_name(const char *name, spool_seg *seg);
+char *spool_partial_name(uint64_t start);
+char *spool_final_name(uint64_t start, uint64_t end);
+/* fsync a directory (after a create, rename or unlink); exits on error. */
+void spool_sync_dir(const char *dir);
+
+/* ------------------------------------------------------- recovery (5) */
+
+/* Cut a leftover partial back to its last cut point, append a trailer and
+ * finish it, or remove it if it holds no complete transaction. Returns
+ * the END of the finished segment, or start if it was removed. Exits on
+ * I/O errors. */
+uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start);
+/* Set aside DIR/lm-decode.reserve for the trailer of a partial recovered
+ * on a full disk; only a warning if there is no room. */
+void spool_make_reserve(const char *dir);
+
+#endif
