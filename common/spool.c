@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
 #include "log.h"
 #include "lsn.h"
+#include "privdir.h"
 #include "spool.h"
 #include "stream.h"
 
@@ -208,7 +210,8 @@ static bool spool_release_reserve(const char *dir)
     return had;
 }
 
-void spool_make_reserve(const char *dir)
+/* Set aside the reserve; only a warning if there is no room. */
+static void spool_make_reserve(const char *dir)
 {
     char *path = lm_psprintf("%s/" RESERVE_NAME, dir);
     struct stat sb;
@@ -391,4 +394,145 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
     free(s.mark_stream);
     free(s.mark_file);
     return s.cut_lsn;
+}
+
+/* --------------------------------------------------------------- writer */
+
+struct spool_writer {
+    char *dir;
+    int lock_fd;            /* holds the lock on lm-decode.lock */
+    int fd;                 /* the open partial, -1 if none */
+    char *partial;          /* its file name */
+    lm_writer *w;
+    uint64_t start;         /* its START */
+    uint64_t cut_lsn;       /* its last cut point */
+    int64_t opened_us;
+};
+
+spool_writer *spool_writer_open(const char *dir, uint64_t *end)
+{
+    spool_writer *sw = lm_malloc(sizeof *sw);
+    spool_seg *segs;
+    int n;
+    uint64_t e = 0;
+    char *lockpath;
+
+    memset(sw, 0, sizeof *sw);
+    sw->dir = lm_strdup(dir);
+    sw->fd = -1;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        lm_fatal(LM_EXIT_IO, "could not create spool directory \"%s\": %s", dir, strerror(errno));
+    /* lm-apply applies what the segments say: nobody else may put one there */
+    lm_require_private_dir(dir, "spool directory");
+    lockpath = lm_psprintf("%s/lm-decode.lock", dir);
+    sw->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sw->lock_fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", lockpath, strerror(errno));
+    if (flock(sw->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        lm_fatal(LM_EXIT_PREFLIGHT, "another lm-decode is writing into spool \"%s\"", dir);
+    free(lockpath);
+    n = spool_list(dir, &segs);
+    if (n < 0)
+        lm_fatal(LM_EXIT_IO, "could not read spool directory \"%s\": %s", dir, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        if (segs[i].partial)
+            e = spool_recover_partial(dir, segs[i].name, segs[i].start > e ? segs[i].start : e);
+        else if (segs[i].end > e)
+            e = segs[i].end;
+    }
+    spool_list_free(segs, n);
+    spool_make_reserve(dir);
+    *end = e;
+    return sw;
+}
+
+lm_writer *spool_writer_begin(spool_writer *sw, uint64_t start)
+{
+    char *path;
+
+    sw->start = start;
+    sw->partial = spool_partial_name(start);
+    path = lm_psprintf("%s/%s", sw->dir, sw->partial);
+    sw->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (sw->fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not create spool segment \"%s\": %s", path, strerror(errno));
+    sw->w = lm_writer_new(sw->fd, path, true, 3);
+    free(path);
+    /* the new name is durable before anything in the file is acknowledged */
+    spool_sync_dir(sw->dir);
+    sw->opened_us = lm_monotonic_us();
+    sw->cut_lsn = start;
+    return sw->w;
+}
+
+void spool_writer_cut(spool_writer *sw, uint64_t lsn)
+{
+    lm_writer_flush(sw->w, LM_FLUSH_FRAME);
+    sw->cut_lsn = lsn;
+}
+
+uint64_t spool_writer_last_cut(const spool_writer *sw)
+{
+    return sw->cut_lsn;
+}
+
+uint64_t spool_writer_sync(spool_writer *sw)
+{
+    lm_writer_flush(sw->w, LM_FLUSH_WRITE);
+    lm_writer_sync(sw->w);
+    return sw->cut_lsn;
+}
+
+bool spool_writer_due(const spool_writer *sw, bool ready, uint64_t max_bytes, int64_t max_age_us)
+{
+    if (!ready)
+        return false;
+    return lm_writer_file_bytes(sw->w) + lm_writer_pending(sw->w) >= max_bytes ||
+           lm_monotonic_us() - sw->opened_us >= max_age_us;
+}
+
+uint64_t spool_writer_finish(spool_writer *sw, uint64_t end, bool trailer)
+{
+    char *from, *to, *final;
+
+    if (trailer) {
+        lm_record t;
+        memset(&t, 0, sizeof t);
+        t.type = LM_REC_TRAILER;
+        t.u.trailer.last_lsn = end;
+        t.u.trailer.records = lm_writer_records(sw->w);
+        lm_writer_put(sw->w, &t);
+    }
+    spool_writer_cut(sw, end);
+    spool_writer_sync(sw);
+    lm_writer_free(sw->w);
+    sw->w = NULL;
+    close(sw->fd);
+    sw->fd = -1;
+    from = lm_psprintf("%s/%s", sw->dir, sw->partial);
+    final = spool_final_name(sw->start, end);
+    to = lm_psprintf("%s/%s", sw->dir, final);
+    if (rename(from, to) != 0)
+        lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", from, strerror(errno));
+    spool_sync_dir(sw->dir);
+    free(final);
+    free(to);
+    free(from);
+    free(sw->partial);
+    sw->partial = NULL;
+    return end;
+}
+
+void spool_writer_close(spool_writer *sw)
+{
+    if (!sw)
+        return;
+    if (sw->w) {
+        lm_writer_free(sw->w);
+        close(sw->fd);
+    }
+    close(sw->lock_fd);
+    free(sw->partial);
+    free(sw->dir);
+    free(sw);
 }

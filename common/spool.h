@@ -77,6 +77,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "stream.h"
+
 /* ------------------------------------------------------------ names (1) */
 
 typedef struct spool_seg {
@@ -96,6 +98,41 @@ char *spool_final_name(uint64_t start, uint64_t end);
 /* fsync a directory (after a create, rename or unlink); exits on error. */
 void spool_sync_dir(const char *dir);
 
+/* ---------------------------------------------------- the writer (2-5) */
+
+typedef struct spool_writer spool_writer;
+
+/* Take the spool DIR for writing: create it (mode 0700) if missing,
+ * require it private (privdir.h), lock it (exit LM_EXIT_PREFLIGHT while
+ * another writer holds it), recover every leftover partial and set aside
+ * the reserve. *end: the END of the last segment, where streaming goes on
+ * (0: no segment). Exits on I/O errors. */
+spool_writer *spool_writer_open(const char *dir, uint64_t *end);
+/* Create seg-<start>.lmz.partial and fsync the directory. Returns the
+ * stream writer of the segment (zstd), owned by sw: the caller puts the
+ * header and catalog, then cuts at start. */
+lm_writer *spool_writer_begin(spool_writer *sw, uint64_t start);
+/* End the zstd frame between transactions, where the stream is complete
+ * up to lsn: a cut point, which may be acknowledged once fsync'd. */
+void spool_writer_cut(spool_writer *sw, uint64_t lsn);
+/* The lsn of the last cut point of the open segment. */
+uint64_t spool_writer_last_cut(const spool_writer *sw);
+/* Write out and fsync the open segment; returns the position now durable
+ * (the last cut point). */
+uint64_t spool_writer_sync(spool_writer *sw);
+/* Whether the open segment is due for rotation: ready (between
+ * transactions, and it holds a complete transaction or position) and at
+ * max_bytes compressed (written or buffered) or max_age_us old. */
+bool spool_writer_due(const spool_writer *sw, bool ready, uint64_t max_bytes, int64_t max_age_us);
+/* Finish the open segment between transactions, complete up to end: a
+ * trailer if asked (the writer did not end it with an end record), a cut,
+ * fsync, rename to seg-<START>-<end>.lmz, fsync of the directory. Its
+ * writer is freed. Returns end, the next segment's START. */
+uint64_t spool_writer_finish(spool_writer *sw, uint64_t end, bool trailer);
+/* Give the directory up (the lock). A segment still open stays a partial,
+ * as after a crash: the next writer recovers it. */
+void spool_writer_close(spool_writer *sw);
+
 /* ------------------------------------------------------- recovery (5) */
 
 /* Cut a leftover partial back to its last cut point, append a trailer and
@@ -103,8 +140,5 @@ void spool_sync_dir(const char *dir);
  * the END of the finished segment, or start if it was removed. Exits on
  * I/O errors. */
 uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start);
-/* Set aside DIR/lm-decode.reserve for the trailer of a partial recovered
- * on a full disk; only a warning if there is no room. */
-void spool_make_reserve(const char *dir);
 
 #endif
