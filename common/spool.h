@@ -98,7 +98,7 @@ char *spool_final_name(uint64_t start, uint64_t end);
 /* fsync a directory (after a create, rename or unlink); exits on error. */
 void spool_sync_dir(const char *dir);
 
-/* ---------------------------------------------------- the writer (2-5) */
+/* ---------------------------------------------------- the writer (2-4) */
 
 typedef struct spool_writer spool_writer;
 
@@ -140,5 +140,56 @@ void spool_writer_close(spool_writer *sw);
  * the END of the finished segment, or start if it was removed. Exits on
  * I/O errors. */
 uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start);
+
+/* ------------------------------------------------- the follower (6-8) */
+
+typedef struct spool_follower spool_follower;
+
+/* The error code (lm_reader_errcode) that spool_follower_check sets when
+ * the segment being read changed under the reader (rule 8): read the
+ * spool again from the applied position (spool_follower_restart). Not an
+ * exit status (those are below 256): it never leaves the program. */
+enum { LM_SPOOL_RESTART = 1000 };
+
+/* Whether s is the file being read (whatever its name is now). */
+typedef bool (*spool_current_fn)(const spool_seg *s, void *arg);
+/* Rule 7 over segs as spool_list orders them: the index of the segment to
+ * read next, or -1. With current (something is being read): pos is how far
+ * the stream was read, and the file being read is never chosen. Without
+ * (starting over): pos is the applied position. */
+int spool_pick_next(const spool_seg *segs, int n, uint64_t pos, spool_current_fn current, void *arg);
+
+/* A follower of the spool DIR, reading nothing yet. */
+spool_follower *spool_follower_new(const char *dir);
+void spool_follower_free(spool_follower *sf);
+/* Open the next segment (rule 7) and return its file descriptor (owned by
+ * sf), or -1 if there is none yet. applied: the target's position;
+ * grouped: the end of the last transaction read into an open group (0:
+ * none). The segment read so far is closed. Exits on I/O errors. */
+int spool_follower_next(spool_follower *sf, uint64_t applied, uint64_t grouped);
+/* Whether a segment after the one being read exists (same arguments). */
+bool spool_follower_more(spool_follower *sf, uint64_t applied, uint64_t grouped);
+/* A trailer read: the stream is read up to last_lsn. */
+void spool_follower_trailer(spool_follower *sf, uint64_t last_lsn);
+/* At the end of what the segment being read holds now (r reads it): as an
+ * lm_reader_wait_fn, 1 to read again (a partial, which may grow, or one
+ * finished under the reader with its tail still to read), 0 if it is
+ * finished and read to its end, -1 if it changed under the reader (rule
+ * 8; the error, LM_SPOOL_RESTART, is set on r). */
+int spool_follower_check(spool_follower *sf, lm_reader *r);
+/* Whether the partial being read is no longer a partial of that name
+ * (finished, recovered or replaced): after damage read in it, rule 8. */
+bool spool_follower_replaced(spool_follower *sf);
+/* Whether the segment being read is the partial. */
+bool spool_follower_partial(const spool_follower *sf);
+/* The path of the segment being read (NULL when none). */
+const char *spool_follower_path(const spool_follower *sf);
+/* Forget what was read (rule 8): the next segment is chosen as when
+ * starting over. */
+void spool_follower_restart(spool_follower *sf);
+/* Remove the finished segments whose END is at or below durable (rule 6),
+ * then fsync the directory; a segment that cannot be removed is a
+ * warning. */
+void spool_prune(const char *dir, uint64_t durable);
 
 #endif
