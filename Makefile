@@ -61,7 +61,9 @@ $(shell echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $(FLAGS_STAMP) 2>/dev/null 
 common/%.o: common/%.c $(COMMON_HDR) $(FLAGS_STAMP)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# made afresh: an object whose source was removed or renamed must not stay in it
 $(LIB): $(COMMON_OBJ)
+	rm -f $@
 	$(AR) rcs $@ $^
 
 # each program: bin/NAME/*.c linked against the common library

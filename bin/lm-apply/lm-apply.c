@@ -28,7 +28,7 @@
 #include "pgconn.h"
 #include "privdir.h"
 #include "sig.h"
-#include "spooldir.h"
+#include "spool.h"
 #include "state.h"
 #include "stream.h"
 
@@ -53,9 +53,7 @@ static lm_reader *rd;
 static lm_relcache *rels;
 static int cur_fd = -1;
 static int file_idx;
-static spool_seg cur_seg;      /* spool: the segment being read */
-static uint64_t spool_read;    /* spool: the stream is read up to here (segment ENDs,
-                                * trailers): where the next segment must go on from */
+static spool_follower *follower; /* spool: what is read of it (the protocol: spool.h) */
 static char *cur_path;
 
 static bool origin_ready;
@@ -153,31 +151,6 @@ static uint64_t durable_position(void)
     return d;
 }
 
-static void prune(uint64_t durable)
-{
-    spool_seg *segs;
-    int n = spool_list(opt_spool, &segs);
-    bool removed = false;
-
-    for (int i = 0; i < n; i++) {
-        if (segs[i].partial || segs[i].end > durable || segs[i].end == 0)
-            continue;
-        {
-            char *path = lm_psprintf("%s/%s", opt_spool, segs[i].name);
-            if (unlink(path) == 0) {
-                removed = true;
-                lm_debug("pruned %s", segs[i].name);
-            } else if (errno != ENOENT)
-                lm_warning("could not remove \"%s\": %s", path, strerror(errno));
-            free(path);
-        }
-    }
-    if (n > 0)
-        spool_list_free(segs, n);
-    if (removed)
-        spool_sync_dir(opt_spool);
-}
-
 /* A quiet source sends keepalive positions only: carry the origin (and
  * lm.progress) to them when idle, so lag reads 0 once everything is applied
  * and a restart starts there. At most once a second. */
@@ -238,7 +211,7 @@ static void acknowledge(bool force)
     }
     if (opt_prune && opt_spool && (force || now - last_prune_us > 5000000)) {
         last_prune_us = now;
-        prune(d);
+        spool_prune(opt_spool, d);
     }
 }
 
@@ -489,62 +462,10 @@ static void keep_raw(const lm_record *r)
     grp.bytes += len;
 }
 
-/* spool: whether the segment file NAME is the file being read (cur_fd),
- * whatever its name is now */
-static bool is_current_file(const char *name)
-{
-    struct stat sb, cb;
-    char *fpath = lm_psprintf("%s/%s", opt_spool, name);
-    bool same = stat(fpath, &sb) == 0 && fstat(cur_fd, &cb) == 0 && sb.st_ino == cb.st_ino &&
-                sb.st_dev == cb.st_dev;
-    free(fpath);
-    return same;
-}
-
-/* spool: whether the stream goes on in segment s after the position pos
- * the reader has reached in the current segment. A segment holds what
- * lies between its START and its END, and segments of a restarted
- * lm-decode may overlap what was read (it restarts at the slot's confirmed
- * position, which can be behind): what matters is whether s reaches past
- * pos, never whether it starts before it. What it holds at or below the
- * applied position is skipped by the origin. */
-static bool seg_goes_on(const spool_seg *s, uint64_t pos)
-{
-    if (s->partial)
-        return !is_current_file(s->name);
-    if (is_current_file(s->name))
-        return false;
-    /* a segment without a transaction (START = END) holds an end record
-     * alone, which must still be read */
-    return s->end > pos || (s->end == pos && s->start == pos);
-}
-
-/* spool: how far the stream has been read */
-static uint64_t spool_position(void)
-{
-    uint64_t pos = applied;
-    if (grp.end_lsn > pos)
-        pos = grp.end_lsn;
-    if (spool_read > pos)
-        pos = spool_read;
-    if (cur_seg.end > pos)   /* known once the segment is finished */
-        pos = cur_seg.end;
-    return pos;
-}
-
 /* spool: whether a segment after the one being read exists */
 static bool later_segment(void)
 {
-    spool_seg *segs;
-    int n = spool_list(opt_spool, &segs);
-    uint64_t pos = spool_position();
-    bool found = false;
-
-    for (int i = 0; i < n && !found; i++)
-        found = seg_goes_on(&segs[i], pos);
-    if (n > 0)
-        spool_list_free(segs, n);
-    return found;
+    return spool_follower_more(follower, applied, grp.end_lsn);
 }
 
 /* Bulk records (lm-snapshot --output) carry a pg_dump archive that
@@ -732,8 +653,8 @@ static void process(const lm_record *r)
         }
         break;
     case LM_REC_TRAILER:
-        if (opt_spool && r->u.trailer.last_lsn > spool_read)
-            spool_read = r->u.trailer.last_lsn;
+        if (opt_spool)
+            spool_follower_trailer(follower, r->u.trailer.last_lsn);
         break;
     case LM_REC_ARCHIVE:
         refuse_bulk_in_changes(r);
@@ -784,88 +705,19 @@ static void idle_work(void)
     progress(false);
 }
 
-/* spool: the next segment after the current one, or NULL: the first (by
- * START) that goes on past the position read, a partial last */
-static bool next_segment(spool_seg *out)
-{
-    spool_seg *segs;
-    int n = spool_list(opt_spool, &segs);
-    uint64_t pos = spool_position();
-    bool found = false;
-
-    if (n < 0)
-        lm_fatal(LM_EXIT_IO, "could not read spool directory \"%s\": %s", opt_spool, strerror(errno));
-    for (int i = 0; i < n && !found; i++) {
-        spool_seg *s = &segs[i];
-        if (cur_path) {
-            if (!seg_goes_on(s, pos))
-                continue;
-        } else if (!s->partial && s->end <= applied && s->end != 0) {
-            continue;   /* wholly applied */
-        }
-        *out = *s;
-        out->name = lm_strdup(s->name);
-        found = true;
-    }
-    if (n > 0)
-        spool_list_free(segs, n);
-    return found;
-}
-
-/* In follow mode at the end of the file being read. 1: read again, 0: the
- * file is finished, -1: stop. A restarted lm-decode replaces a partial it
- * recovers by a new file: the reader sees that by the inode and starts over
- * from the applied position. */
+/* spool: at the end of the file being read (an lm_reader_wait_fn). 1:
+ * read again, 0: the file is finished, -1: stop; a segment changed under
+ * the reader (spool.h, rule 8) stops with LM_SPOOL_RESTART. */
 static int spool_wait(lm_reader *r, void *arg)
 {
-    struct stat sb, cur;
-    char *partial;
-    int ret = 1;
+    int ret;
 
     (void)arg;
     if (lm_interrupted) {
         lm_reader_set_error(r, LM_EXIT_OK, "interrupted");
         return -1;
     }
-    if (fstat(cur_fd, &cur) != 0 || (uint64_t)cur.st_size < lm_reader_file_offset(r)) {
-        lm_reader_set_error(r, 1000, "%s was cut back under the reader (lm-decode restarted)",
-                            cur_path);
-        return -1;
-    }
-    if (!cur_seg.partial)
-        return 0;
-    partial = lm_psprintf("%s/%s", opt_spool, cur_seg.name);
-    if (stat(partial, &sb) == 0) {
-        if (sb.st_ino != cur.st_ino) {
-            lm_reader_set_error(r, 1000, "%s was replaced under the reader (lm-decode restarted)",
-                                cur_path);
-            ret = -1;
-        }
-    } else {
-        /* finished (renamed), or recovered into a new file, or removed */
-        spool_seg *segs;
-        int n = spool_list(opt_spool, &segs);
-        bool same = false;
-        for (int i = 0; i < n; i++) {
-            if (segs[i].partial || segs[i].start != cur_seg.start)
-                continue;
-            if (is_current_file(segs[i].name)) {
-                same = true;
-                if ((uint64_t)cur.st_size == lm_reader_file_offset(r)) {
-                    cur_seg.end = segs[i].end;
-                    ret = 0;
-                }
-            }
-        }
-        if (n > 0)
-            spool_list_free(segs, n);
-        if (!same) {
-            lm_reader_set_error(r, 1000, "%s was replaced under the reader (lm-decode restarted)",
-                                cur_path);
-            ret = -1;
-        }
-    }
-    free(partial);
+    ret = spool_follower_check(follower, r);
     if (ret != 1)
         return ret;
     if (!opt_follow)
@@ -878,34 +730,18 @@ static int spool_wait(lm_reader *r, void *arg)
 static bool open_next_input(void)
 {
     if (opt_spool) {
-        spool_seg s;
-        for (;;) {
-            if (next_segment(&s))
-                break;
+        int fd;
+        if (!follower)
+            follower = spool_follower_new(opt_spool);
+        while ((fd = spool_follower_next(follower, applied, grp.end_lsn)) < 0) {
             if (!opt_follow || lm_interrupted)
                 return false;
             idle_work();
             sleep_ms(100);
         }
-        if (cur_fd > 0)
-            close(cur_fd);
-        if (cur_path && cur_seg.end > spool_read)
-            spool_read = cur_seg.end;
-        free(cur_seg.name);
-        cur_seg = s;
+        cur_fd = fd;   /* the follower's: it closes it */
         free(cur_path);
-        cur_path = lm_psprintf("%s/%s", opt_spool, s.name);
-        cur_fd = open(cur_path, O_RDONLY | O_CLOEXEC);
-        if (cur_fd < 0) {
-            if (errno == ENOENT) {
-                /* renamed or pruned between listing and opening: list again */
-                free(cur_path);
-                cur_path = NULL;
-                return open_next_input();
-            }
-            lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", cur_path, strerror(errno));
-        }
-        lm_debug("reading %s", s.name);
+        cur_path = lm_strdup(spool_follower_path(follower));
     } else {
         if (file_idx >= nfiles)
             return false;
@@ -933,7 +769,7 @@ static bool open_next_input(void)
  * was finished, or recovered, or replaced) */
 static bool partial_replaced(void)
 {
-    return opt_spool && cur_seg.partial && cur_fd >= 0 && !is_current_file(cur_seg.name);
+    return opt_spool && spool_follower_replaced(follower);
 }
 
 /* Start reading the spool again from the beginning (a segment changed under
@@ -944,14 +780,10 @@ static void restart_spool(const char *why)
     if (in_src)
         abandon("the segment holding it changed");
     commit_group();
-    if (cur_fd > 0)
-        close(cur_fd);
+    spool_follower_restart(follower);
     cur_fd = -1;
     free(cur_path);
     cur_path = NULL;
-    free(cur_seg.name);
-    memset(&cur_seg, 0, sizeof cur_seg);
-    spool_read = 0;
     lm_relcache_free(rels);
     rels = lm_relcache_new(tgt_free_tabinfo);
 }
@@ -973,7 +805,7 @@ static int run(void)
             process(&rec);
             if (done)
                 break;
-            if (opt_spool && (rec.type == LM_REC_TRAILER || (rec.type == LM_REC_END && !cur_seg.partial))) {
+            if (opt_spool && (rec.type == LM_REC_TRAILER || (rec.type == LM_REC_END && !spool_follower_partial(follower)))) {
                 /* this segment ends; the stream goes on in the next (a
                  * file or pipe of concatenated segments goes on in itself:
                  * the next segment's header follows the trailer) */
@@ -988,7 +820,7 @@ static int run(void)
             /* end of this input. A finished segment ends with its trailer
              * (or an end record), where reading has moved on already: one
              * that just stops lost its tail, which must not be skipped */
-            if (opt_spool && !cur_seg.partial && !lm_interrupted) {
+            if (opt_spool && !spool_follower_partial(follower) && !lm_interrupted) {
                 if (in_src)
                     abandon("its segment is cut short");
                 commit_group();
@@ -1009,7 +841,7 @@ static int run(void)
          * position (the segment, now finished, is read anew) */
         if (lm_reader_errcode(rd) == LM_EXIT_OK && lm_interrupted)
             break;
-        if (lm_reader_errcode(rd) == 1000 || partial_replaced()) {
+        if (lm_reader_errcode(rd) == LM_SPOOL_RESTART || partial_replaced()) {
             restart_spool(lm_reader_error(rd));
             lm_reader_free(rd);
             rd = NULL;
@@ -1017,7 +849,7 @@ static int run(void)
                 break;
             continue;
         }
-        if (opt_spool && cur_seg.partial && !opt_follow &&
+        if (opt_spool && spool_follower_partial(follower) && !opt_follow &&
             lm_reader_errcode(rd) == LM_EXIT_TRUNCATED) {
             /* the growing segment's unfinished tail */
             last_type = LM_REC_TRAILER;

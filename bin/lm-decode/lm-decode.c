@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +24,6 @@
 #include "opts.h"
 #include "pgconn.h"
 #include "pgoutput.h"
-#include "privdir.h"
 #include "relcache.h"
 #include "sig.h"
 #include "spool.h"
@@ -83,13 +81,10 @@ static int64_t last_status_us;
 static int64_t last_flush_us;
 static int64_t last_progress_us;
 
-/* spool */
+/* spool (the protocol: spool.h) */
+static spool_writer *spool;
 static uint64_t seg_start;
-static char *seg_partial;              /* file name of the open partial */
-static int64_t seg_opened_us;
 static bool seg_has_lsn;               /* holds a complete transaction or position */
-static uint64_t cut_lsn;               /* written_lsn at the last zstd frame end between
-                                        * transactions: where recovery can cut the partial */
 static int64_t last_sync_us;
 
 /* ack channel */
@@ -185,24 +180,12 @@ static void put_catalog(void)
 
 static void open_segment(void)
 {
-    char *path;
-
-    seg_partial = spool_partial_name(seg_start);
-    path = lm_psprintf("%s/%s", opt_spool, seg_partial);
-    out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out_fd < 0)
-        lm_fatal(LM_EXIT_IO, "could not create spool segment \"%s\": %s", path, strerror(errno));
-    w = lm_writer_new(out_fd, path, true, 3);
-    free(path);
-    /* the new name is durable before anything in the file is acknowledged */
-    spool_sync_dir(opt_spool);
-    seg_opened_us = lm_monotonic_us();
+    w = spool_writer_begin(spool, seg_start);
     seg_has_lsn = false;
     put_header();
     put_catalog();
     /* the header and catalog make a frame of their own: a cut point */
-    lm_writer_flush(w, LM_FLUSH_FRAME);
-    cut_lsn = seg_start;
+    spool_writer_cut(spool, seg_start);
 }
 
 /* End the zstd frame between transactions: a point where a crashed
@@ -211,9 +194,10 @@ static void open_segment(void)
  * point: recovery would go back to the frame end before its Begin. */
 static void end_frame(void)
 {
-    lm_writer_flush(w, LM_FLUSH_FRAME);
     if (!in_xact)
-        cut_lsn = written_lsn;
+        spool_writer_cut(spool, written_lsn);
+    else
+        lm_writer_flush(w, LM_FLUSH_FRAME);
     unflushed = false;
     last_flush_us = lm_monotonic_us();
 }
@@ -222,71 +206,39 @@ static void end_frame(void)
  * durable and may be acknowledged. */
 static void sync_segment(void)
 {
+    uint64_t d;
+
     if (!w)
         return;
     if (!in_xact)
         end_frame();
-    else
-        lm_writer_flush(w, LM_FLUSH_WRITE);
-    lm_writer_sync(w);
-    if (cut_lsn > durable_lsn)
-        durable_lsn = cut_lsn;
+    d = spool_writer_sync(spool);
+    if (d > durable_lsn)
+        durable_lsn = d;
     last_sync_us = lm_monotonic_us();
 }
 
-/* Finish the open segment: trailer, fsync, rename, directory fsync. */
+/* Finish the open segment (trailer, fsync, rename, directory fsync),
+ * always between transactions: everything in it is durable. */
 static void close_segment(bool trailer)
 {
-    char *from, *to, *final;
-
     if (!w)
         return;
-    if (trailer) {
-        lm_record t;
-        memset(&t, 0, sizeof t);
-        t.type = LM_REC_TRAILER;
-        t.u.trailer.last_lsn = written_lsn;
-        t.u.trailer.records = lm_writer_records(w);
-        lm_writer_put(w, &t);
-    }
-    sync_segment();
-    lm_writer_free(w);
+    seg_start = spool_writer_finish(spool, written_lsn, trailer);
     w = NULL;
-    close(out_fd);
-    out_fd = -1;
-    from = lm_psprintf("%s/%s", opt_spool, seg_partial);
-    if (!seg_has_lsn && !trailer) {
-        /* nothing complete in it: it would only confuse a reader */
-        unlink(from);
-    } else {
-        final = spool_final_name(seg_start, written_lsn);
-        to = lm_psprintf("%s/%s", opt_spool, final);
-        if (rename(from, to) != 0)
-            lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", from, strerror(errno));
-        free(final);
-        free(to);
-        seg_start = written_lsn;
-    }
-    spool_sync_dir(opt_spool);
-    free(from);
-    free(seg_partial);
-    seg_partial = NULL;
+    if (seg_start > durable_lsn)
+        durable_lsn = seg_start;
+    unflushed = false;
+    last_flush_us = last_sync_us = lm_monotonic_us();
 }
 
 static void maybe_rotate(void)
 {
-    bool big = lm_writer_file_bytes(w) + lm_writer_pending(w) >= opt_seg_size;
-    bool old = lm_monotonic_us() - seg_opened_us >= opt_seg_time_ms * 1000;
-
-    /* rotate between transactions; a huge transaction may span segments,
-     * but only when it has grown well past the size */
     /* rotate only between transactions: a segment that began inside a
      * transaction could not be read alone, and a crash while writing it
      * could not be cut back without touching the finished segment before
      * it. A transaction larger than --segment-size makes a larger segment. */
-    if (!seg_has_lsn || in_xact)
-        return;
-    if (big || old) {
+    if (spool_writer_due(spool, seg_has_lsn && !in_xact, opt_seg_size, opt_seg_time_ms * 1000)) {
         close_segment(true);
         open_segment();
     }
@@ -751,7 +703,7 @@ static void housekeeping(void)
         flush_output();
     if (opt_spool) {
         if (now - last_sync_us >= 1000000 &&
-            (cut_lsn > durable_lsn || (!in_xact && written_lsn > durable_lsn)))
+            (spool_writer_last_cut(spool) > durable_lsn || (!in_xact && written_lsn > durable_lsn)))
             sync_segment();
         maybe_rotate();
     } else
@@ -901,34 +853,9 @@ static PGconn *connect_source(bool first)
 
 static void prepare_spool(void)
 {
-    spool_seg *segs;
-    int n;
-    uint64_t end = 0;
-    int lockfd;
-    char *lockpath;
+    uint64_t end;
 
-    if (mkdir(opt_spool, 0700) != 0 && errno != EEXIST)
-        lm_fatal(LM_EXIT_IO, "could not create spool directory \"%s\": %s", opt_spool, strerror(errno));
-    /* lm-apply applies what the segments say: nobody else may put one there */
-    lm_require_private_dir(opt_spool, "spool directory");
-    lockpath = lm_psprintf("%s/lm-decode.lock", opt_spool);
-    lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (lockfd < 0)
-        lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", lockpath, strerror(errno));
-    if (flock(lockfd, LOCK_EX | LOCK_NB) != 0)
-        lm_fatal(LM_EXIT_PREFLIGHT, "another lm-decode is writing into spool \"%s\"", opt_spool);
-    free(lockpath);
-    n = spool_list(opt_spool, &segs);
-    if (n < 0)
-        lm_fatal(LM_EXIT_IO, "could not read spool directory \"%s\": %s", opt_spool, strerror(errno));
-    for (int i = 0; i < n; i++) {
-        if (segs[i].partial)
-            end = spool_recover_partial(opt_spool, segs[i].name, segs[i].start > end ? segs[i].start : end);
-        else if (segs[i].end > end)
-            end = segs[i].end;
-    }
-    spool_list_free(segs, n);
-    spool_make_reserve(opt_spool);
+    spool = spool_writer_open(opt_spool, &end);
     if (end > opt_start)
         opt_start = end;
     /* what is in finished segments is durable */

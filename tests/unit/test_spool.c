@@ -1,5 +1,6 @@
-/* common/spooldir.c: segment names from LSNs and back, and the listing
- * order lm-apply reads them in. */
+/* common/spool.c: segment names from LSNs and back, the listing order;
+ * common/spoolread.c: which segment a follower reads next (spool.h,
+ * rule 7), among the names a restarted writer leaves too. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -7,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spooldir.h"
+#include "spool.h"
 #include "unit.h"
 
 static void names(void)
@@ -183,11 +184,134 @@ static void listing(void)
     CHECK_I64(errno, ENOENT);
 }
 
+/* A listing as spool_list gives it (names in its order), the test's own. */
+typedef struct listing_t {
+    spool_seg segs[8];
+    int n;
+} listing_t;
+
+static void make_listing(listing_t *l, const char *const *names)
+{
+    l->n = 0;
+    for (; *names; names++) {
+        spool_seg *s = &l->segs[l->n];
+        if (!CHECK(spool_parse_name(*names, s)))
+            unit_note("not a segment name: \"%s\"", *names);
+        s->name = (char *)*names;
+        l->n++;
+    }
+}
+
+/* the file being read, by name (the follower compares inodes) */
+static bool is_named(const spool_seg *s, void *arg)
+{
+    return strcmp(s->name, (const char *)arg) == 0;
+}
+
+#define SEG(a, b) "seg-00000000000" a "-00000000000" b ".lmz"
+#define PART(a) "seg-00000000000" a ".lmz.partial"
+
+/* the name pick_next chooses, or "none" */
+static const char *pick(const listing_t *l, uint64_t pos, const char *current)
+{
+    int i = spool_pick_next(l->segs, l->n, pos, current ? is_named : NULL, (void *)current);
+    return i < 0 ? "none" : l->segs[i].name;
+}
+
+static void pick_starting_over(void)
+{
+    static const char *const names[] = {SEG("00100", "00200"), SEG("00200", "00300"),
+                                        SEG("00300", "00400"), PART("00400"), NULL};
+    listing_t l;
+
+    make_listing(&l, names);
+    /* the first finished segment not wholly applied, then the partial */
+    CHECK_STR(pick(&l, 0, NULL), SEG("00100", "00200"));
+    CHECK_STR(pick(&l, 0x150, NULL), SEG("00100", "00200"));
+    CHECK_STR(pick(&l, 0x200, NULL), SEG("00200", "00300"));
+    CHECK_STR(pick(&l, 0x3FF, NULL), SEG("00300", "00400"));
+    CHECK_STR(pick(&l, 0x400, NULL), PART("00400"));
+    CHECK_STR(pick(&l, 0x900, NULL), PART("00400"));
+    /* an empty spool */
+    CHECK_I64(spool_pick_next(l.segs, 0, 0, NULL, NULL), -1);
+}
+
+static void pick_following(void)
+{
+    static const char *const names[] = {SEG("00100", "00200"), SEG("00200", "00300"),
+                                        SEG("00300", "00400"), PART("00400"), NULL};
+    static const char *const finished[] = {SEG("00100", "00200"), SEG("00200", "00300"), NULL};
+    listing_t l;
+
+    make_listing(&l, names);
+    CHECK_STR(pick(&l, 0x200, SEG("00100", "00200")), SEG("00200", "00300"));
+    CHECK_STR(pick(&l, 0x300, SEG("00200", "00300")), SEG("00300", "00400"));
+    CHECK_STR(pick(&l, 0x400, SEG("00300", "00400")), PART("00400"));
+    /* the partial being read is never chosen again: wait for more */
+    CHECK_STR(pick(&l, 0x400, PART("00400")), "none");
+    /* a partial finished under the reader is the file just read, under
+     * its new name, before its END is known: not chosen again either */
+    CHECK_STR(pick(&l, 0x350, SEG("00300", "00400")), PART("00400"));
+    /* read past everything finished, no partial: nothing yet */
+    make_listing(&l, finished);
+    CHECK_STR(pick(&l, 0x300, SEG("00200", "00300")), "none");
+}
+
+/* A restarted writer begins at the slot's confirmed position when no
+ * finished segment is left, which can be behind what was read: its
+ * segments overlap what was read. What counts is how far a segment
+ * reaches, never where it starts. */
+static void pick_overlap(void)
+{
+    static const char *const restarted[] = {SEG("00100", "00200"), SEG("00200", "00300"),
+                                            SEG("00250", "00350"), PART("00350"), NULL};
+    static const char *const pruned[] = {SEG("00150", "00260"), PART("00260"), NULL};
+    static const char *const behind[] = {SEG("00150", "00260"), SEG("00260", "00380"),
+                                         PART("00380"), NULL};
+    listing_t l;
+
+    make_listing(&l, restarted);
+    CHECK_STR(pick(&l, 0x300, SEG("00200", "00300")), SEG("00250", "00350"));
+    CHECK_STR(pick(&l, 0x350, SEG("00250", "00350")), PART("00350"));
+    /* starting over at the applied position: the first that reaches past */
+    CHECK_STR(pick(&l, 0x260, NULL), SEG("00200", "00300"));
+    CHECK_STR(pick(&l, 0x300, NULL), SEG("00250", "00350"));
+    /* what was read was pruned; the new segments start behind it */
+    make_listing(&l, pruned);
+    CHECK_STR(pick(&l, 0x300, SEG("00100", "00300")), PART("00260"));
+    make_listing(&l, behind);
+    CHECK_STR(pick(&l, 0x300, SEG("00100", "00300")), SEG("00260", "00380"));
+    CHECK_STR(pick(&l, 0x250, SEG("00100", "00250")), SEG("00150", "00260"));
+}
+
+/* A run that stopped with nothing new writes a segment holding its end
+ * record alone (START = END): it must still be read. */
+static void pick_empty_segment(void)
+{
+    static const char *const names[] = {SEG("00200", "00300"), SEG("00300", "00300"),
+                                        PART("00300"), NULL};
+    static const char *const zero[] = {SEG("00000", "00000"), SEG("00000", "00100"), NULL};
+    listing_t l;
+
+    make_listing(&l, names);
+    CHECK_STR(pick(&l, 0x300, SEG("00200", "00300")), SEG("00300", "00300"));
+    CHECK_STR(pick(&l, 0x300, SEG("00300", "00300")), PART("00300"));
+    /* read further than it (another segment's END): no longer */
+    CHECK_STR(pick(&l, 0x301, SEG("00200", "00300")), PART("00300"));
+    /* starting over, an END of 0 is never taken for wholly applied */
+    make_listing(&l, zero);
+    CHECK_STR(pick(&l, 0x50, NULL), SEG("00000", "00000"));
+}
+
 const unit_test unit_spool_tests[] = {
     {"segment names from LSNs", names},
     {"segment names parsed", parse},
     {"name then parse round trips", round_trip},
     {"names that are not segments refused", not_segments},
     {"listing order, other files skipped", listing},
+    {"next segment when starting over", pick_starting_over},
+    {"next segment while following", pick_following},
+    {"next segment among a restarted writer's overlaps", pick_overlap},
+    {"next segment holding an end record alone", pick_empty_segment},
     {NULL, NULL},
 };

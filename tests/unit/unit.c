@@ -29,6 +29,7 @@ static const struct {
     {"quote", unit_quote_tests},
     {"record", unit_record_tests},
     {"spool", unit_spool_tests},
+    {"spoolrw", unit_spoolrw_tests},
     {"stream", unit_stream_tests},
     {"misc", unit_misc_tests},
     {"constants", unit_constants_tests},

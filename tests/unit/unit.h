@@ -22,6 +22,7 @@ extern const unit_test unit_hash_tests[];
 extern const unit_test unit_quote_tests[];
 extern const unit_test unit_record_tests[];
 extern const unit_test unit_spool_tests[];
+extern const unit_test unit_spoolrw_tests[];
 extern const unit_test unit_stream_tests[];
 extern const unit_test unit_misc_tests[];
 extern const unit_test unit_constants_tests[];

@@ -1,3 +1,5 @@
+/* The spool's names, its writer and the recovery of a leftover partial
+ * (rules in spool.h); the follower is in spoolread.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -5,14 +7,128 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "exitcodes.h"
 #include "log.h"
 #include "lsn.h"
+#include "privdir.h"
 #include "spool.h"
 #include "stream.h"
+
+/* ---------------------------------------------------------------- names */
+
+/* Exactly 16 upper-case hex digits, as spool_*_name write them.  Not
+ * scanf's %16llX: it also takes leading blanks, a sign, "0x" and lower
+ * case, so that files lm-decode never wrote ("seg--000000000000001-...",
+ * a copy named in lower case) were listed, read and pruned as segments. */
+static bool parse_lsn16(const char *s, uint64_t *v)
+{
+    uint64_t r = 0;
+
+    for (int i = 0; i < 16; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            r = r << 4 | (uint64_t)(c - '0');
+        else if (c >= 'A' && c <= 'F')
+            r = r << 4 | (uint64_t)(c - 'A' + 10);
+        else
+            return false;
+    }
+    *v = r;
+    return true;
+}
+
+bool spool_parse_name(const char *name, spool_seg *seg)
+{
+    uint64_t a, b;
+    size_t len = strlen(name);
+
+    memset(seg, 0, sizeof *seg);
+    if (strncmp(name, "seg-", 4) != 0)
+        return false;
+    if (len == 4 + 16 + 1 + 16 + 4 && name[20] == '-' && strcmp(name + 37, ".lmz") == 0 &&
+        parse_lsn16(name + 4, &a) && parse_lsn16(name + 21, &b)) {
+        seg->start = a;
+        seg->end = b;
+        return true;
+    }
+    if (len == 4 + 16 + 12 && strcmp(name + 20, ".lmz.partial") == 0 &&
+        parse_lsn16(name + 4, &a)) {
+        seg->start = a;
+        seg->partial = true;
+        return true;
+    }
+    return false;
+}
+
+char *spool_partial_name(uint64_t start)
+{
+    return lm_psprintf("seg-%016" PRIX64 ".lmz.partial", start);
+}
+
+char *spool_final_name(uint64_t start, uint64_t end)
+{
+    return lm_psprintf("seg-%016" PRIX64 "-%016" PRIX64 ".lmz", start, end);
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const spool_seg *x = a, *y = b;
+    if (x->partial != y->partial)
+        return x->partial ? 1 : -1;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+int spool_list(const char *dir, spool_seg **segs)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    int n = 0, cap = 0;
+    spool_seg *v = NULL;
+
+    if (!d)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        spool_seg s;
+        if (!spool_parse_name(de->d_name, &s))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            v = lm_realloc(v, (size_t)cap * sizeof *v);
+        }
+        s.name = lm_strdup(de->d_name);
+        v[n++] = s;
+    }
+    closedir(d);
+    if (n)
+        qsort(v, (size_t)n, sizeof *v, cmp_seg);
+    *segs = v;
+    return n;
+}
+
+void spool_list_free(spool_seg *segs, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(segs[i].name);
+    free(segs);
+}
+
+void spool_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open spool directory \"%s\": %s", dir, strerror(errno));
+    if (fsync(fd) != 0)
+        lm_fatal(LM_EXIT_IO, "could not fsync spool directory \"%s\": %s", dir, strerror(errno));
+    close(fd);
+}
+
+/* ------------------------------------------------------------- recovery */
 
 /* The scan of a partial: frame ends are the only places it can be cut. */
 typedef struct scan {
@@ -94,7 +210,8 @@ static bool spool_release_reserve(const char *dir)
     return had;
 }
 
-void spool_make_reserve(const char *dir)
+/* Set aside the reserve; only a warning if there is no room. */
+static void spool_make_reserve(const char *dir)
 {
     char *path = lm_psprintf("%s/" RESERVE_NAME, dir);
     struct stat sb;
@@ -225,7 +342,7 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
      * partial) does not have. Truncating frees space; the trailer frame
      * then goes where the cut is. A reader following the partial sees the
      * file shrink under it, or its name change, and reads the spool again
-     * from its applied position (lm-apply's spool_wait). */
+     * from its applied position (spool.h, rule 8). */
     {
         char *final = spool_final_name(start, s.cut_lsn);
         char *fpath = lm_psprintf("%s/%s", dir, final);
@@ -277,4 +394,145 @@ uint64_t spool_recover_partial(const char *dir, const char *name, uint64_t start
     free(s.mark_stream);
     free(s.mark_file);
     return s.cut_lsn;
+}
+
+/* --------------------------------------------------------------- writer */
+
+struct spool_writer {
+    char *dir;
+    int lock_fd;            /* holds the lock on lm-decode.lock */
+    int fd;                 /* the open partial, -1 if none */
+    char *partial;          /* its file name */
+    lm_writer *w;
+    uint64_t start;         /* its START */
+    uint64_t cut_lsn;       /* its last cut point */
+    int64_t opened_us;
+};
+
+spool_writer *spool_writer_open(const char *dir, uint64_t *end)
+{
+    spool_writer *sw = lm_malloc(sizeof *sw);
+    spool_seg *segs;
+    int n;
+    uint64_t e = 0;
+    char *lockpath;
+
+    memset(sw, 0, sizeof *sw);
+    sw->dir = lm_strdup(dir);
+    sw->fd = -1;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        lm_fatal(LM_EXIT_IO, "could not create spool directory \"%s\": %s", dir, strerror(errno));
+    /* lm-apply applies what the segments say: nobody else may put one there */
+    lm_require_private_dir(dir, "spool directory");
+    lockpath = lm_psprintf("%s/lm-decode.lock", dir);
+    sw->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (sw->lock_fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not open \"%s\": %s", lockpath, strerror(errno));
+    if (flock(sw->lock_fd, LOCK_EX | LOCK_NB) != 0)
+        lm_fatal(LM_EXIT_PREFLIGHT, "another lm-decode is writing into spool \"%s\"", dir);
+    free(lockpath);
+    n = spool_list(dir, &segs);
+    if (n < 0)
+        lm_fatal(LM_EXIT_IO, "could not read spool directory \"%s\": %s", dir, strerror(errno));
+    for (int i = 0; i < n; i++) {
+        if (segs[i].partial)
+            e = spool_recover_partial(dir, segs[i].name, segs[i].start > e ? segs[i].start : e);
+        else if (segs[i].end > e)
+            e = segs[i].end;
+    }
+    spool_list_free(segs, n);
+    spool_make_reserve(dir);
+    *end = e;
+    return sw;
+}
+
+lm_writer *spool_writer_begin(spool_writer *sw, uint64_t start)
+{
+    char *path;
+
+    sw->start = start;
+    sw->partial = spool_partial_name(start);
+    path = lm_psprintf("%s/%s", sw->dir, sw->partial);
+    sw->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (sw->fd < 0)
+        lm_fatal(LM_EXIT_IO, "could not create spool segment \"%s\": %s", path, strerror(errno));
+    sw->w = lm_writer_new(sw->fd, path, true, 3);
+    free(path);
+    /* the new name is durable before anything in the file is acknowledged */
+    spool_sync_dir(sw->dir);
+    sw->opened_us = lm_monotonic_us();
+    sw->cut_lsn = start;
+    return sw->w;
+}
+
+void spool_writer_cut(spool_writer *sw, uint64_t lsn)
+{
+    lm_writer_flush(sw->w, LM_FLUSH_FRAME);
+    sw->cut_lsn = lsn;
+}
+
+uint64_t spool_writer_last_cut(const spool_writer *sw)
+{
+    return sw->cut_lsn;
+}
+
+uint64_t spool_writer_sync(spool_writer *sw)
+{
+    lm_writer_flush(sw->w, LM_FLUSH_WRITE);
+    lm_writer_sync(sw->w);
+    return sw->cut_lsn;
+}
+
+bool spool_writer_due(const spool_writer *sw, bool ready, uint64_t max_bytes, int64_t max_age_us)
+{
+    if (!ready)
+        return false;
+    return lm_writer_file_bytes(sw->w) + lm_writer_pending(sw->w) >= max_bytes ||
+           lm_monotonic_us() - sw->opened_us >= max_age_us;
+}
+
+uint64_t spool_writer_finish(spool_writer *sw, uint64_t end, bool trailer)
+{
+    char *from, *to, *final;
+
+    if (trailer) {
+        lm_record t;
+        memset(&t, 0, sizeof t);
+        t.type = LM_REC_TRAILER;
+        t.u.trailer.last_lsn = end;
+        t.u.trailer.records = lm_writer_records(sw->w);
+        lm_writer_put(sw->w, &t);
+    }
+    spool_writer_cut(sw, end);
+    spool_writer_sync(sw);
+    lm_writer_free(sw->w);
+    sw->w = NULL;
+    close(sw->fd);
+    sw->fd = -1;
+    from = lm_psprintf("%s/%s", sw->dir, sw->partial);
+    final = spool_final_name(sw->start, end);
+    to = lm_psprintf("%s/%s", sw->dir, final);
+    if (rename(from, to) != 0)
+        lm_fatal(LM_EXIT_IO, "could not rename \"%s\": %s", from, strerror(errno));
+    spool_sync_dir(sw->dir);
+    free(final);
+    free(to);
+    free(from);
+    free(sw->partial);
+    sw->partial = NULL;
+    return end;
+}
+
+void spool_writer_close(spool_writer *sw)
+{
+    if (!sw)
+        return;
+    if (sw->w) {
+        lm_writer_free(sw->w);
+        close(sw->fd);
+    }
+    close(sw->lock_fd);
+    free(sw->partial);
+    free(sw->dir);
+    free(sw);
 }
