@@ -3,6 +3,10 @@
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
+# lm-migrate's libraries (bin/lm-migrate/lib/*.sh); the installed lm-migrate
+# finds them relative to its own real path
+LIBDIR ?= $(PREFIX)/lib
+MIGRATE_LIBDIR = $(LIBDIR)/lm/lm-migrate
 DESTDIR ?=
 
 CC ?= cc
@@ -33,6 +37,7 @@ COMMON_OBJ := $(COMMON_SRC:.c=.o)
 CONSTANTS = common/constants.tab
 GEN_HDR = common/exitcodes.h
 GEN_SH = bin/lm-migrate/lib/constants.sh
+MIGRATE_LIBS := $(sort $(filter-out $(GEN_SH),$(wildcard bin/lm-migrate/lib/*.sh)) $(GEN_SH))
 COMMON_HDR := $(sort $(wildcard common/*.h) $(GEN_HDR))
 LIB = common/liblm.a
 BUILT := $(foreach p,$(PROGS),$(if $(wildcard bin/$(p)/*.c),bin/$(p)/$(p)))
@@ -108,12 +113,18 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7
 	install -m 755 $(BUILT) $(DESTDIR)$(BINDIR)/
 	for s in $(SCRIPTS); do [ ! -f bin/$$s/$$s ] || install -m 755 bin/$$s/$$s $(DESTDIR)$(BINDIR)/; done
+	install -d $(DESTDIR)$(MIGRATE_LIBDIR)
+	install -m 644 $(MIGRATE_LIBS) $(DESTDIR)$(MIGRATE_LIBDIR)/
+	rel=$$(realpath -m --relative-to=$(BINDIR) $(MIGRATE_LIBDIR)) && \
+		sed -i "s|^LM_MIGRATE_LIB=lib\$$|LM_MIGRATE_LIB=$$rel|" $(DESTDIR)$(BINDIR)/lm-migrate
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS) $(SCRIPTS))
+	rm -f $(addprefix $(DESTDIR)$(MIGRATE_LIBDIR)/,$(notdir $(MIGRATE_LIBS)))
+	rmdir $(DESTDIR)$(MIGRATE_LIBDIR) $(DESTDIR)$(LIBDIR)/lm 2>/dev/null || true
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
@@ -139,7 +150,8 @@ fuzz: deps $(GEN_HDR)
 	scripts/fuzz $(or $(FUZZ_SECONDS),60)
 
 shellcheck:
-	shellcheck -x bin/lm-migrate/lm-migrate $(filter-out %.md,$(wildcard scripts/*)) tests/*.bash
+	shellcheck -x bin/lm-migrate/lm-migrate $(filter-out $(GEN_SH),$(MIGRATE_LIBS)) \
+		$(filter-out %.md,$(wildcard scripts/*)) tests/*.bash
 
 # make lint: shellcheck, then every C file (the fuzz targets and test tools
 # too) through gcc's static analyzer and the stricter warnings pgBackRest
