@@ -53,7 +53,22 @@ Architecture: $(dpkg --print-architecture)"
     for dep in 'libc6 (>= ' 'libpq5' 'libzstd1' 'postgresql-client-15' 'jq' 'util-linux (>= '; do
         [[ ", $output, " == *", $dep"* ]] || { echo "no $dep in: $output"; false; }
     done
-    # the library dependencies are what the programs need, no more
+    # each is a package this Debian 12 has installed (make check's
+    # install-deps installs them all), at the version asked: a misspelt name
+    # or a version that does not exist fails
+    local deps d name have op ver
+    IFS=, read -ra deps <<<"$output"
+    for d in "${deps[@]}"; do
+        d=${d# }; d=${d%%|*}; name=${d%% *}
+        have=$(dpkg-query -W -f='${db:Status-Abbrev}|${Version}' "$name" 2>/dev/null) || true
+        [[ $have == ii* ]] || { echo "not installed: $name"; false; }
+        if [[ $d =~ \(([\<\>=]+)\ ([^\)]+)\) ]]; then
+            op=${BASH_REMATCH[1]} ver=${BASH_REMATCH[2]}
+            case $op in '>=') op=ge ;; '<=') op=le ;; '>>') op=gt ;; '<<') op=lt ;; '=') op=eq ;; esac
+            dpkg --compare-versions "${have#*|}" "$op" "$ver" || { echo "$name ${have#*|} is not $d"; false; }
+        fi
+    done
+    # and the programs link the libraries it names
     for dep in libpq.so.5 libzstd.so.1; do
         readelf -d "$ROOT/usr/bin/lm-apply" | grep -q "NEEDED.*\[$dep\]"
     done
