@@ -47,6 +47,11 @@ UNIT := $(if $(UNIT_SRC),tests/unit/unit)
 MAN1 := $(wildcard man/*.1)
 MAN5 := $(wildcard man/*.5)
 MAN7 := $(wildcard man/*.7)
+# bash completion of every program, made from their --help (scripts/gen-completion);
+# installed as lm-migrate, the others' names link to it (bash-completion
+# loads a completion by the command's name)
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+COMPLETION = build/bash-completion/lm-migrate
 
 .PHONY: all unit check check-faults deps install uninstall clean fuzz bench demo shellcheck lint
 
@@ -120,6 +125,9 @@ install: all
 	$(if $(MAN1),install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
 	$(if $(MAN7),install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/)
+	install -d $(DESTDIR)$(COMPLETIONDIR)
+	install -m 644 $(COMPLETION) $(DESTDIR)$(COMPLETIONDIR)/lm-migrate
+	for p in $(notdir $(BUILT)); do ln -sf lm-migrate $(DESTDIR)$(COMPLETIONDIR)/$$p; done
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(PROGS) $(SCRIPTS))
@@ -128,10 +136,29 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man7/,$(notdir $(MAN7)))
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,lm-migrate $(PROGS))
 
 clean:
 	rm -f common/*.o $(LIB) $(FLAGS_STAMP) $(foreach p,$(PROGS),bin/$(p)/$(p)) $(TOOLS) $(UNIT) \
 		$(GEN_HDR) $(GEN_SH)
+	rm -rf build
+
+# the completion: lm-migrate's commands and options, the C programs' long
+# options, as their --help gives them
+install: $(COMPLETION)
+$(COMPLETION): scripts/gen-completion $(BUILT) bin/lm-migrate/lm-migrate \
+		$(wildcard bin/lm-migrate/lib/*.sh) $(GEN_SH)
+	@mkdir -p $(dir $@)
+	scripts/gen-completion bin/lm-migrate/lm-migrate $(BUILT) > $@.tmp && mv $@.tmp $@ || { rm -f $@.tmp; false; }
+
+# make deb: build/deb/lm_VERSION-1_ARCH.deb, what make install DESTDIR=...
+# PREFIX=/usr installs, built afresh in build/deb/src with Debian's
+# hardening flags (scripts/build-deb; control file, copyright and lintian
+# overrides in packaging/deb/); dpkg-dev only, no debhelper.
+.PHONY: deb
+deb:
+	@scripts/install-deps deb
+	scripts/build-deb build/deb
 
 # The README's first command: a live migration between throwaway clusters.
 demo: deps
