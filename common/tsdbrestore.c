@@ -128,42 +128,39 @@ static char *read_file(const char *path)
     return (char *)b.data;
 }
 
-/* The script of one entry with its ALTER TABLE ONLY qname made ALTER TABLE
- * qname: the first line that starts with it is the statement (pg_restore's
- * comments start with "--"; a literal inside the statement comes after its
- * first line). The psql meta-commands pg_restore writes (\restrict KEY,
- * \unrestrict KEY) are left out: the lines before the statement are
- * pg_restore's header, of which only its SET commands are kept. NULL if
- * the script has no such statement. */
+/* The script of one entry, its ALTER TABLE ONLY qname made ALTER TABLE
+ * qname (a check constraint comes without ONLY already): the first line
+ * that starts with ALTER TABLE is the statement (pg_restore's comments
+ * start with "--"; a literal inside the statement comes after its first
+ * line). Of the lines before it, pg_restore's header, only the SET and
+ * set_config commands are kept, not its psql meta-commands (\restrict KEY;
+ * \unrestrict KEY after the statement, since 15.14). NULL if the script
+ * has no such statement on qname. */
 static char *without_only(const char *script, const char *qname)
 {
-    static const char only[] = "ALTER TABLE ONLY ";
-    size_t ol = sizeof only - 1, ql = strlen(qname);
+    static const char alter[] = "ALTER TABLE ", only[] = "ONLY ";
+    size_t al = sizeof alter - 1, ol = sizeof only - 1, ql = strlen(qname);
     const char *p = script;
     while (p && *p) {
-        if (strncmp(p, only, ol) == 0) {
-            const char *after = p + ol;
-            if (strncmp(after, qname, ql) == 0 && (after[ql] == '\n' || after[ql] == ' ')) {
-                lm_buf b = {0};
-                /* the header's SET and set_config lines */
-                for (const char *l = script; l < p;) {
-                    const char *nl = strchr(l, '\n');
-                    size_t len = nl ? (size_t)(nl - l) + 1 : strlen(l);
-                    if (strncmp(l, "SET ", 4) == 0 || strncmp(l, "SELECT pg_catalog.set_config(", 29) == 0)
-                        lm_buf_put(&b, l, len);
-                    l += len;
-                }
-                lm_buf_puts(&b, "ALTER TABLE ");
-                /* up to a psql meta-command line of pg_restore's own
-                 * (\unrestrict KEY, since 15.14): the statement ends before */
-                {
-                    const char *end = strstr(after, "\n\\unrestrict ");
-                    lm_buf_put(&b, after, end ? (size_t)(end - after) + 1 : strlen(after));
-                }
-                lm_buf_u8(&b, '\0');
-                return (char *)b.data;
+        if (strncmp(p, alter, al) == 0) {
+            const char *after = p + al, *end;
+            lm_buf b = {0};
+            if (strncmp(after, only, ol) == 0)
+                after += ol;
+            if (strncmp(after, qname, ql) != 0 || (after[ql] != '\n' && after[ql] != ' '))
+                return NULL;
+            for (const char *l = script; l < p;) {
+                const char *nl = strchr(l, '\n');
+                size_t len = nl ? (size_t)(nl - l) + 1 : strlen(l);
+                if (strncmp(l, "SET ", 4) == 0 || strncmp(l, "SELECT pg_catalog.set_config(", 29) == 0)
+                    lm_buf_put(&b, l, len);
+                l += len;
             }
-            return NULL;
+            lm_buf_puts(&b, alter);
+            end = strstr(after, "\n\\unrestrict ");
+            lm_buf_put(&b, after, end ? (size_t)(end - after) + 1 : strlen(after));
+            lm_buf_u8(&b, '\0');
+            return (char *)b.data;
         }
         p = strchr(p, '\n');
         if (p)
@@ -204,7 +201,7 @@ int lm_tsdb_run_entries(PGconn *conn, const char *archive_path, const lm_tsdb_sp
             lm_error("could not read \"%s\": %s", sqlfile, strerror(errno));
             code = LM_EXIT_IO;
         } else if (!(sql = without_only(script, e->qname))) {
-            lm_error("constraint of hypertable %s: no ALTER TABLE ONLY %s in its definition", e->qname,
+            lm_error("constraint of hypertable %s: no ALTER TABLE [ONLY] %s in its definition", e->qname,
                      e->qname);
             lm_detail("%s", script);
             code = LM_EXIT_SERVER;
