@@ -136,7 +136,7 @@ static char *read_file(const char *path)
  * set_config commands are kept, not its psql meta-commands (\restrict KEY;
  * \unrestrict KEY after the statement, since 15.14). NULL if the script
  * has no such statement on qname. */
-static char *without_only(const char *script, const char *qname)
+char *lm_tsdb_without_only(const char *script, const char *qname)
 {
     static const char alter[] = "ALTER TABLE ", only[] = "ONLY ";
     size_t al = sizeof alter - 1, ol = sizeof only - 1, ql = strlen(qname);
@@ -187,7 +187,19 @@ int lm_tsdb_run_entries(PGconn *conn, const char *archive_path, const lm_tsdb_sp
 
         if (e->fk != fk)
             continue;
-        if (!(f = fopen(listfile, "w")) || fputs(e->line, f) < 0 || fclose(f) != 0) {
+        f = fopen(listfile, "w");
+        if (!f) {
+            lm_error("could not write \"%s\": %s", listfile, strerror(errno));
+            code = LM_EXIT_IO;
+            break;
+        }
+        if (fputs(e->line, f) < 0) {
+            lm_error("could not write \"%s\": %s", listfile, strerror(errno));
+            fclose(f);
+            code = LM_EXIT_IO;
+            break;
+        }
+        if (fclose(f) != 0) {
             lm_error("could not write \"%s\": %s", listfile, strerror(errno));
             code = LM_EXIT_IO;
             break;
@@ -200,7 +212,7 @@ int lm_tsdb_run_entries(PGconn *conn, const char *archive_path, const lm_tsdb_sp
         } else if (!(script = read_file(sqlfile))) {
             lm_error("could not read \"%s\": %s", sqlfile, strerror(errno));
             code = LM_EXIT_IO;
-        } else if (!(sql = without_only(script, e->qname))) {
+        } else if (!(sql = lm_tsdb_without_only(script, e->qname))) {
             lm_error("constraint of hypertable %s: no ALTER TABLE [ONLY] %s in its definition", e->qname,
                      e->qname);
             lm_detail("%s", script);

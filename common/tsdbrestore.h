@@ -40,4 +40,10 @@ int lm_tsdb_run_entries(PGconn *conn, const char *archive_path, const lm_tsdb_sp
 
 void lm_tsdb_split_free(lm_tsdb_split *s);
 
+/* The script pg_restore printed for one entry, made a statement on qname
+ * without ONLY: its header's SET lines, then its first ALTER TABLE [ONLY]
+ * qname statement, up to pg_restore's closing \unrestrict line. NULL when
+ * the first ALTER TABLE names another table (or there is none). Malloc'd. */
+char *lm_tsdb_without_only(const char *script, const char *qname);
+
 #endif

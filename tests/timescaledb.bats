@@ -5,9 +5,9 @@
 # source's hypertables migrated as hypertables (the source's dimensions,
 # chunk by chunk), with keys, foreign keys and checks on both.
 
+# shellcheck disable=SC2016,SC2154  # bash -c scripts; stderr: set by bats' run
 load helpers
 bats_require_minimum_version 1.5.0
-# shellcheck disable=SC2016,SC2154  # bash -c scripts; stderr: set by bats' run
 
 setup_file() {
     tsdb_installed || {
@@ -76,6 +76,8 @@ same_tables() {
         [ "${a%%:*}" -gt 0 ] || { echo "$t is empty"; return 1; }
     done
 }
+
+tgt_true() { [ "$(tgt -c "$1" 2>/dev/null)" = t ]; }
 
 # same_text TARGET SOURCE: equal, else both shown
 same_text() {
@@ -276,4 +278,50 @@ metrics|$((nm + 1))"
         WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm')")
     assert_equal "$n" 0
     pg_stop plain
+}
+
+@test "timescaledb: kill -9 mid-copy of a hypertable, then --resume: the chunks not done are copied, nothing doubled; a dead snapshot reloads the hypertable" {
+    tsdb_source tkill
+    LM_TEST_HOLDER=psql hold tkill
+    local units
+    units=$(( $(src -c "SELECT count(*) FROM show_chunks('metrics')") + 1 ))
+    LM_SNAPSHOT_TEST_DELAY_MS=200 bg_start PID lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" \
+        --workdir "$T/w" --jobs 2
+    wait_for 60 tgt_true "SELECT count(*) >= 4 FROM lm.copy WHERE relname = 'metrics'"
+    kill -9 "$PID"
+    wait_pid "$PID" 30 "lm-snapshot to end on SIGKILL" || true
+    run -0 tgt -c "SELECT count(*) FROM lm.copy WHERE relname = 'metrics'"
+    [ "$output" -ge 4 ] && [ "$output" -lt "$units" ]
+    run --separate-stderr lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --workdir "$T/w" \
+        --jobs 2 --resume
+    echo "$stderr"
+    [ "$status" -eq 0 ]
+    release
+    same_tables devices metrics "$HOSTILE_Q"
+    run -0 tgt -c "SELECT count(*), sum(rows) FROM lm.copy WHERE relname = 'metrics'"
+    assert_output "$units|1000"
+
+    # again, and the snapshot dies with the copy: the hypertable is
+    # reloaded whole under a fresh snapshot, which sees later rows
+    q target -c "DROP DATABASE tkill" -c "CREATE DATABASE tkill"
+    LM_TEST_HOLDER=psql hold tkill
+    LM_SNAPSHOT_TEST_DELAY_MS=200 bg_start PID lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" \
+        --workdir "$T/w2" --jobs 2
+    wait_for 60 tgt_true "SELECT count(*) >= 4 FROM lm.copy WHERE relname = 'metrics'"
+    kill -9 "$PID"
+    wait_pid "$PID" 30 "lm-snapshot to end on SIGKILL" || true
+    kill -9 "$HOLD_PID"
+    release
+    src -c "INSERT INTO metrics SELECT '2024-06-01'::timestamptz + g * interval '1 hour', g % 6 + 1, g
+        FROM generate_series(1, 50) g"
+    run --separate-stderr lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --workdir "$T/w2" \
+        --jobs 2 --resume
+    echo "$stderr"
+    [ "$status" -eq 0 ]
+    [[ $stderr == *"fresh snapshot"* ]]
+    [[ $stderr == *"reloading the hypertable"* ]]
+    same_tables devices metrics "$HOSTILE_Q"
+    units=$(( $(src -c "SELECT count(*) FROM show_chunks('metrics')") + 1 ))
+    run -0 tgt -c "SELECT count(*), sum(rows) FROM lm.copy WHERE relname = 'metrics'"
+    assert_output "$units|1050"
 }

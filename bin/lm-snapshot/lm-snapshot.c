@@ -72,6 +72,8 @@ static void usage(void)
            "                              snapshot needed, nothing changed)\n"
            "      --hypertable=TABLE:COLUMN[:INTERVAL]\n"
            "                              make TABLE a TimescaleDB hypertable on the target\n"
+           "                              (a TimescaleDB source's hypertables are made with\n"
+           "                              their dimensions without it, and copied chunk by chunk)\n"
            "How:\n"
            "  -j, --jobs=N                parallel workers (1..64, default 4)\n"
            "      --split-larger-than=SIZE\n"

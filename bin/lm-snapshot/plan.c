@@ -473,6 +473,25 @@ typedef struct srccol {
     bool generated;
 } srccol;
 
+/* t is a TimescaleDB hypertable on the target (one without chunks yet
+ * has no children: TRUNCATE ONLY would be refused) */
+static bool target_hypertable(PGconn *tgt, const table *t)
+{
+    const char *p[2] = {t->nspname, t->relname};
+    char *v = lm_query_value(tgt, LM_EXIT_SERVER,
+                             "SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL");
+    bool yes = false;
+    if (v && v[0] == 't') {
+        PGresult *res = lm_execp(tgt, LM_EXIT_SERVER,
+                                 "SELECT 1 FROM _timescaledb_catalog.hypertable WHERE schema_name = $1"
+                                 " AND table_name = $2", 2, p);
+        yes = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    free(v);
+    return yes;
+}
+
 void check_target_tables(run *r, PGconn *src, PGconn *tgt)
 {
     lm_buf ids = {0};
@@ -537,7 +556,7 @@ void check_target_tables(run *r, PGconn *src, PGconn *tgt)
             problems++;
             goto next;
         }
-        t->routed = PQgetvalue(tc, 0, 0)[0] == 't';
+        t->routed = PQgetvalue(tc, 0, 0)[0] == 't' || target_hypertable(tgt, t);
         for (int s = 0; s < nsc; s++) {
             int k;
             for (k = 0; k < ntc; k++)
