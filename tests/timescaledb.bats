@@ -121,7 +121,7 @@ HOSTILE_Q='"Sch ema"."Ev""ents; x"'
         INSERT INTO $HOSTILE_Q SELECT g, 'k' || (g % 3), g FROM generate_series(1, 3000) g;"
     hold pgsrc
     run --separate-stderr lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --sync-lsn "$SYNC_LSN" \
-        --workdir "$T/w" --jobs 2 --hypertable "public.readings:time:2 days" \
+        --workdir "$T/w" --jobs 2 --split-larger-than 8kB --hypertable "public.readings:time:2 days" \
         --hypertable "$HOSTILE_SCHEMA.$HOSTILE_TABLE:T:500"
     echo "$stderr"
     release
@@ -138,6 +138,9 @@ public.readings Time 2 days"
         (SELECT count(*) FROM ONLY readings) + (SELECT count(*) FROM ONLY $HOSTILE_Q)"
     assert_output "t|t|0"
     same_tables devices readings alerts "$HOSTILE_Q"
+    # the large one went in ctid ranges, in parallel
+    run -0 tgt -c "SELECT count(*) > 1 FROM lm.copy WHERE relname = 'readings'"
+    assert_output t
     # post-data: keys, unique, check (NOT VALID too), foreign keys, indexes,
     # on the hypertables (TimescaleDB refuses ALTER TABLE ONLY there)
     local t want

@@ -682,6 +682,15 @@ int main(int argc, char **argv)
         r.w = lm_writer_new(out_fd, strcmp(opt.output, "-") == 0 ? "stdout" : opt.output,
                             opt.compress, 0);
         stream_header(&r, src);
+        for (int i = 0; i < r.ntables; i++)
+            if (r.tables[i].src_hyper) {
+                lm_warning("hypertables of the source (%s, ...) are written as plain tables: the "
+                           "stream carries their rows under their names, not their dimensions",
+                           r.tables[i].qname);
+                lm_hint("Copy to a TimescaleDB target directly (--target), or make the hypertables "
+                        "on the target before the stream is applied.");
+                break;
+            }
         if (do_dump) {
             phase_begin("writing the schema archive");
             stream_archive(&r, archive);

@@ -205,7 +205,9 @@ static void plan_fresh(run *r, int *cap, table *t)
         if (split > (1ull << 30))
             split = 1ull << 30;
     }
-    if (t->bytes > split && t->pages > 1 && !t->hypertable) {
+    /* a --hypertable's table too: its ranges go into the hypertable in
+     * parallel, which makes the chunks */
+    if (t->bytes > split && t->pages > 1) {
         uint64_t n = (t->bytes + split - 1) / split;
         uint64_t per, count;
         if (n > t->pages)
