@@ -186,21 +186,28 @@ public.readings Time 2 days"
 }
 
 # a TimescaleDB source: hypertables with a space dimension, an integer
-# time column, a hostile name; a plain table they reference
+# time column, a hostile name; a plain table they reference. With SCHEMA,
+# the extension is in that schema, and $TS is its quoted name and a dot
+# (for the extension's functions), else empty.
 tsdb_source() {
     both_dbs "$1"
+    TS=
+    if [ -n "${2:-}" ]; then
+        TS="\"$2\"."
+        src -c "CREATE SCHEMA \"$2\""
+    fi
     src -c "
-        CREATE EXTENSION timescaledb;
+        CREATE EXTENSION timescaledb ${2:+WITH SCHEMA \"$2\"};
         CREATE TABLE devices (id int PRIMARY KEY, name text);
         CREATE TABLE metrics (time timestamptz NOT NULL, dev int NOT NULL REFERENCES devices,
             val double precision CHECK (val > -1), PRIMARY KEY (dev, time));
-        SELECT create_hypertable('metrics', by_range('time', interval '1 day'));
-        SELECT add_dimension('metrics', by_hash('dev', 3));
+        SELECT ${TS}create_hypertable('metrics', ${TS}by_range('time', interval '1 day'));
+        SELECT ${TS}add_dimension('metrics', ${TS}by_hash('dev', 3));
         CREATE INDEX metrics_val ON metrics (val);
         CREATE SCHEMA \"$HOSTILE_SCHEMA\";
         CREATE TABLE $HOSTILE_Q (\"T\" bigint NOT NULL, \"Kind\" text NOT NULL, n int,
             UNIQUE (\"T\", \"Kind\"));
-        SELECT create_hypertable('$HOSTILE_Q', by_range('T', 250));
+        SELECT ${TS}create_hypertable('$HOSTILE_Q', ${TS}by_range('T', 250));
         INSERT INTO devices SELECT g, 'd' || g FROM generate_series(1, 6) g;
         INSERT INTO metrics SELECT '2024-01-01'::timestamptz + g * interval '20 minutes', g % 6 + 1, g
             FROM generate_series(1, 1000) g;
@@ -214,7 +221,8 @@ dims() {   # dims source|target: the hypertables' dimensions, one line each
 }
 
 @test "timescaledb: TimescaleDB source, no options: the source's dimensions, chunk by chunk, rows equal through the hypertables" {
-    tsdb_source tsrc
+    # the extension in a schema of its own, not on the search path
+    tsdb_source tsrc "ts ext"
     LM_TEST_HOLDER=psql hold tsrc
     run --separate-stderr lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --workdir "$T/w" --jobs 2
     echo "$stderr"
@@ -231,8 +239,8 @@ dims() {   # dims source|target: the hypertables' dimensions, one line each
     # chunks of its own: none of the source's chunk tables were restored
     # (every table in the chunk schema is a chunk of the target's catalog),
     # the parents hold no rows of their own
-    run -0 tgt -c "SELECT (SELECT count(*) FROM show_chunks('metrics')) >= 20,
-        (SELECT count(*) FROM show_chunks('$HOSTILE_Q')) >= 8,
+    run -0 tgt -c "SELECT (SELECT count(*) FROM ${TS}show_chunks('metrics')) >= 20,
+        (SELECT count(*) FROM ${TS}show_chunks('$HOSTILE_Q')) >= 8,
         (SELECT count(*) FROM pg_class t WHERE t.relnamespace = '_timescaledb_internal'::regnamespace
           AND t.relkind = 'r' AND NOT EXISTS (SELECT 1 FROM _timescaledb_catalog.chunk c
             WHERE c.schema_name = '_timescaledb_internal' AND c.table_name = t.relname)
@@ -243,8 +251,8 @@ dims() {   # dims source|target: the hypertables' dimensions, one line each
     same_tables devices metrics "$HOSTILE_Q"
     # the copy went chunk by chunk, its state under the hypertables' names
     local nm nh
-    nm=$(src -c "SELECT count(*) FROM show_chunks('metrics')")
-    nh=$(src -c "SELECT count(*) FROM show_chunks('$HOSTILE_Q')")
+    nm=$(src -c "SELECT count(*) FROM ${TS}show_chunks('metrics')")
+    nh=$(src -c "SELECT count(*) FROM ${TS}show_chunks('$HOSTILE_Q')")
     run -0 tgt -c "SELECT relname, count(*) FROM lm.copy GROUP BY 1 ORDER BY 1"
     assert_output "$HOSTILE_TABLE|$((nh + 1))
 devices|1

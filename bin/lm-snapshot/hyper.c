@@ -399,6 +399,7 @@ void hyper_create(run *r, PGconn *tgt)
 {
     bool any = r->o->nhypertables > 0;
     int made = 0;
+    char *ext_schema;
 
     for (int i = 0; i < r->ntables && !any; i++)
         any = r->tables[i].src_hyper != NULL;
@@ -415,6 +416,11 @@ void hyper_create(run *r, PGconn *tgt)
         }
         free(v);
     }
+    /* its functions are called by name in the schema it is in (a source's
+     * dump creates it WITH SCHEMA as on the source) */
+    ext_schema = lm_query_value(tgt, LM_EXIT_SERVER,
+                                "SELECT quote_ident(n.nspname) FROM pg_extension e JOIN pg_namespace n"
+                                " ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb'");
     for (int i = 0; i < r->ntables; i++) {
         table *t = &r->tables[i];
         lm_buf b = {0};
@@ -424,7 +430,9 @@ void hyper_create(run *r, PGconn *tgt)
             lm_info("%s is a hypertable on the target already", t->qname);
             continue;
         }
-        put_s(&b, "BEGIN; ");
+        put_s(&b, "BEGIN; SET LOCAL search_path = ");
+        put_s(&b, ext_schema);
+        put_s(&b, "; ");
         if (t->src_hyper) {
             const hyper_src *h = t->src_hyper;
             /* the source's indexes come with post-data: none of the defaults */
@@ -462,6 +470,7 @@ void hyper_create(run *r, PGconn *tgt)
     }
     if (made)
         lm_info("%d hypertable%s made on the target", made, made == 1 ? "" : "s");
+    free(ext_schema);
 }
 
 void hyper_plan_units(run *r, int *cap, table *t, const bool *done)
