@@ -223,17 +223,28 @@ dims() {   # dims source|target: the hypertables' dimensions, one line each
 @test "timescaledb: TimescaleDB source, no options: the source's dimensions, chunk by chunk, rows equal through the hypertables" {
     # the extension in a schema of its own, not on the search path
     tsdb_source tsrc "ts ext"
+    # and one whose chunks are in a schema and under a prefix of its own
+    src -c "CREATE SCHEMA \"my chunks\"; CREATE TABLE ev (t int NOT NULL, v text);
+        SELECT ${TS}create_hypertable('ev', 't', chunk_time_interval => 100,
+            associated_schema_name => 'my chunks', associated_table_prefix => 'odd');
+        INSERT INTO ev SELECT g, 'v' || g FROM generate_series(1, 500) g"
+    [ "$(src -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'my chunks'")" -ge 5 ]
     LM_TEST_HOLDER=psql hold tsrc
     run --separate-stderr lm-snapshot --source "$S" --target "$TG" --snapshot "$SNAP" --workdir "$T/w" --jobs 2
     echo "$stderr"
     release
     [ "$status" -eq 0 ]
-    [[ $stderr == *"TimescaleDB 2.28.3 on the source: 2 hypertables"* ]]
+    [[ $stderr == *"TimescaleDB 2.28.3 on the source: 3 hypertables"* ]]
+    # the source's chunks in the custom schema were neither restored nor
+    # copied as tables: the target's chunks are its own
+    run -0 tgt -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'my chunks'"
+    assert_output 0
+    same_tables ev
 
     # the same dimensions (time, space: intervals and partitions)
     run -0 dims source
     local want=$output
-    [ "$(echo "$want" | wc -l)" -eq 3 ]
+    [ "$(echo "$want" | wc -l)" -eq 4 ]
     run -0 dims target
     assert_equal "$output" "$want"
     # chunks of its own: none of the source's chunk tables were restored
@@ -256,6 +267,7 @@ dims() {   # dims source|target: the hypertables' dimensions, one line each
     run -0 tgt -c "SELECT relname, count(*) FROM lm.copy GROUP BY 1 ORDER BY 1"
     assert_output "$HOSTILE_TABLE|$((nh + 1))
 devices|1
+ev|7
 metrics|$((nm + 1))"
     # keys, checks, foreign keys and indexes as on the source
     local t
@@ -272,7 +284,7 @@ metrics|$((nm + 1))"
     done
     # TimescaleDB's catalog is the target's own: its sequences were not set
     run -0 tgt -c "SELECT count(*) FROM _timescaledb_catalog.hypertable"
-    assert_output 2
+    assert_output 3
 }
 
 @test "timescaledb: TimescaleDB source, a target without TimescaleDB loaded: exit 4 before anything is made" {
