@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pgconn.h"
 #include "schema.h"
+#include "tsdbrestore.h"
 
 extern char **environ;
 
@@ -245,7 +246,7 @@ int lm_schema_dump(const char *source_conninfo, const char *snapshot,
     int code = 0;
 
     if (filter)
-        n += 2 * (filter->ntables + filter->nschemas + filter->nexclude);
+        n += 2 * (filter->ntables + filter->nschemas + filter->nexclude + filter->nexclude_schemas);
     argv = lm_malloc((size_t)n * sizeof *argv);
     argv[argc++] = "pg_dump";
     argv[argc++] = "--format=custom";
@@ -268,6 +269,10 @@ int lm_schema_dump(const char *source_conninfo, const char *snapshot,
     for (int i = 0; filter && i < filter->nexclude; i++) {
         argv[argc++] = "--exclude-table";
         argv[argc++] = filter->exclude[i];
+    }
+    for (int i = 0; filter && i < filter->nexclude_schemas; i++) {
+        argv[argc++] = "--exclude-schema";
+        argv[argc++] = filter->exclude_schemas[i];
     }
     argv[argc] = NULL;
 
@@ -429,6 +434,29 @@ done:
     return listfile;
 }
 
+/* The whole list of a section of archive_path, in archive_path.SECTION.list
+ * (NULL with the error logged). */
+static char *full_list(const char *archive_path, const char *section)
+{
+    char *listfile = lm_psprintf("%s.%s.list", archive_path, section);
+    char *fileopt = lm_psprintf("--file=%s", listfile);
+    char *sectopt = lm_psprintf("--section=%s", section);
+    const char *argv[] = {"pg_restore", "--list", sectopt, fileopt, archive_path, NULL};
+    char *out = NULL;
+    int rc = lm_run_pgtool(NULL, argv, NULL, &out);
+    if (rc != 0) {
+        lm_error("pg_restore --list of \"%s\" failed (exit status %d)", archive_path, rc);
+        log_tool_output(out, true);
+        unlink(listfile);
+        free(listfile);
+        listfile = NULL;
+    }
+    free(out);
+    free(fileopt);
+    free(sectopt);
+    return listfile;
+}
+
 int lm_schema_restore(const char *archive_path, const char *target_conninfo,
                       const char *section, int jobs, bool no_owner, bool again)
 {
@@ -442,6 +470,7 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
     const char *user_opts = getenv("PGOPTIONS");
     PQconninfoOption *opts;
     PGconn *conn;
+    lm_tsdb_split hyper = {0};
 
     /* pg_restore needs -d to restore rather than print a script: give it
      * only the database name (no secrets), the rest comes by environment */
@@ -454,6 +483,7 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
     }
     dbopt = lm_conninfo_dbname(PQdb(conn));
     PQfinish(conn);
+    conn = NULL;
 
     opts = PQconninfoParse(target_conninfo ? target_conninfo : "", NULL);
     for (PQconninfoOption *o = opts; o && o->keyword; o++)
@@ -476,11 +506,37 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
         jobsopt = lm_psprintf("--jobs=%d", jobs);
         argv[argc++] = jobsopt;
     }
-    if (again && strcmp(section, "post-data") == 0) {
-        if (!(listfile = post_data_list(archive_path, target_conninfo))) {
+    if (strcmp(section, "post-data") == 0) {
+        /* what exists is left out (again), and the constraints of the
+         * target's hypertables are run on their own (tsdbrestore.h) */
+        if (again)
+            listfile = post_data_list(archive_path, target_conninfo);
+        else
+            listfile = full_list(archive_path, "post-data");
+        if (!listfile) {
             code = LM_EXIT_FAILURE;
             goto done;
         }
+        conn = lm_connect_try(target_conninfo, "target", LM_CONN_NO_SETTINGS, &err);
+        if (!conn) {
+            lm_error("%s", err);
+            code = LM_EXIT_CONNECT;
+            goto done;
+        }
+        {
+            /* index builds of the hypertables' keys, as pg_restore's */
+            char *lit = lm_literal(mwm && *mwm ? mwm : "512MB");
+            char *set = lm_psprintf("SET maintenance_work_mem = %s", lit);
+            PQclear(lm_exec_try(conn, set, NULL));
+            free(set);
+            free(lit);
+        }
+        if (!lm_tsdb_split_list(conn, listfile, &hyper)) {
+            code = LM_EXIT_FAILURE;
+            goto done;
+        }
+        if ((code = lm_tsdb_run_entries(conn, archive_path, &hyper, false)) != 0)
+            goto done;
         listopt = lm_psprintf("--use-list=%s", listfile);
         argv[argc++] = listopt;
     } else if (again) {
@@ -501,9 +557,16 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
                  section, rc);
         log_tool_output(out, true);
         code = rc == 127 ? LM_EXIT_FAILURE : LM_EXIT_SERVER;
-    } else
+    } else {
         log_tool_output(out, false);
+        if (conn)
+            code = lm_tsdb_run_entries(conn, archive_path, &hyper, true);
+    }
 done:
+    if (conn)
+        PQfinish(conn);
+    free(err);
+    lm_tsdb_split_free(&hyper);
     if (listfile)
         unlink(listfile);
     free(listfile);

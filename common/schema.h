@@ -26,6 +26,8 @@ typedef struct lm_schema_filter {
     int nschemas;
     const char *const *exclude;   /* -T */
     int nexclude;
+    const char *const *exclude_schemas;   /* -N */
+    int nexclude_schemas;
 } lm_schema_filter;
 
 /* Directory of the PostgreSQL client programs ($PGBIN or the default). */

@@ -95,6 +95,17 @@ free_port() {
     return 1
 }
 
+# The postgresql.conf lines of a cluster with TimescaleDB (vendor/timescaledb,
+# built by scripts/install-deps tsdb): pg_start NAME "${TSDB_CONF[@]}", then
+# CREATE EXTENSION timescaledb in a database.
+# shellcheck disable=SC2034  # for the suites
+TSDB_CONF=("shared_preload_libraries = 'timescaledb'" "timescaledb.telemetry_level = off")
+# TimescaleDB is installed (the vendored version's library and script)
+tsdb_installed() {
+    [ -f /usr/lib/postgresql/15/lib/timescaledb.so ] &&
+        ls /usr/share/postgresql/15/extension/timescaledb--*.sql >/dev/null 2>&1
+}
+
 # pg_start NAME [postgresql.conf lines...]
 # Creates and starts cluster NAME; sets NAME_PORT, NAME_DIR, NAME_CONN.
 pg_start() {

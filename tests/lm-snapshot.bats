@@ -520,7 +520,7 @@ EOF
         --snapshot "$SNAP" --workdir "$WORK" --hypertable "public.big:id:1000"
     release_snapshot big
     [[ $stderr == *"timescaledb"* ]]
-    [[ $stderr == *"SELECT create_hypertable('public.big', 'id', chunk_time_interval => INTERVAL '1000')"* ]]
+    [[ $stderr == *"SELECT create_hypertable('\"public\".\"big\"', 'id', chunk_time_interval => 1000)"* ]]
     run -0 qt hyper -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
     assert_output 0
 }

@@ -81,7 +81,14 @@ static char *source_copy_sql(const chunk *c)
 {
     const table *t = c->t;
     lm_buf b = {0};
-    if (c->first_page < 0) {
+    if (c->src_rel) {
+        /* a chunk of a hypertable on the source */
+        put_s(&b, "COPY (SELECT ");
+        put_s(&b, t->columns);
+        put_s(&b, " FROM ONLY ");
+        put_s(&b, c->src_rel);
+        put_s(&b, ") TO STDOUT");
+    } else if (c->first_page < 0) {
         put_s(&b, "COPY ");
         put_s(&b, t->qname);
         put_cols(&b, t->columns);

@@ -72,6 +72,8 @@ static void usage(void)
            "                              snapshot needed, nothing changed)\n"
            "      --hypertable=TABLE:COLUMN[:INTERVAL]\n"
            "                              make TABLE a TimescaleDB hypertable on the target\n"
+           "                              (a TimescaleDB source's hypertables are made with\n"
+           "                              their dimensions without it, and copied chunk by chunk)\n"
            "How:\n"
            "  -j, --jobs=N                parallel workers (1..64, default 4)\n"
            "      --split-larger-than=SIZE\n"
@@ -306,50 +308,17 @@ static PGconn *fresh_snapshot(run *r)
     return repl;
 }
 
-static void check_hypertables(run *r, PGconn *tgt, bool do_create)
-{
-    char *v;
-    if (!opt.nhypertables)
-        return;
-    v = lm_query_value(tgt, LM_EXIT_SERVER,
-                       "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'");
-    for (int h = 0; h < opt.nhypertables; h++) {
-        hypertable_opt *ho = &opt.hypertables[h];
-        char *tl, *cl, *sql;
-        tl = lm_literal(ho->table);
-        cl = lm_literal(ho->column);
-        if (ho->interval) {
-            char *il = lm_literal(ho->interval);
-            sql = lm_psprintf("SELECT create_hypertable(%s, %s, chunk_time_interval => INTERVAL %s)",
-                              tl, cl, il);
-            free(il);
-        } else
-            sql = lm_psprintf("SELECT create_hypertable(%s, %s)", tl, cl);
-        if (!v || strcmp(v, "0") == 0) {
-            lm_error("--hypertable needs the timescaledb extension on the target, and it is not installed");
-            lm_detail("would run: %s", sql);
-            lm_hint("Install TimescaleDB on the target server and run CREATE EXTENSION timescaledb "
-                    "in the target database first.");
-            exit(LM_EXIT_PREFLIGHT);
-        }
-        if (do_create) {
-            lm_info("%s", sql);
-            lm_exec_cmd(tgt, LM_EXIT_SERVER, sql);
-        }
-        free(sql);
-        free(tl);
-        free(cl);
-    }
-    free(v);
-    (void)r;
-}
-
 static void copy_sequences(run *r, PGconn *src, PGconn *tgt)
 {
     PGresult *seqs = lm_exec(src, LM_EXIT_SERVER,
         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.relkind = 'S' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'lm')"
-        " AND n.nspname !~ '^pg_(toast|temp)' ORDER BY 1, 2");
+        " AND n.nspname !~ '^pg_(toast|temp)'"
+        /* an extension's own sequences are the target's extension's
+         * (TimescaleDB's catalog ids: set back, they would collide) */
+        " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
+        "   AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')"
+        " ORDER BY 1, 2");
     PGresult *exist = lm_exec(tgt, LM_EXIT_SERVER,
         "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.relkind = 'S'");
@@ -665,11 +634,28 @@ int main(int argc, char **argv)
             pats[npats++] = opt.tables[i];
         for (int i = 0; opt.ntables > 0 && i < r.ntables; i++)
             pats[npats++] = r.tables[i].qname;
+        /* TimescaleDB's chunk tables and own schemas are not the
+         * application's: the target makes its own */
+        const char **hx_tables, **hx_schemas, **excl;
+        int nhx_tables, nhx_schemas, nexcl = 0;
+        hyper_dump_excludes(&r, &hx_tables, &nhx_tables, &hx_schemas, &nhx_schemas);
+        excl = lm_malloc(sizeof *excl * (size_t)(opt.nexcludes + nhx_tables + 1));
+        for (int i = 0; i < opt.nexcludes; i++)
+            excl[nexcl++] = opt.excludes[i];
+        for (int i = 0; i < nhx_tables; i++)
+            excl[nexcl++] = hx_tables[i];
         phase_begin("dumping the schema");
         rc = lm_schema_dump(opt.source, r.snapshot, archive,
                             &(lm_schema_filter){pats, npats, opt.schemas, opt.nschemas,
-                                                opt.excludes, opt.nexcludes});
+                                                excl, nexcl, hx_schemas, nhx_schemas});
         free(pats);
+        free(excl);
+        for (int i = 0; i < nhx_tables; i++)
+            free((char *)hx_tables[i]);
+        for (int i = 0; i < nhx_schemas; i++)
+            free((char *)hx_schemas[i]);
+        free(hx_tables);
+        free(hx_schemas);
         if (rc)
             exit(rc);
         phase_end(PH_DUMP);
@@ -677,7 +663,7 @@ int main(int argc, char **argv)
     if (tgt && do_pre) {
         if (!opt.no_owner)
             check_roles(&r, src, tgt);
-        check_hypertables(&r, tgt, false);
+        hyper_check_target(&r, tgt);
         phase_begin("restoring the schema (pre-data)");
         /* begun by a run that was killed: part of it may be made. It is
          * dropped and made again only while no data was copied into it (a
@@ -687,7 +673,7 @@ int main(int argc, char **argv)
         rc = lm_schema_restore(archive, opt.target, "pre-data", opt.jobs, opt.no_owner, again);
         if (rc)
             exit(rc);
-        check_hypertables(&r, tgt, true);
+        hyper_create(&r, tgt);
         lm_meta_set(tgt, "lm-snapshot.pre-data", r.snapshot_id);
         phase_end(PH_PRE);
     }
@@ -696,6 +682,15 @@ int main(int argc, char **argv)
         r.w = lm_writer_new(out_fd, strcmp(opt.output, "-") == 0 ? "stdout" : opt.output,
                             opt.compress, 0);
         stream_header(&r, src);
+        for (int i = 0; i < r.ntables; i++)
+            if (r.tables[i].src_hyper) {
+                lm_warning("hypertables of the source (%s, ...) are written as plain tables: the "
+                           "stream carries their rows under their names, not their dimensions",
+                           r.tables[i].qname);
+                lm_hint("Copy to a TimescaleDB target directly (--target), or make the hypertables "
+                        "on the target before the stream is applied.");
+                break;
+            }
         if (do_dump) {
             phase_begin("writing the schema archive");
             stream_archive(&r, archive);

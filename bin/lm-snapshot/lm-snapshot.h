@@ -40,6 +40,29 @@ typedef struct options {
     int test_delay_ms;        /* LM_SNAPSHOT_TEST_DELAY_MS: slow each chunk */
 } options;
 
+/* A TimescaleDB hypertable of the source, as of the snapshot. */
+typedef struct hyper_dim {
+    char *column;
+    bool open;                /* by range (time); else by hash (space) */
+    char *interval;           /* open: interval_length (microseconds for a time type) */
+    int partitions;           /* closed: number of partitions */
+    char *func;               /* partitioning function to name, or NULL (the default) */
+    char *now_func;           /* open: integer_now function, or NULL */
+} hyper_dim;
+
+typedef struct hyper_part {
+    char *qname;              /* a chunk table of the source, or the hypertable itself */
+    uint64_t bytes;
+} hyper_part;
+
+typedef struct hyper_src {
+    int id;
+    char *nspname, *relname;
+    hyper_dim *dims; int ndims;
+    hyper_part *parts; int nparts;   /* [0]: the hypertable itself (ONLY), then its chunks */
+    bool compressed;          /* a chunk is compressed */
+} hyper_src;
+
 typedef struct table {
     unsigned oid;             /* on the source */
     char *nspname, *relname;
@@ -47,6 +70,7 @@ typedef struct table {
     char *columns;            /* "a", "b" (generated columns left out) */
     bool binary;              /* every column type built in, same major */
     bool hypertable;          /* made a hypertable on the target */
+    hyper_src *src_hyper;     /* a hypertable on the source: copied chunk by chunk */
     bool routed;              /* --target-schema=existing: partitioned (or with children)
                                * on the target: no TRUNCATE ONLY, no COPY FREEZE */
     uint64_t bytes;           /* pg_relation_size on the source */
@@ -65,6 +89,7 @@ typedef struct chunk {
     int64_t first_page;       /* -1: no ctid range (whole table) */
     int64_t end_page;         /* exclusive; -1: open-ended */
     bool whole;               /* the whole table in one transaction (FREEZE) */
+    const char *src_rel;      /* read FROM ONLY this relation (a hypertable's chunk) */
     uint64_t est_bytes;
     uint64_t copied;          /* progress (bytes relayed so far) */
 } chunk;
@@ -84,6 +109,9 @@ typedef struct run {
     char *src_encoding;
     table *tables; int ntables;
     chunk *chunks; int nchunks;
+    char *src_tsdb;           /* the source's TimescaleDB version, NULL: none */
+    char **tsdb_schemas; int ntsdb_schemas;   /* the extension's own schemas on the source */
+    hyper_src *hsrc; int nhsrc;
     /* work queue and progress */
     pthread_mutex_t mu;
     int next;
@@ -111,6 +139,39 @@ void check_roles(run *r, PGconn *src, PGconn *tgt);
 void check_target_tables(run *r, PGconn *src, PGconn *tgt);
 /* A psql-style name pattern as an anchored POSIX regex for one part. */
 char *pattern_regex(const char *pattern, char **nsp_regex);
+
+/* Add a chunk (a unit of the copy) to the plan. */
+void plan_add_chunk(run *r, int *cap, table *t, int num, int nchunks, int64_t first, int64_t end,
+                    bool whole);
+
+/* hyper.c: TimescaleDB */
+/* TimescaleDB on the source (under the snapshot): its version, its own
+ * schemas, the hypertables with their dimensions and chunks. Nothing when
+ * the extension is not there. */
+void hyper_read_source(run *r, PGconn *src);
+/* SQL condition on pg_class c / pg_namespace n leaving out the source's
+ * chunk tables and the tables of TimescaleDB's own schemas ("true" without
+ * TimescaleDB). */
+char *hyper_exclude_sql(const run *r);
+/* After plan_tables: the planned tables that are hypertables on the
+ * source (copied chunk by chunk, made hypertables on the target), and
+ * --hypertable's tables; a --hypertable naming no planned table is exit 4. */
+void hyper_attach(run *r);
+/* pg_dump's exclusions: the chunk tables and TimescaleDB's schemas
+ * (patterns in *tables and *schemas, malloc'd). */
+void hyper_dump_excludes(const run *r, const char ***tables, int *ntables, const char ***schemas,
+                         int *nschemas);
+/* The target can take the hypertables (TimescaleDB installed, or
+ * available to CREATE EXTENSION, at a version that fits): else exit 4,
+ * before anything is made. */
+void hyper_check_target(run *r, PGconn *tgt);
+/* After pre-data: make the hypertables (the source's dimensions, or
+ * --hypertable's), each in one transaction; one that is one already (an
+ * earlier run) is left as it is. */
+void hyper_create(run *r, PGconn *tgt);
+/* The copy units of a source hypertable not finished on the target
+ * (done[i]: unit i is). */
+void hyper_plan_units(run *r, int *cap, table *t, const bool *done);
 
 /* dbsettings.c */
 /* The source database's settings (pg_db_role_setting: ALTER DATABASE ...

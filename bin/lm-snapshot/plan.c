@@ -106,9 +106,15 @@ static char *scope_condition(const options *o)
 
 void plan_tables(run *r, PGconn *plan)
 {
-    char *cond = scope_condition(r->o);
+    char *cond, *hcond, *sql;
     bool same_major = r->src_version / 10000 == r->tgt_version / 10000;
-    char *sql = lm_psprintf(
+    PGresult *res;
+    int n;
+
+    hyper_read_source(r, plan);
+    cond = scope_condition(r->o);
+    hcond = hyper_exclude_sql(r);
+    sql = lm_psprintf(
         "SELECT c.oid, n.nspname, c.relname, pg_relation_size(c.oid),"
         " (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a"
         "   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),"
@@ -121,10 +127,10 @@ void plan_tables(run *r, PGconn *plan)
         " AND n.nspname !~ '^pg_(toast|temp)'"
         " AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass"
         "   AND d.objid = c.oid AND d.deptype = 'e')"
-        " AND %s"
-        " ORDER BY 4 DESC, 2, 3", cond);
-    PGresult *res = lm_exec(plan, LM_EXIT_SERVER, sql);
-    int n = PQntuples(res);
+        " AND %s AND %s"
+        " ORDER BY 4 DESC, 2, 3", cond, hcond);
+    res = lm_exec(plan, LM_EXIT_SERVER, sql);
+    n = PQntuples(res);
 
     r->tables = lm_malloc((size_t)(n ? n : 1) * sizeof *r->tables);
     memset(r->tables, 0, (size_t)(n ? n : 1) * sizeof *r->tables);
@@ -141,19 +147,12 @@ void plan_tables(run *r, PGconn *plan)
         t->columns = lm_strdup(PQgetisnull(res, i, 4) ? "" : PQgetvalue(res, i, 4));
         t->binary = same_major && strcmp(PQgetvalue(res, i, 5), "t") == 0 &&
                     !getenv("LM_SNAPSHOT_TEXT");
-        for (int h = 0; h < r->o->nhypertables; h++) {
-            /* names as they are in the catalog, schema optional */
-            const char *spec = r->o->hypertables[h].table;
-            const char *dot = strchr(spec, '.');
-            if (dot ? (strncmp(spec, t->nspname, (size_t)(dot - spec)) == 0 &&
-                       t->nspname[dot - spec] == '\0' && strcmp(dot + 1, t->relname) == 0)
-                    : strcmp(spec, t->relname) == 0)
-                t->hypertable = true;
-        }
     }
     PQclear(res);
     free(sql);
     free(cond);
+    free(hcond);
+    hyper_attach(r);
 }
 
 typedef struct range { int64_t first, end; } range;   /* end -1: open */
@@ -164,8 +163,8 @@ static int range_cmp(const void *a, const void *b)
     return x->first < y->first ? -1 : x->first > y->first;
 }
 
-static void add_chunk(run *r, int *cap, table *t, int num, int nchunks, int64_t first,
-                      int64_t end, bool whole)
+void plan_add_chunk(run *r, int *cap, table *t, int num, int nchunks, int64_t first, int64_t end,
+                    bool whole)
 {
     chunk *c;
     if (r->nchunks == *cap) {
@@ -206,7 +205,9 @@ static void plan_fresh(run *r, int *cap, table *t)
         if (split > (1ull << 30))
             split = 1ull << 30;
     }
-    if (t->bytes > split && t->pages > 1 && !t->hypertable) {
+    /* a --hypertable's table too: its ranges go into the hypertable in
+     * parallel, which makes the chunks */
+    if (t->bytes > split && t->pages > 1) {
         uint64_t n = (t->bytes + split - 1) / split;
         uint64_t per, count;
         if (n > t->pages)
@@ -214,10 +215,10 @@ static void plan_fresh(run *r, int *cap, table *t)
         per = (t->pages + n - 1) / n;
         count = (t->pages + per - 1) / per;
         for (uint64_t i = 0; i < count; i++)
-            add_chunk(r, cap, t, (int)i, (int)count, (int64_t)(i * per),
+            plan_add_chunk(r, cap, t, (int)i, (int)count, (int64_t)(i * per),
                       i + 1 == count ? -1 : (int64_t)((i + 1) * per), false);
     } else
-        add_chunk(r, cap, t, 0, 1, -1, -1, true);
+        plan_add_chunk(r, cap, t, 0, 1, -1, -1, true);
 }
 
 static void reset_table(run *r, PGconn *target, table *t)
@@ -266,7 +267,32 @@ void plan_chunks(run *r, PGconn *target)
             if (PQgetisnull(done, k, 5) || strcmp(PQgetvalue(done, k, 5), r->snapshot_id) != 0)
                 other_snapshot = true;
         }
-        if (nr == 0)
+        if (t->src_hyper) {
+            /* a source hypertable: its units are its chunks, numbered
+             * as of the snapshot; those of another snapshot cannot be
+             * completed under this one */
+            bool *done_units = lm_malloc((size_t)t->src_hyper->nparts * sizeof *done_units);
+            memset(done_units, 0, (size_t)t->src_hyper->nparts * sizeof *done_units);
+            for (int k = 0; k < ndone && !other_snapshot; k++) {
+                int u = atoi(PQgetvalue(done, k, 2));
+                if (strcmp(PQgetvalue(done, k, 0), t->nspname) == 0 &&
+                    strcmp(PQgetvalue(done, k, 1), t->relname) == 0 && u >= 0 && u < t->src_hyper->nparts)
+                    done_units[u] = true;
+            }
+            if (other_snapshot) {
+                lm_info("%s: %d chunk%s from snapshot other than \"%s\": reloading the hypertable",
+                        t->qname, nr, nr == 1 ? "" : "s", r->snapshot);
+                reset_table(r, target, t);
+                memset(done_units, 0, (size_t)t->src_hyper->nparts * sizeof *done_units);
+                reset++;
+            }
+            hyper_plan_units(r, &cap, t, done_units);
+            if (nr > 0 && !other_snapshot && t->nchunks == 0) {
+                t->skipped = true;
+                skipped++;
+            }
+            free(done_units);
+        } else if (nr == 0)
             plan_fresh(r, &cap, t);
         else {
             /* the pages not covered by finished chunks */
@@ -302,7 +328,7 @@ void plan_chunks(run *r, PGconn *target)
                 reset++;
             } else {
                 for (int g = 0; g < ngaps; g++)
-                    add_chunk(r, &cap, t, maxchunk + 1 + g, nr + ngaps, gaps[g].first,
+                    plan_add_chunk(r, &cap, t, maxchunk + 1 + g, nr + ngaps, gaps[g].first,
                               gaps[g].end, false);
             }
             free(gaps);
@@ -449,6 +475,25 @@ typedef struct srccol {
     bool generated;
 } srccol;
 
+/* t is a TimescaleDB hypertable on the target (one without chunks yet
+ * has no children: TRUNCATE ONLY would be refused) */
+static bool target_hypertable(PGconn *tgt, const table *t)
+{
+    const char *p[2] = {t->nspname, t->relname};
+    char *v = lm_query_value(tgt, LM_EXIT_SERVER,
+                             "SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL");
+    bool yes = false;
+    if (v && v[0] == 't') {
+        PGresult *res = lm_execp(tgt, LM_EXIT_SERVER,
+                                 "SELECT 1 FROM _timescaledb_catalog.hypertable WHERE schema_name = $1"
+                                 " AND table_name = $2", 2, p);
+        yes = PQntuples(res) > 0;
+        PQclear(res);
+    }
+    free(v);
+    return yes;
+}
+
 void check_target_tables(run *r, PGconn *src, PGconn *tgt)
 {
     lm_buf ids = {0};
@@ -513,7 +558,7 @@ void check_target_tables(run *r, PGconn *src, PGconn *tgt)
             problems++;
             goto next;
         }
-        t->routed = PQgetvalue(tc, 0, 0)[0] == 't';
+        t->routed = PQgetvalue(tc, 0, 0)[0] == 't' || target_hypertable(tgt, t);
         for (int s = 0; s < nsc; s++) {
             int k;
             for (k = 0; k < ntc; k++)

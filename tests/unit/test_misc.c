@@ -8,6 +8,7 @@
 #include "log.h"
 #include "marker.h"
 #include "opts.h"
+#include "tsdbrestore.h"
 #include "unit.h"
 
 static void json_strings(void)
@@ -115,10 +116,42 @@ static void marker_mac(void)
     free(m);
 }
 
+/* a hypertable's constraint from pg_restore's script, without ONLY */
+static void tsdb_without_only(void)
+{
+    const char *head = "--\n-- PostgreSQL database dump\n--\n\n\\restrict abcDEF123\n\n"
+                       "SET statement_timeout = 0;\n"
+                       "SELECT pg_catalog.set_config('search_path', '', false);\n\n"
+                       "--\n-- Name: ALTER TABLE ONLY x; Type: CONSTRAINT; Schema: public; Owner: o\n--\n\n";
+    const char *tail = "\n\n--\n-- PostgreSQL database dump complete\n--\n\n\\unrestrict abcDEF123\n\n";
+    const char *set = "SET statement_timeout = 0;\nSELECT pg_catalog.set_config('search_path', '', false);\n";
+    char *in, *out, *want;
+
+    in = lm_psprintf("%sALTER TABLE ONLY \"Sch ema\".\"t;x\"\n    ADD CONSTRAINT k PRIMARY KEY (a);%s", head, tail);
+    out = lm_tsdb_without_only(in, "\"Sch ema\".\"t;x\"");
+    want = lm_psprintf("%sALTER TABLE \"Sch ema\".\"t;x\"\n    ADD CONSTRAINT k PRIMARY KEY (a);\n\n--\n"
+                       "-- PostgreSQL database dump complete\n--\n\n", set);
+    CHECK_STR(out, want);
+    free(out);
+    free(want);
+    /* another table: refused; a check constraint comes without ONLY */
+    CHECK(lm_tsdb_without_only(in, "public.t") == NULL);
+    free(in);
+    in = lm_psprintf("%sALTER TABLE public.r\n    ADD CONSTRAINT c CHECK ((v <> '\nALTER TABLE ONLY public.r\n'::text)) "
+                     "NOT VALID;%s", head, tail);
+    out = lm_tsdb_without_only(in, "public.r");
+    CHECK(out && strstr(out, "ALTER TABLE public.r\n    ADD CONSTRAINT c CHECK ((v <> '\nALTER TABLE ONLY public.r\n'"));
+    CHECK(out && !strstr(out, "restrict"));
+    free(out);
+    free(in);
+    CHECK(lm_tsdb_without_only("SET x = 1;\n", "public.r") == NULL);
+}
+
 const unit_test unit_misc_tests[] = {
     {"JSON string escaping", json_strings},
     {"replication slot name rules", slot_names},
     {"cutover marker token parsing", marker_key},
     {"cutover marker MAC made and verified", marker_mac},
+    {"a hypertable's constraint without ONLY", tsdb_without_only},
     {NULL, NULL},
 };
