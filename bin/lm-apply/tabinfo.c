@@ -202,13 +202,23 @@ tabinfo *tab_info(apply_target *t, lm_relentry *e)
     PQclear(res);
     /* UPDATE ONLY, DELETE FROM ONLY of a partitioned table touch no row,
      * TRUNCATE ONLY of one is an error; a TimescaleDB hypertable keeps its
-     * rows in chunks that inherit from it */
+     * rows in chunks that inherit from it (older TimescaleDB marks one with
+     * its ts_insert_blocker trigger; its catalog says so in every version) */
     res = tgt_query(t,
                     "SELECT c.relkind = 'p' OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid"
-                    " AND t.tgname = 'ts_insert_blocker') FROM pg_class c JOIN pg_namespace n"
+                    " AND t.tgname = 'ts_insert_blocker'),"
+                    " EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+                    " FROM pg_class c JOIN pg_namespace n"
                     " ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2",
                     2, p);
     ti->routed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    if (!ti->routed && PQntuples(res) == 1 && PQgetvalue(res, 0, 1)[0] == 't') {
+        PQclear(res);
+        res = tgt_query(t,
+                        "SELECT EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable"
+                        " WHERE schema_name = $1 AND table_name = $2)", 2, p);
+        ti->routed = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    }
     PQclear(res);
 
     if (e->rel.replident == 'f') {

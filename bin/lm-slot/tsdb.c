@@ -49,7 +49,19 @@ char *tsdb_not_user_table(const char *n, const char *c)
                        n, n, c);
 }
 
-/* ARRAY['"a"."b"', ...]::regclass[] of the hypertables in scope. */
+/* Hypertable h's name quoted as lm_qualified quotes it: no regclass
+ * casts, which fail on a schema the role may not use. */
+#define HT_QUAL "('\"' || replace(h.schema_name, '\"', '\"\"') || '\".\"' || replace(h.table_name, '\"', '\"\"') || '\"')"
+
+/* The pg_class rows of chunk ch (c) and of its hypertable h (hc), joined by
+ * name. */
+#define CHUNK_CLASSES \
+    " JOIN pg_namespace cn ON cn.nspname = ch.schema_name" \
+    " JOIN pg_class c ON c.relnamespace = cn.oid AND c.relname = ch.table_name" \
+    " JOIN pg_namespace hn ON hn.nspname = h.schema_name" \
+    " JOIN pg_class hc ON hc.relnamespace = hn.oid AND hc.relname = h.table_name"
+
+/* ARRAY['"a"."b"', ...]::text[] of the hypertables in scope. */
 static char *hypertables_array(const scope *sc)
 {
     lm_buf b = {0};
@@ -63,11 +75,11 @@ static char *hypertables_array(const scope *sc)
             lm_buf_u8(&b, ',');
         lm_quote_literal(&b, sc->t[i].qual);
     }
-    lm_buf_puts(&b, "]::regclass[]");
+    lm_buf_puts(&b, "]::text[]");
     lm_buf_u8(&b, '\0');
     if (n == 0) {
         lm_buf_free(&b);
-        return lm_strdup("'{}'::regclass[]");
+        return lm_strdup("'{}'::text[]");
     }
     return (char *)b.data;
 }
@@ -182,9 +194,8 @@ void tsdb_preflight(PGconn *conn, const slot_opts *o, scope *sc, bool superuser,
                       " h.schema_name, h.table_name)"
                       " FROM _timescaledb_catalog.chunk ch"
                       " JOIN _timescaledb_catalog.hypertable h ON h.id = ch.hypertable_id"
-                      " JOIN pg_class c ON c.oid = to_regclass(format('%%I.%%I', ch.schema_name, ch.table_name))"
-                      " JOIN pg_class hc ON hc.oid = to_regclass(format('%%I.%%I', h.schema_name, h.table_name))"
-                      " WHERE hc.oid = ANY(%s) AND " HAS_IDENTITY("hc") " AND NOT " HAS_IDENTITY("c")
+                      CHUNK_CLASSES
+                      " WHERE " HT_QUAL " = ANY(%s) AND " HAS_IDENTITY("hc") " AND NOT " HAS_IDENTITY("c")
                       " ORDER BY ch.id", hts);
     if (list_problems(conn, sql, "chunk",
                       "it lacks the replica identity its hypertable has, so its UPDATE and DELETE "
@@ -198,7 +209,7 @@ void tsdb_preflight(PGconn *conn, const slot_opts *o, scope *sc, bool superuser,
                       " FROM _timescaledb_catalog.chunk ch"
                       " JOIN _timescaledb_catalog.hypertable h ON h.id = ch.hypertable_id"
                       " WHERE (ch.compressed_chunk_id IS NOT NULL OR ch.status & 1 <> 0)"
-                      " AND to_regclass(format('%%I.%%I', h.schema_name, h.table_name)) = ANY(%s)"
+                      " AND " HT_QUAL " = ANY(%s)"
                       " ORDER BY ch.id", hts);
     if (list_problems(conn, sql, "compressed chunk",
                       "its rows are in TimescaleDB's internal compressed form, whose changes "
@@ -260,9 +271,8 @@ bool tsdb_check_chunks_full(PGconn *conn, const char *qual)
     char *sql = lm_psprintf("SELECT string_agg(format('%%I.%%I', ch.schema_name, ch.table_name), ', ')"
                             " FROM _timescaledb_catalog.chunk ch"
                             " JOIN _timescaledb_catalog.hypertable h ON h.id = ch.hypertable_id"
-                            " JOIN pg_class c ON c.oid = to_regclass(format('%%I.%%I', ch.schema_name,"
-                            "  ch.table_name))"
-                            " WHERE to_regclass(format('%%I.%%I', h.schema_name, h.table_name)) = %s::regclass"
+                            CHUNK_CLASSES
+                            " WHERE " HT_QUAL " = %s"
                             " AND c.relreplident <> 'f'", lit);
     char *bad = lm_query_value(conn, LM_EXIT_SERVER, sql);
 
