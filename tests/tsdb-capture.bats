@@ -107,12 +107,18 @@ copy_rows() {
     done
 }
 
+# A database NAME on the source only (use_db: S is its connection string).
+src_db() {
+    use_db "$1"
+    q source -c "CREATE DATABASE \"$1\""
+}
+
 slot_tables() { src -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = '$1' ORDER BY 1"; }
 
 @test "lm-slot create leaves every extension's own tables out, TimescaleDB's and others' alike" {
     # a table that belongs to another extension (ALTER EXTENSION ... ADD
     # TABLE makes the same pg_depend row an extension script does), keyless
-    both_dbs ext
+    src_db ext
     src -c "CREATE EXTENSION isn" -c "CREATE TABLE isn_owned (a int)" \
         -c "ALTER EXTENSION isn ADD TABLE isn_owned" -c "CREATE TABLE mine (id int PRIMARY KEY)"
     run -0 --separate-stderr lm-slot create --source "$S" --slot ext_plain
@@ -137,7 +143,7 @@ slot_tables() { src -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_pu
 }
 
 @test "a TimescaleDB source: hypertables plus their chunk schemas, keyless ones FULL through the hypertable" {
-    both_dbs pub
+    src_db pub
     schema_sql | src -q -f - >/dev/null
     # without --replica-identity-full the keyless hypertable is named (the
     # chunks never are, nor TimescaleDB's keyless catalog tables)
@@ -191,7 +197,7 @@ slot_tables() { src -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_pu
 }
 
 @test "lm-slot create names compressed chunks, continuous aggregates and chunk-dropping jobs first" {
-    both_dbs pre
+    src_db pre
     schema_sql | src -q -f - >/dev/null
     # The apache build of TimescaleDB can make none of these, so their
     # catalog rows are written by hand as superuser (in one transaction,
@@ -306,7 +312,7 @@ SQL
 }
 
 @test "a chunk dropped before lm-decode reached its changes: exit 4, naming it" {
-    both_dbs gone
+    src_db gone
     src -c "CREATE EXTENSION timescaledb" -c "CREATE TABLE g (t timestamptz NOT NULL PRIMARY KEY)" \
         -c "SELECT create_hypertable('g', 't')" -c "INSERT INTO g VALUES ('2024-01-01')" >/dev/null
     run -0 --separate-stderr lm-slot create --source "$S" --slot gone
