@@ -4,7 +4,17 @@
  * downstream for long, writes each message as a record as it arrives
  * (memory does not grow with transaction size), and reports as flushed to
  * the slot only what is durable downstream: fsync'd spool segments, or the
- * positions the consumer acknowledges on the ack channel. */
+ * positions the consumer acknowledges on the ack channel.
+ *
+ * Why this file is over 800 lines: it is that one loop and the state it
+ * carries (positions written and durable, the open segment, the transaction
+ * being received), as file-scope variables that every part reads: the
+ * output and spool cut points, the status messages, the message handlers,
+ * reconnection. Splitting it would turn that state into a shared header of
+ * globals. What stands alone lives elsewhere: the ack channel (ack.c), the
+ * spool protocol (common/spool.c), records and frames (common/stream.c,
+ * common/record.c), pgoutput parsing (common/pgoutput.c), the relation
+ * cache (common/relcache.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ack.h"
 #include "chunkmap.h"
 #include "exitcodes.h"
 #include "log.h"
@@ -88,13 +99,8 @@ static uint64_t seg_start;
 static bool seg_has_lsn;               /* holds a complete transaction or position */
 static int64_t last_sync_us;
 
-/* ack channel */
-static int ack_fd = -1;
-static char ack_line[128];
-static size_t ack_len;
-static bool ack_is_fifo;
-static bool ack_skip;                  /* up to the next newline: a line of an earlier run */
-static off_t ack_offset;               /* regular file: bytes read so far */
+/* ack channel (pipe mode) */
+static ack_channel ack = {.fd = -1};
 
 /* counters */
 static uint64_t n_changes, n_xacts, n_bytes_in, n_skipped;
@@ -267,86 +273,6 @@ static void flush_output(void)
     last_flush_us = lm_monotonic_us();
 }
 
-/* ------------------------------------------------------------ the ack side */
-
-static void open_ack(void)
-{
-    struct stat sb;
-
-    if (!opt_ack)
-        return;
-    if (stat(opt_ack, &sb) == 0 && S_ISFIFO(sb.st_mode)) {
-        /* read-write: open never blocks and the FIFO never reports EOF */
-        ack_fd = open(opt_ack, O_RDWR | O_NONBLOCK | O_CLOEXEC);
-        ack_is_fifo = true;
-    } else
-        ack_fd = open(opt_ack, O_RDONLY | O_NONBLOCK | O_CREAT | O_CLOEXEC, 0600);
-    if (ack_fd < 0)
-        lm_fatal(LM_EXIT_IO, "could not open ack file \"%s\": %s", opt_ack, strerror(errno));
-    if (!ack_is_fifo) {
-        /* A regular file keeps the lines of earlier runs (lm-apply
-         * appends): they acknowledge data of another stream, or not yet
-         * applied. Only lines written from now on count: reading starts at
-         * the end, and a line cut short there is no line of ours. */
-        char last;
-        off_t end = lseek(ack_fd, 0, SEEK_END);
-        if (end < 0)
-            lm_fatal(LM_EXIT_IO, "could not seek in ack file \"%s\": %s", opt_ack, strerror(errno));
-        if (end > 0 && pread(ack_fd, &last, 1, end - 1) == 1 && last != '\n')
-            ack_skip = true;
-        ack_offset = end;
-    }
-}
-
-static void read_acks(void)
-{
-    char buf[4096];
-
-    if (ack_fd < 0)
-        return;
-    if (!ack_is_fifo) {
-        /* a file cut back (truncated by its owner) is read again from
-         * its start: its lines are new */
-        struct stat sb;
-        if (fstat(ack_fd, &sb) == 0 && sb.st_size < ack_offset) {
-            ack_offset = lseek(ack_fd, 0, SEEK_SET);
-            ack_len = 0;
-            ack_skip = false;
-        }
-    }
-    for (;;) {
-        ssize_t n = read(ack_fd, buf, sizeof buf);
-        if (n <= 0)
-            return;
-        if (!ack_is_fifo)
-            ack_offset += n;
-        for (ssize_t i = 0; i < n; i++) {
-            char ch = buf[i];
-            if (ack_skip) {
-                ack_skip = ch != '\n';
-                continue;
-            }
-            if (ch == '\n') {
-                uint64_t lsn;
-                ack_line[ack_len] = '\0';
-                if (lm_lsn_parse(ack_line, &lsn)) {
-                    /* never ahead of what was written: a consumer of another
-                     * stream cannot make this slot skip anything */
-                    if (lsn > written_lsn)
-                        lsn = written_lsn;
-                    if (lsn > durable_lsn)
-                        durable_lsn = lsn;
-                } else if (ack_len)
-                    lm_warning("ignoring a malformed line on the ack channel: \"%s\"", ack_line);
-                ack_len = 0;
-            } else if (ack_len < sizeof ack_line - 1)
-                ack_line[ack_len++] = ch;
-        }
-        if (!ack_is_fifo && (size_t)n < sizeof buf)
-            return;
-    }
-}
-
 /* ------------------------------------------------------ replication status */
 
 static bool send_status(bool force);
@@ -360,7 +286,7 @@ static void output_blocked(void *arg)
     (void)arg;
     if (!conn || PQstatus(conn) != CONNECTION_OK)
         return;
-    read_acks();
+    ack_read(&ack, written_lsn, &durable_lsn);
     (void)send_status(false);
 }
 
@@ -711,7 +637,7 @@ static void housekeeping(void)
             sync_segment();
         maybe_rotate();
     } else
-        read_acks();
+        ack_read(&ack, written_lsn, &durable_lsn);
 }
 
 /* Wait for input on the connection (or the ack channel) for at most ms. */
@@ -724,8 +650,8 @@ static void wait_input(int ms)
     pfd[n].events = POLLIN;
     n++;
     /* a regular file is always readable: polling it would spin */
-    if (ack_fd >= 0 && ack_is_fifo) {
-        pfd[n].fd = ack_fd;
+    if (ack_pollfd(&ack) >= 0) {
+        pfd[n].fd = ack_pollfd(&ack);
         pfd[n].events = POLLIN;
         n++;
     }
@@ -981,7 +907,7 @@ int main(int argc, char **argv)
         output_nonblocking();
         /* before anything is written: the consumer's acks for this run
          * come after it, and only those are read */
-        open_ack();
+        ack_open(&ack, opt_ack);
         put_header();
         flush_output();
         if (!opt_ack)
@@ -1079,7 +1005,7 @@ int main(int argc, char **argv)
             int64_t until = lm_monotonic_us() + 5000000;
             while (durable_lsn < written_lsn && lm_monotonic_us() < until) {
                 wait_input(100);
-                read_acks();
+                ack_read(&ack, written_lsn, &durable_lsn);
                 if (conn && PQstatus(conn) == CONNECTION_OK && PQconsumeInput(conn)) {
                     char *buf;
                     while (PQgetCopyData(conn, &buf, 1) > 0)
