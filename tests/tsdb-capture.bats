@@ -64,6 +64,9 @@ INSERT INTO ints SELECT g * 97, g FROM generate_series(1, 40) g;
 INSERT INTO rides SELECT timestamptz '2024-01-01' + g * interval '1 day', 'v' || g % 3, g FROM generate_series(1, 30) g;
 INSERT INTO rides SELECT timestamptz '2024-01-02', 'dup', 7 FROM generate_series(1, 2);
 INSERT INTO $HT SELECT timestamptz '2024-01-01' + g * interval '5 hours', g FROM generate_series(1, 20) g;
+CREATE TABLE trunc (t int NOT NULL PRIMARY KEY, v text);
+SELECT create_hypertable('trunc', 't', chunk_time_interval => 10);
+INSERT INTO trunc SELECT g, 'old' FROM generate_series(1, 25) g;
 SQL
 }
 
@@ -82,12 +85,14 @@ SELECT create_hypertable('rides', 't', chunk_time_interval => interval '7 days')
 CREATE SCHEMA "Sch ema";
 CREATE TABLE $HT (t timestamptz NOT NULL PRIMARY KEY, "a b" int);
 SELECT create_hypertable('$HT', 't', chunk_time_interval => interval '1 day');
+CREATE TABLE trunc (t int NOT NULL PRIMARY KEY, v text);
+SELECT create_hypertable('trunc', 't', chunk_time_interval => 10);
 SQL
 }
 
 # The rows of each hypertable, read through it, in one column order.
 SELECTS=("SELECT t, dev, v, note FROM metrics" "SELECT id, v FROM ints"
-         "SELECT t, vendor, fare FROM rides" "SELECT t, \"a b\" FROM $HT")
+         "SELECT t, vendor, fare FROM rides" "SELECT t, \"a b\" FROM $HT" "SELECT t, v FROM trunc")
 ht_hashes() {   # ht_hashes CLUSTER
     local s
     for s in "${SELECTS[@]}"; do
@@ -155,15 +160,16 @@ slot_tables() { src -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_pu
     run -0 --separate-stderr lm-slot create --source "$S" --slot pub --replica-identity-full
     [[ $stderr == *"set REPLICA IDENTITY FULL on hypertable public.rides"* ]]
     # the explicit list: the hypertables (TimescaleDB itself adds the
-    # chunks that exist to a publication that names their hypertable), none
-    # of TimescaleDB's own tables
+    # chunks that exist to a publication that names their hypertable) and
+    # TimescaleDB's chunk catalog (for lm-decode only), no other table of
+    # TimescaleDB's
     run -0 src -c "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_publication_rel pr
                    JOIN pg_publication p ON p.oid = pr.prpubid JOIN pg_class c ON c.oid = pr.prrelid
                    JOIN pg_namespace n ON n.oid = c.relnamespace WHERE p.pubname = 'pub'
                    AND NOT EXISTS (SELECT 1 FROM _timescaledb_catalog.chunk ch
                                    WHERE ch.schema_name = n.nspname AND ch.table_name = c.relname)
                    ORDER BY 1"
-    assert_output "$(printf '%s\n' "$HT" public.ints public.metrics public.rides)"
+    assert_output "$(printf '%s\n' "$HT" _timescaledb_catalog.chunk public.ints public.metrics public.rides public.trunc)"
     # the schemas: TimescaleDB's default and the hostile hypertable's own
     run -0 src -c "SELECT pn.pnnspid::regnamespace::text FROM pg_publication_namespace pn
                    JOIN pg_publication p ON p.oid = pn.pnpubid WHERE p.pubname = 'pub' ORDER BY 1"
@@ -187,7 +193,8 @@ slot_tables() { src -c "SELECT format('%I.%I', schemaname, tablename) FROM pg_pu
     # the chunk schemas need superuser; said so, and nothing is created
     src -c "CREATE ROLE lm_notsuper LOGIN REPLICATION" -c "GRANT CREATE ON DATABASE pub TO lm_notsuper" \
         -c "ALTER TABLE metrics OWNER TO lm_notsuper" -c "ALTER TABLE ints OWNER TO lm_notsuper" \
-        -c "ALTER TABLE rides OWNER TO lm_notsuper" -c "ALTER TABLE $HT OWNER TO lm_notsuper"
+        -c "ALTER TABLE rides OWNER TO lm_notsuper" -c "ALTER TABLE $HT OWNER TO lm_notsuper" \
+        -c "ALTER TABLE trunc OWNER TO lm_notsuper"
     run -4 --separate-stderr lm-slot create --source "${S/user=postgres/user=lm_notsuper}" --slot pub_ns
     [[ $stderr == *'role "lm_notsuper" is not a superuser'*'TABLES IN SCHEMA'* ]]
     [[ $stderr == *"1 problem found"* ]]
@@ -281,6 +288,12 @@ SQL
         -c "DELETE FROM metrics WHERE t >= '2030-01-01' AND dev = 2" \
         -c "DELETE FROM ints WHERE id = 100333" -c "UPDATE rides SET vendor = 'farther' WHERE t = '2030-03-01'" \
         -c "INSERT INTO ints VALUES (900000, 1)"
+    # a chunk made after the slot and dropped again by a TRUNCATE of its
+    # hypertable before lm-decode runs: the stream's chunk catalog rows
+    # name its hypertable; the chunks from before the slot, gone too, are
+    # in the TRUNCATE with their hypertable
+    src -c "INSERT INTO trunc VALUES (1000, 'gone')" \
+        -c "TRUNCATE trunc" -c "INSERT INTO trunc VALUES (2000, 'new'), (5, 'again')"
     run -0 src -c "SELECT count(*) > $(cat "$T/chunks.before") FROM show_chunks('metrics')"
     assert_output t
     end=$(src -c "SELECT pg_current_wal_lsn()")
@@ -311,17 +324,17 @@ SQL
     run -0 lm-slot drop --source "$S" --slot cap
 }
 
-@test "a chunk dropped before lm-decode reached its changes: exit 4, naming it" {
+@test "a chunk made before the slot, dropped before lm-decode started: exit 4, naming it" {
     src_db gone
     src -c "CREATE EXTENSION timescaledb" -c "CREATE TABLE g (t timestamptz NOT NULL PRIMARY KEY)" \
-        -c "SELECT create_hypertable('g', 't')" -c "INSERT INTO g VALUES ('2024-01-01')" >/dev/null
+        -c "SELECT create_hypertable('g', 't')" -c "INSERT INTO g VALUES ('2024-01-01'), ('2035-01-01')" >/dev/null
     run -0 --separate-stderr lm-slot create --source "$S" --slot gone
-    src -c "INSERT INTO g VALUES ('2035-01-01')"
+    src -c "INSERT INTO g VALUES ('2035-01-02')"
     chunk=$(src -c "SELECT c FROM show_chunks('g', newer_than => timestamptz '2030-01-01') c")
     src -c "SELECT drop_chunks('g', newer_than => timestamptz '2030-01-01')" >/dev/null
     end=$(src -c "SELECT pg_current_wal_lsn()")
     run -4 --separate-stderr lm-decode --source "$S" --slot gone --endpos "$end" -o "$T/gone.lm"
-    [[ $stderr == *"relation $chunk ("*") in the stream no longer exists on the source"* ]]
+    [[ $stderr == *"an INSERT of relation $chunk (relid "*"), which no longer exists on the source"* ]]
     [[ $stderr == *"drop_chunks"* ]]
     run -0 lm-slot drop --source "$S" --slot gone
 }

@@ -17,6 +17,14 @@
  * the same table (a chunk's columns may differ in order or dropped columns
  * from another's; they match the hypertable's by name).
  *
+ * A chunk can be gone by the time its changes are decoded (a TRUNCATE of
+ * its hypertable drops it, drop_chunks). lm-slot also publishes
+ * TimescaleDB's chunk catalog, _timescaledb_catalog.chunk, whose rows
+ * arrive in the transaction that makes a chunk, before the chunk's first
+ * row: they are kept (never written out), and a relation gone from the
+ * catalog is found there by the schema and name its Relation message
+ * carries, as the catalog had them then.
+ *
  * Published schemas carry more than chunks: TimescaleDB's own tables
  * (members of the extension) and internal hypertables. Their Relation
  * records and changes are left out, as are the chunks of a hypertable the
@@ -31,12 +39,18 @@
 #include "pgconn.h"
 
 /* What to do with a relid's records. */
-enum { CM_PASS = 'p', CM_MAP = 'm', CM_SKIP = 's' };
+enum {
+    CM_PASS = 'p',           /* a table of the user's, written as it is */
+    CM_HYPER = 'h',          /* a hypertable: the same */
+    CM_MAP = 'm',            /* a chunk: written under its hypertable's name */
+    CM_SKIP = 's',           /* not user data: left out */
+    CM_GONE = 'g'            /* a chunk gone from the source, of a hypertable unknown */
+};
 
 typedef struct cm_entry {
     uint32_t relid;          /* 0: empty slot */
     char what;
-    char *nspname;           /* CM_MAP: the hypertable's */
+    char *nspname;           /* CM_MAP: the hypertable's; CM_GONE: the chunk's */
     char *relname;
 } cm_entry;
 
@@ -47,6 +61,17 @@ static char *cm_publication;
 static cm_entry *cm_tab;
 static size_t cm_cap;        /* a power of two */
 static size_t cm_n;
+
+/* The chunk catalog's rows seen in the stream: schema, name, hypertable */
+typedef struct cm_hist {
+    char *nspname;
+    char *relname;
+    char *hypertable_id;
+} cm_hist;
+static cm_hist *cm_hists;
+static size_t cm_nhists;
+static uint32_t cat_relid;          /* _timescaledb_catalog.chunk in the stream */
+static int cat_schema = -1, cat_table = -1, cat_htid = -1;
 
 /* The classification of relations c (pg_class) in n (pg_namespace), with
  * their chunk row ch and hypertable h when they are chunks; $1 is the
@@ -63,6 +88,8 @@ static size_t cm_n;
     "  WHEN EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass" \
     "   AND d.objid = c.oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')" \
     "   OR n.nspname LIKE '\\_timescaledb\\_%' THEN 's'" \
+    "  WHEN EXISTS (SELECT 1 FROM _timescaledb_catalog.hypertable ht" \
+    "   WHERE ht.schema_name = n.nspname AND ht.table_name = c.relname) THEN 'h'" \
     "  ELSE 'p' END," \
     " h.schema_name, h.table_name" \
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace" \
@@ -216,28 +243,118 @@ static cm_entry *cm_lookup(const lm_relation *rel)
     }
     PQclear(res);
 
+    /* gone: the chunk catalog's rows seen in the stream may know it */
+    for (size_t i = cm_nhists; i-- > 0;) {
+        if (strcmp(cm_hists[i].nspname, rel->nspname) != 0 ||
+            strcmp(cm_hists[i].relname, rel->relname) != 0)
+            continue;
+        {
+            const char *p[2] = {cm_publication, cm_hists[i].hypertable_id};
+            res = cm_query("WITH pub AS MATERIALIZED (SELECT schemaname, tablename"
+                           "  FROM pg_publication_tables WHERE pubname = $1)"
+                           " SELECT h.id, '', '', CASE WHEN h.schema_name NOT LIKE '\\_timescaledb\\_%'"
+                           "  AND EXISTS (SELECT 1 FROM pub WHERE pub.schemaname = h.schema_name"
+                           "   AND pub.tablename = h.table_name) THEN 'm' ELSE 's' END,"
+                           " h.schema_name, h.table_name"
+                           " FROM _timescaledb_catalog.hypertable h WHERE h.id = $2::int", 2, p);
+        }
+        if (PQntuples(res) == 1) {
+            e = cm_insert(rel->relid);
+            free(e->nspname);
+            free(e->relname);
+            e->what = PQgetvalue(res, 0, 3)[0];
+            e->nspname = e->what == CM_MAP ? lm_strdup(PQgetvalue(res, 0, 4)) : NULL;
+            e->relname = e->what == CM_MAP ? lm_strdup(PQgetvalue(res, 0, 5)) : NULL;
+            lm_info("relation %s.%s (relid %s), gone from the source, was a chunk of hypertable "
+                    "%s.%s", rel->nspname, rel->relname, oid, PQgetvalue(res, 0, 4),
+                    PQgetvalue(res, 0, 5));
+            PQclear(res);
+            return e;
+        }
+        PQclear(res);
+        break;
+    }
+
     /* gone: harmless for a table of the user's (the stream names it as
-     * pgoutput did), but a chunk's hypertable cannot be known any more */
+     * pgoutput did), but a chunk's hypertable cannot be known any more:
+     * its rows changed are an error (cm_gone); a TRUNCATE of its
+     * hypertable, which dropped it, is not */
     {
         const char *p[1] = {rel->nspname};
         res = cm_query("SELECT $1 LIKE '\\_timescaledb\\_%' OR EXISTS (SELECT 1 FROM"
                        " _timescaledb_catalog.hypertable WHERE associated_schema_name = $1)",
                        1, p);
         if (strcmp(PQgetvalue(res, 0, 0), "t") == 0) {
-            lm_error("relation %s.%s (relid %u) in the stream no longer exists on the source: "
-                     "a chunk dropped before lm-decode reached its changes, whose hypertable "
-                     "cannot be known", rel->nspname, rel->relname, rel->relid);
-            lm_detail("Its changes cannot be written under its hypertable's name; nothing past "
-                      "the last complete transaction was acknowledged.");
-            lm_hint("Chunks must not be dropped on the source during a migration (drop_chunks, "
-                    "retention policies, DROP TABLE of a chunk); start the migration again.");
-            exit(LM_EXIT_PREFLIGHT);
+            PQclear(res);
+            e = cm_insert(rel->relid);
+            free(e->nspname);
+            free(e->relname);
+            e->what = CM_GONE;
+            e->nspname = lm_strdup(rel->nspname);
+            e->relname = lm_strdup(rel->relname);
+            return e;
         }
         PQclear(res);
     }
     e = cm_insert(rel->relid);
     e->what = CM_PASS;
     return e;
+}
+
+/* Rows of a chunk whose hypertable cannot be known: the end. */
+static void cm_gone(const cm_entry *e, const char *what)
+{
+    lm_error("%s of relation %s.%s (relid %u), which no longer exists on the source: a chunk "
+             "dropped before lm-decode reached its changes, whose hypertable cannot be known",
+             what, e->nspname, e->relname, e->relid);
+    lm_detail("Its changes cannot be written under its hypertable's name; nothing past the "
+              "last complete transaction was acknowledged.");
+    lm_hint("Chunks must not be dropped on the source during a migration (drop_chunks, "
+            "retention policies, DROP TABLE of a chunk) before lm-decode has passed their "
+            "changes; start the migration again.");
+    exit(LM_EXIT_PREFLIGHT);
+}
+
+/* The chunk catalog's Relation message: where its columns are. */
+static void cat_relation(const lm_relation *rel)
+{
+    cat_relid = rel->relid;
+    cat_schema = cat_table = cat_htid = -1;
+    for (uint32_t i = 0; i < rel->natts; i++) {
+        if (strcmp(rel->cols[i].name, "schema_name") == 0)
+            cat_schema = (int)i;
+        else if (strcmp(rel->cols[i].name, "table_name") == 0)
+            cat_table = (int)i;
+        else if (strcmp(rel->cols[i].name, "hypertable_id") == 0)
+            cat_htid = (int)i;
+    }
+}
+
+static char *text_col(const lm_tuple *t, int i)
+{
+    if (i < 0 || (uint32_t)i >= t->ncols || t->cols[i].kind != 't')
+        return NULL;
+    {
+        char *s = lm_malloc(t->cols[i].len + 1);
+        memcpy(s, t->cols[i].data, t->cols[i].len);
+        s[t->cols[i].len] = '\0';
+        return s;
+    }
+}
+
+/* A chunk catalog row, new or changed: keep where it points. */
+static void cat_row(const lm_tuple *t)
+{
+    cm_hist h = {text_col(t, cat_schema), text_col(t, cat_table), text_col(t, cat_htid)};
+
+    if (!h.nspname || !h.relname || !h.hypertable_id) {
+        free(h.nspname);
+        free(h.relname);
+        free(h.hypertable_id);
+        return;
+    }
+    cm_hists = lm_realloc(cm_hists, (cm_nhists + 1) * sizeof *cm_hists);
+    cm_hists[cm_nhists++] = h;
 }
 
 bool chunkmap_filter(lm_record *r)
@@ -249,9 +366,19 @@ bool chunkmap_filter(lm_record *r)
         return true;
     switch (r->type) {
     case LM_REC_RELATION:
+        if (strcmp(r->u.rel.nspname, "_timescaledb_catalog") == 0 &&
+            strcmp(r->u.rel.relname, "chunk") == 0) {
+            cat_relation(&r->u.rel);
+            return false;
+        }
         e = cm_find(r->u.rel.relid);
         if (!e)
             e = cm_lookup(&r->u.rel);
+        if (e->what == CM_GONE) {
+            lm_info("relation %s.%s (relid %u) is gone from the source; its hypertable is not "
+                    "known", e->nspname, e->relname, e->relid);
+            return false;
+        }
         if (e->what == CM_SKIP) {
             lm_info("leaving out relation %s.%s (relid %u): TimescaleDB's or an extension's own "
                     "table, or a chunk of a hypertable the publication does not name",
@@ -263,22 +390,49 @@ bool chunkmap_filter(lm_record *r)
             r->u.rel.relname = e->relname;
         }
         return true;
-    case LM_REC_INSERT: relid = r->u.insert.relid; break;
-    case LM_REC_UPDATE: relid = r->u.update.relid; break;
+    case LM_REC_INSERT:
+        relid = r->u.insert.relid;
+        if (cat_relid && relid == cat_relid) {
+            cat_row(&r->u.insert.newtup);
+            return false;
+        }
+        break;
+    case LM_REC_UPDATE:
+        relid = r->u.update.relid;
+        if (cat_relid && relid == cat_relid) {
+            cat_row(&r->u.update.newtup);
+            return false;
+        }
+        break;
     case LM_REC_DELETE: relid = r->u.del.relid; break;
     case LM_REC_TRUNCATE: {
+        /* a TRUNCATE of a hypertable drops its chunks: one gone by now is
+         * one of those (with the hypertable in the list, its rows go) */
         uint32_t n = 0;
+        const cm_entry *gone = NULL;
+        bool hyper = false;
         for (uint32_t i = 0; i < r->u.truncate.nrels; i++) {
             e = cm_find(r->u.truncate.relids[i]);
-            if (!e || e->what != CM_SKIP)
+            if (e && e->what == CM_GONE)
+                gone = e;
+            hyper |= e && e->what == CM_HYPER;
+            if ((!e || (e->what != CM_SKIP && e->what != CM_GONE)) &&
+                r->u.truncate.relids[i] != cat_relid)
                 r->u.truncate.relids[n++] = r->u.truncate.relids[i];
         }
+        if (gone && !hyper)
+            cm_gone(gone, "a TRUNCATE");
         r->u.truncate.nrels = n;
         return n > 0;
     }
     default:
         return true;
     }
+    if (cat_relid && relid == cat_relid)
+        return false;
     e = cm_find(relid);
+    if (e && e->what == CM_GONE)
+        cm_gone(e, r->type == LM_REC_INSERT ? "an INSERT" : r->type == LM_REC_UPDATE ? "an UPDATE"
+                                                                                    : "a DELETE");
     return !e || e->what != CM_SKIP;
 }

@@ -443,8 +443,13 @@ fail_sql:
                 lm_buf_puts(&b, ", ");
             lm_buf_put(&b, sc->t[i].qual, strlen(sc->t[i].qual));
         }
-        /* TimescaleDB: every table in the chunk schemas, those made later
-         * too, so that a new chunk is published from its first row */
+        /* TimescaleDB: its chunk catalog, whose rows tell lm-decode the
+         * hypertable of a chunk gone by the time its changes are decoded
+         * (lm-decode keeps them to itself), and every table in the chunk
+         * schemas, those made later too, so that a new chunk is published
+         * from its first row */
+        if (sc->nschemas)
+            lm_buf_puts(&b, ", _timescaledb_catalog.chunk");
         for (int i = 0; i < sc->nschemas; i++) {
             lm_buf_puts(&b, i ? ", " : ", TABLES IN SCHEMA ");
             lm_quote_ident(&b, sc->schemas[i]);
