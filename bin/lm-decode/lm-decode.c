@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ack.h"
+#include "chunkmap.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "lsn.h"
@@ -500,6 +501,9 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
     lm_arena_reset(&arena);
     if (lm_pgoutput_parse(msg, len, &r, &arena, err, sizeof err) < 0)
         lm_fatal(LM_EXIT_SERVER, "%s", err);
+    /* TimescaleDB: a chunk's relation under its hypertable's name */
+    if (!chunkmap_filter(&r))
+        return 0;
 
     switch (r.type) {
     case LM_REC_BEGIN:
@@ -883,6 +887,7 @@ int main(int argc, char **argv)
     conn = connect_source(true);
     fetch_identity();
     confirmed = preflight();
+    chunkmap_init(opt_source, opt_publication);
 
     if (opt_spool)
         prepare_spool();

@@ -2,6 +2,7 @@
  * and --hold. */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,25 +15,20 @@
 #include "sig.h"
 #include "slot.h"
 
-/* A table the publication would cover. */
-typedef struct pubtable {
-    char *display;       /* nsp.rel, for messages */
-    char *qual;          /* "nsp"."rel", quoted */
-    char replident;      /* d, n, f, i */
-    bool has_pk;
-    bool has_ri_index;
-    bool owned;
-    char *owner;
-} pubtable;
-
-typedef struct scope {
-    pubtable *t;
-    int n;
-} scope;
-
 static int nproblems;
 
 #define PROBLEM(...) do { lm_error(__VA_ARGS__); nproblems++; } while (0)
+
+void slot_problem(const char *fmt, ...)
+{
+    va_list ap;
+    char m[2048];
+
+    va_start(ap, fmt);
+    vsnprintf(m, sizeof m, fmt, ap);
+    va_end(ap);
+    PROBLEM("%s", m);
+}
 
 /* Schemas whose tables are never published: the system's and the tool's. */
 #define USER_SCHEMA(n) \
@@ -69,6 +65,9 @@ static char *match_expr(const char *n, const char *c, const char *arr)
                        n, c, arr, c, arr, n, c, arr);
 }
 
+/* The source's TimescaleDB version; NULL when it has none. */
+static char *tsdb_ver;
+
 static bool is_t(PGresult *res, int row, int col)
 {
     return strcmp(PQgetvalue(res, row, col), "t") == 0;
@@ -86,6 +85,10 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
     char *anc_match = match_expr("an", "ac", xarr);
     char *include;
     char *sql;
+    char *not_tsdb = tsdb_ver ? tsdb_not_user_table("n", "c") : lm_strdup("false");
+    char *chunk_schema = lm_strdup(tsdb_ver ?
+        "(SELECT h.associated_schema_name::text FROM _timescaledb_catalog.hypertable h"
+        " WHERE h.schema_name = n.nspname AND h.table_name = c.relname)" : "NULL::text");
     PGresult *res;
 
     if (o->ntables == 0 && o->nschemas == 0)
@@ -108,16 +111,20 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
         "  AND i.indimmediate AND i.indisvalid),"
         " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident"
         "  AND i.indimmediate AND i.indisvalid),"
-        " pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner)"
+        " pg_has_role(c.relowner, 'USAGE'), pg_get_userbyid(c.relowner), %s"
         " FROM leaf JOIN pg_class c ON c.oid = leaf.oid"
         " JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.relkind = 'r' AND c.relpersistence = 'p' AND " USER_SCHEMA("n")
+        /* an extension's own tables are not user data (the extension
+         * makes them on the target); TimescaleDB's chunks are published
+         * through their schemas (tsdb.c) */
+        " AND NOT " LM_EXT_MEMBER("c") " AND NOT %s"
         " AND NOT %s"
         " AND NOT EXISTS (SELECT 1 FROM pg_partition_ancestors(c.oid) a"
         "  JOIN pg_class ac ON ac.oid = a.relid JOIN pg_namespace an ON an.oid = ac.relnamespace"
         "  WHERE %s)"
         " ORDER BY 1, 2",
-        include, exc_match, anc_match);
+        include, chunk_schema, not_tsdb, exc_match, anc_match);
     res = lm_exec(conn, LM_EXIT_SERVER, sql);
     sc->n = PQntuples(res);
     sc->t = lm_malloc(sizeof *sc->t * (size_t)(sc->n ? sc->n : 1));
@@ -130,6 +137,7 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
         t->has_ri_index = is_t(res, i, 4);
         t->owned = is_t(res, i, 5);
         t->owner = lm_strdup(PQgetvalue(res, i, 6));
+        t->chunk_schema = PQgetisnull(res, i, 7) ? NULL : lm_strdup(PQgetvalue(res, i, 7));
     }
     PQclear(res);
     free(sql);
@@ -140,7 +148,7 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
     sql = lm_psprintf("SELECT string_agg(format('%%I.%%I', n.nspname, c.relname), ', ' ORDER BY 1, 2)"
                       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                       " WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'u' AND " USER_SCHEMA("n")
-                      " AND %s AND NOT %s",
+                      " AND NOT " LM_EXT_MEMBER("c") " AND %s AND NOT %s",
                       include, exc_match);
     res = lm_exec(conn, LM_EXIT_SERVER, sql);
     if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
@@ -152,15 +160,32 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
     /* names given that match nothing are mistakes, not empty sets */
     if (o->ntables) {
         char *m = match_expr("n", "c", "ARRAY[p]");
-        sql = lm_psprintf("SELECT p FROM unnest(%s) p WHERE NOT EXISTS ("
+        /* with the extension that owns it, when one does */
+        sql = lm_psprintf("SELECT p, (SELECT e.extname FROM pg_class c"
+                          "  JOIN pg_namespace n ON n.oid = c.relnamespace"
+                          "  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid"
+                          "   AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'"
+                          "  JOIN pg_extension e ON e.oid = d.refobjid WHERE %s LIMIT 1)"
+                          " FROM unnest(%s) p WHERE NOT EXISTS ("
                           " SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                           " WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'"
-                          " AND " USER_SCHEMA("n") " AND %s)", tarr, m);
+                          " AND " USER_SCHEMA("n") " AND NOT " LM_EXT_MEMBER("c")
+                          " AND NOT %s AND %s)", m, tarr, not_tsdb, m);
         res = lm_exec(conn, LM_EXIT_SERVER, sql);
         for (int i = 0; i < PQntuples(res); i++)
-            PROBLEM("table \"%s\" not found: --table names an ordinary or partitioned, permanent "
-                    "table in a user schema (views, materialized views, foreign, unlogged and "
-                    "temporary tables cannot be published)", PQgetvalue(res, i, 0));
+            if (!PQgetisnull(res, i, 1))
+                PROBLEM("table \"%s\" belongs to extension \"%s\": an extension's own tables are "
+                        "not user data and are never published (the extension makes them on "
+                        "the target)", PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+            else if (tsdb_ver)
+                PROBLEM("table \"%s\" not found: --table names an ordinary or partitioned, "
+                        "permanent table in a user schema, or a TimescaleDB hypertable (its "
+                        "chunks are published through the hypertable, never one by one)",
+                        PQgetvalue(res, i, 0));
+            else
+                PROBLEM("table \"%s\" not found: --table names an ordinary or partitioned, permanent "
+                        "table in a user schema (views, materialized views, foreign, unlogged and "
+                        "temporary tables cannot be published)", PQgetvalue(res, i, 0));
         PQclear(res);
         free(sql);
         free(m);
@@ -188,6 +213,8 @@ static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
         free(m);
     }
     free(include);
+    free(not_tsdb);
+    free(chunk_schema);
     free(inc_match);
     free(exc_match);
     free(anc_match);
@@ -322,6 +349,10 @@ static void preflight(PGconn *conn, const slot_opts *o, scope *sc, int **fix, in
                 "left from an earlier attempt.", lm_ident(o->publication));
     }
 
+    tsdb_ver = tsdb_version(conn);
+    if (tsdb_ver)
+        lm_info("the source has TimescaleDB %s: hypertables are published with their chunks",
+                tsdb_ver);
     load_scope(conn, o, sc);
     /* a database of functions, views and extensions only has nothing to
      * stream, but its schema migrates: an empty publication and the slot
@@ -342,6 +373,8 @@ static void preflight(PGconn *conn, const slot_opts *o, scope *sc, int **fix, in
     if (nbad_owner)
         lm_hint("Run lm-slot as the tables' owner (or a member of the owning role) or a "
                 "superuser, or leave those tables out with --exclude-table.");
+    if (tsdb_ver)
+        tsdb_preflight(conn, o, sc, superuser, user);
 
     *fix = lm_malloc(sizeof **fix * (size_t)(sc->n ? sc->n : 1));
     *nfix = 0;
@@ -352,8 +385,10 @@ static void preflight(PGconn *conn, const slot_opts *o, scope *sc, int **fix, in
         (*fix)[(*nfix)++] = i;
         if (o->ri_full)
             continue;
-        PROBLEM("table %s has no replica identity (%s): once published, its UPDATE and DELETE "
-                "would fail on the source", t->display, why_no_identity(t));
+        PROBLEM("%s %s has no replica identity (%s): once published, its UPDATE and DELETE "
+                "would fail on the source%s", t->chunk_schema ? "hypertable" : "table",
+                t->display, why_no_identity(t),
+                t->chunk_schema ? " (its chunks take the replica identity set on it)" : "");
         if (t->replident == 'i' && t->has_pk)
             lm_hint("ALTER TABLE %s REPLICA IDENTITY DEFAULT;", t->qual);
         else
@@ -382,6 +417,12 @@ static void create_publication(PGconn *conn, const slot_opts *o, const scope *sc
             goto fail_sql;
         PQclear(res);
         free(sql);
+        /* TimescaleDB passes it on to the hypertable's chunks (and gives
+         * it to each chunk it makes later): make sure */
+        if (sc->t[fix[i]].chunk_schema && !tsdb_check_chunks_full(conn, sc->t[fix[i]].qual)) {
+            lm_detail("Nothing was created on the source.");
+            exit(LM_EXIT_SERVER);
+        }
         continue;
 fail_sql:
         lm_error("%s", err);
@@ -402,6 +443,17 @@ fail_sql:
                 lm_buf_puts(&b, ", ");
             lm_buf_put(&b, sc->t[i].qual, strlen(sc->t[i].qual));
         }
+        /* TimescaleDB: its chunk catalog, whose rows tell lm-decode the
+         * hypertable of a chunk gone by the time its changes are decoded
+         * (lm-decode keeps them to itself), and every table in the chunk
+         * schemas, those made later too, so that a new chunk is published
+         * from its first row */
+        if (sc->nschemas)
+            lm_buf_puts(&b, ", _timescaledb_catalog.chunk");
+        for (int i = 0; i < sc->nschemas; i++) {
+            lm_buf_puts(&b, i ? ", " : ", TABLES IN SCHEMA ");
+            lm_quote_ident(&b, sc->schemas[i]);
+        }
     }
     lm_buf_u8(&b, '\0');
     if (!(res = lm_exec_try(conn, (char *)b.data, &err))) {
@@ -416,13 +468,26 @@ fail_sql:
     PQclear(res);
     lm_exec_cmd(conn, LM_EXIT_SERVER, "COMMIT");
     for (int i = 0; i < nfix; i++)
-        lm_info("set REPLICA IDENTITY FULL on table %s (it has no primary key)",
+        lm_info("set REPLICA IDENTITY FULL on %s %s (it has no primary key)",
+                sc->t[fix[i]].chunk_schema ? "hypertable" : "table",
                 sc->t[fix[i]].display);
     if (o->all_tables) {
         lm_info("created publication \"%s\" FOR ALL TABLES", o->publication);
         lm_warning("FOR ALL TABLES also covers tables created later, keyless ones included: "
                    "UPDATE and DELETE on a new table without a primary key or replica identity "
                    "will fail on the source until it gets one");
+    } else if (sc->nschemas) {
+        lm_buf s2 = {0};
+        for (int i = 0; i < sc->nschemas; i++) {
+            if (i)
+                lm_buf_puts(&s2, ", ");
+            lm_buf_puts(&s2, sc->schemas[i]);
+        }
+        lm_buf_u8(&s2, '\0');
+        lm_info("created publication \"%s\" for %d table%s and every table in the chunk "
+                "schema%s %s", o->publication, sc->n, sc->n == 1 ? "" : "s",
+                sc->nschemas == 1 ? "" : "s", (char *)s2.data);
+        lm_buf_free(&s2);
     } else
         lm_info("created publication \"%s\" for %d table%s", o->publication, sc->n,
                 sc->n == 1 ? "" : "s");

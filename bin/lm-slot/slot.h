@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <libpq-fe.h>
+
 typedef struct slot_opts {
     const char *source;      /* connection string; "" = libpq environment */
     const char *slot;
@@ -52,6 +54,51 @@ void kv_str(kvout *k, const char *key, const char *val);
 void kv_raw(kvout *k, const char *key, const char *val);
 void kv_bool(kvout *k, const char *key, bool val);
 void kv_end(kvout *k);
+
+/* A table the publication would cover (create). */
+typedef struct pubtable {
+    char *display;       /* nsp.rel, for messages */
+    char *qual;          /* "nsp"."rel", quoted */
+    char replident;      /* d, n, f, i */
+    bool has_pk;
+    bool has_ri_index;
+    bool owned;
+    char *owner;
+    char *chunk_schema;  /* a TimescaleDB hypertable: where its chunks are; else NULL */
+} pubtable;
+
+typedef struct scope {
+    pubtable *t;
+    int n;
+    /* TimescaleDB: the schemas the publication covers whole (TABLES IN
+     * SCHEMA), so that chunks made after the slot are in it */
+    char **schemas;
+    int nschemas;
+} scope;
+
+/* create's preflight: log a problem (lm_error) and count it */
+void slot_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A relation that belongs to an extension (pg_depend deptype 'e'): not user
+ * data, never published. C is the pg_class alias. */
+#define LM_EXT_MEMBER(c) \
+    "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass" \
+    " AND d.objid = " c ".oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')"
+
+/* TimescaleDB on the source (tsdb.c). */
+/* The extension's version, or NULL when it is not installed. */
+char *tsdb_version(PGconn *conn);
+/* SQL (a boolean) for "relation C in namespace N is a chunk or lies in one
+ * of the extension's own schemas": left out of the explicit table list. */
+char *tsdb_not_user_table(const char *n, const char *c);
+/* What cannot be migrated live (compressed chunks, continuous aggregates,
+ * background jobs that drop or rewrite chunks), each a problem with what
+ * to do; the chunk schemas to publish into sc; their checks. */
+void tsdb_preflight(PGconn *conn, const slot_opts *o, scope *sc, bool superuser,
+                    const char *user);
+/* After REPLICA IDENTITY FULL on hypertable QUAL (inside the transaction):
+ * every chunk of it carries it too. Returns false (logged) if not. */
+bool tsdb_check_chunks_full(PGconn *conn, const char *qual);
 
 /* The subcommands; each returns the exit code. */
 int slot_create(const slot_opts *o);
