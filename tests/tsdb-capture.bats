@@ -11,16 +11,16 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-# TimescaleDB preloaded (tests/helpers.bash gets a shared copy of this on
-# main; this one keeps the suite standalone until then)
-TSDB_CONF=("shared_preload_libraries = 'timescaledb'" "timescaledb.telemetry_level = off")
-
 # A hostile hypertable, whose chunks live in a schema and under a prefix
 # of its own (never parsed: the map goes by relation id)
 HT='"Sch ema"."We""ird ht.x"'
 HT_CHUNKS_LIT="'Chunk''s \"sch\"'"
 
 setup_file() {
+    tsdb_installed || {
+        echo "TimescaleDB is not installed: run scripts/install-deps tsdb" >&2
+        return 1
+    }
     lm_cluster_root >/dev/null
     pg_start source "${TSDB_CONF[@]}"
     pg_start target "${TSDB_CONF[@]}"
