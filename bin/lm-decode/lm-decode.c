@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "ack.h"
+#include "ddl.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "lsn.h"
@@ -535,6 +536,8 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
             return LM_END_ENDPOS;
         return 0;
     case LM_REC_RELATION:
+        if (ddl_relation(&r))
+            return 0;
         lm_relcache_put(rels, &r.u.rel);
         put(&r);
         return 0;
@@ -565,6 +568,16 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
     default:
         if (skipping)
             return 0;
+        {
+            lm_record d;
+            int k = ddl_change(&r, &d, &arena);
+            if (k == 0)
+                return 0;
+            if (k == 1) {
+                put(&d);
+                return 0;
+            }
+        }
         if (r.type == LM_REC_INSERT || r.type == LM_REC_UPDATE || r.type == LM_REC_DELETE ||
             r.type == LM_REC_TRUNCATE)
             n_changes++;
@@ -876,6 +889,7 @@ int main(int argc, char **argv)
     conn = connect_source(true);
     fetch_identity();
     confirmed = preflight();
+    ddl_setup(conn, true);
 
     if (opt_spool)
         prepare_spool();
@@ -961,6 +975,7 @@ int main(int argc, char **argv)
             conn = connect_source(false);
             if (!conn)
                 continue;
+            ddl_setup(conn, false);
             if (start_streaming(written_lsn, &err)) {
                 lm_info("reconnected; streaming from %s", lm_lsn_format(written_lsn, a));
                 retries = 0;
