@@ -68,6 +68,7 @@ static bool in_src;
 static bool src_skip;
 static uint64_t src_commit_lsn;
 static bool src_marker;
+static bool src_ddl;            /* the transaction being read holds DDL */
 
 /* the group: source transactions in the open target transaction */
 static struct {
@@ -533,6 +534,7 @@ static void process(const lm_record *r)
         ensure_origin();
         in_src = true;
         src_marker = false;
+        src_ddl = false;
         src_commit_lsn = r->u.begin.final_lsn;
         src_skip = r->u.begin.final_lsn < applied ||
                    (grp.ntxn > 0 && r->u.begin.final_lsn < grp.end_lsn);
@@ -565,6 +567,11 @@ static void process(const lm_record *r)
             commit_group();
         }
         n_xacts++;
+        if (src_ddl && !replaying) {
+            /* alone: what it made (an enum value) is usable after it */
+            commit_group();
+            break;
+        }
         if (!replaying)
             maybe_commit();
         break;
@@ -617,6 +624,24 @@ static void process(const lm_record *r)
             tgt_marker(tgt, r);
             src_marker = true;
         }
+        break;
+    case LM_REC_DDL:
+        if (!in_src)
+            lm_fatal(LM_EXIT_CORRUPT, "%s: ddl outside a transaction at offset %" PRIu64,
+                     lm_reader_name(rd), lm_reader_record_offset(rd));
+        if (src_skip)
+            break;
+        /* the group's complete transactions first, committed: a DDL that
+         * stops lm-apply leaves the origin right before its transaction */
+        if (!replaying && grp.ntxn > 0) {
+            if (!rbuf_on)
+                lm_fatal(LM_EXIT_FAILURE, "internal error: complete transactions of the group were not kept");
+            split_group();
+        }
+        keep_raw(r);
+        tgt_ddl(tgt, rels, r, src_commit_lsn);
+        src_ddl = true;
+        grp.changes++;
         break;
     case LM_REC_POSITION:
         if (!in_src && r->u.position.lsn > last_position)

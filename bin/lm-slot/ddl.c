@@ -172,7 +172,9 @@ bool ddl_install(PGconn *conn, const slot_opts *o)
     char *schemas = schema_array(o);
     char *fn = lm_psprintf(capture_fn, publit, o->all_tables ? "true" : "false", schemas);
     char *addpub = lm_psprintf("ALTER PUBLICATION %s ADD TABLE ONLY lm.ddl_log", pubident);
-    char *comment = lm_psprintf("COMMENT ON EVENT TRIGGER lm_ddl_end IS %s", publit);
+    /* which publication it is for: on the function, whose schema lm
+     * pg_dump leaves out (a comment on the event trigger it would dump) */
+    char *comment = lm_psprintf("COMMENT ON FUNCTION lm.ddl_capture() IS %s", publit);
     const char *steps[] = {
         "BEGIN",
         "SET LOCAL lock_timeout = '" LM_SLOT_LOCK_TIMEOUT "'",
@@ -222,8 +224,8 @@ int ddl_uninstall(PGconn *conn, const char *publication, bool only_if_ours)
 {
     const char *p[1] = {publication};
     PGresult *res = lm_execp(conn, LM_EXIT_SERVER,
-                             "SELECT obj_description(oid, 'pg_event_trigger') FROM pg_event_trigger"
-                             " WHERE evtname = 'lm_ddl_end'", 0, NULL);
+                             "SELECT obj_description(p.oid, 'pg_proc') FROM pg_event_trigger e"
+                             " JOIN pg_proc p ON p.oid = e.evtfoid WHERE e.evtname = 'lm_ddl_end'", 0, NULL);
     const char *steps[] = {
         "BEGIN",
         "SET LOCAL lock_timeout = '" LM_SLOT_LOCK_TIMEOUT "'",
