@@ -33,12 +33,12 @@ teardown() {
     return 0
 }
 
-# start DB: pgbench tables (scale 1) and the test's own on the source,
+# start DB [SCALE]: pgbench tables of SCALE (none without) and the test's own on the source,
 # lm-slot create --ddl with a held snapshot, lm-snapshot to the target;
 # SLOT and SYNC_LSN are set. Extra SQL for the source: stdin.
 start() {
     SLOT=$1
-    both_dbs "$1" 1
+    both_dbs "$1" "${2:-}"
     src -f - >/dev/null
     rm -f "$T/hold.in"
     mkfifo "$T/hold.in"
@@ -116,7 +116,7 @@ origin_lsn() { tgt -c "SELECT coalesce(remote_lsn::text, '') FROM pg_replication
 }
 
 @test "ddl: ADD/DROP/RENAME COLUMN, ALTER TYPE, CREATE TABLE with rows, CREATE INDEX, enum ADD VALUE, hostile names, search_path: replayed in place under writes; schema and rows equal" {
-    start ddl1 <<'SQL'
+    start ddl1 1 <<'SQL'
 CREATE TYPE mood AS ENUM ('sad', 'ok');
 CREATE TABLE t (id int PRIMARY KEY, v text, m mood);
 INSERT INTO t SELECT g, 'snap ' || g, 'ok' FROM generate_series(1, 100) g;
@@ -244,15 +244,25 @@ SQL
     # again: the same stop at the same place
     stream
     [ "$RC" -eq 4 ]
+    # lm-failures(7): the DDL part by hand, then --ddl-done with its number
+    seq=$(grep -o -- '--ddl-done=[0-9]*' "$T/apply.err" | head -1)
+    [ -n "$seq" ]
+    tgt -c "CREATE TABLE b (id int PRIMARY KEY)"
+    stream "$seq" -v
+    [ "$RC" -eq 0 ] || { cat "$T/apply.err" >&2; false; }
+    grep -q 'passed over CREATE TABLE [0-9]* (--ddl-done' "$T/apply.err"
+    equal
+    [ "$(tgt -c "SELECT string_agg(id::text, ',' ORDER BY id) FROM a")" = 1,2 ]
 }
 
 @test "ddl: a DDL that fails on the target stops lm-apply (exit 5) with the command and the error, origin not moved; fixed by hand, a restart goes on" {
     start ddl4 <<'SQL'
 CREATE TABLE gone (id int PRIMARY KEY);
+CREATE TABLE keep (id int PRIMARY KEY);
 SQL
     # dropped by hand on the target
     tgt -c "DROP TABLE gone"
-    src -c "INSERT INTO pgbench_branches VALUES (100, 0)"
+    src -c "INSERT INTO keep VALUES (100)"
     src -c "ALTER TABLE gone ADD COLUMN v text"
     before=$(origin_lsn)
     stream
@@ -261,7 +271,7 @@ SQL
     grep -q 'command: ALTER TABLE gone ADD COLUMN v text' "$T/apply.err"
     # the transaction before it was applied and committed: the origin moved
     # to it, and no further
-    [ "$(tgt -c "SELECT count(*) FROM pgbench_branches WHERE bid = 100")" = 1 ]
+    [ "$(tgt -c "SELECT count(*) FROM keep WHERE id = 100")" = 1 ]
     after=$(origin_lsn)
     [ "$after" != "$before" ]
     stream

@@ -32,6 +32,37 @@
 #include "sqllex.h"
 #include "target_int.h"
 
+static uint64_t *done;           /* --ddl-done */
+static size_t ndone;
+
+void tgt_ddl_done(uint64_t seq)
+{
+    done = lm_realloc(done, (ndone + 1) * sizeof *done);
+    done[ndone++] = seq;
+}
+
+static bool made_by_hand(uint64_t seq)
+{
+    for (size_t i = 0; i < ndone; i++)
+        if (done[i] == seq)
+            return true;
+    return false;
+}
+
+/* what the target said of any table (columns, types, keys, unique
+ * indexes) may have changed: ask again, prepare again */
+static void forget_tables(lm_relcache *rels)
+{
+    for (size_t i = 0; lm_relcache_at(rels, i); i++) {
+        lm_relentry *e = lm_relcache_at(rels, i);
+        if (e->user) {
+            tgt_free_tabinfo(e->user);
+            e->user = NULL;
+        }
+        e->generation++;
+    }
+}
+
 static void ddl_context(const lm_record *r, uint64_t commit_lsn)
 {
     char a[LM_LSN_BUFSZ];
@@ -48,8 +79,9 @@ static void refuse(apply_target *t, const lm_record *r, uint64_t commit_lsn, con
     lm_error("cannot replay the %s at this place in the stream: %s", r->u.ddl.tag, why);
     ddl_context(r, commit_lsn);
     lm_detail("Nothing of its source transaction was applied; the origin stays before it.");
-    lm_hint("Make the change on the target by hand and skip the transaction, as lm-failures(7) "
-            "says under \"A schema change cannot be replayed\".");
+    lm_hint("Make the change on the target by hand, then run lm-apply again with --ddl-done=%"
+            PRIu64 ": it applies the transaction's row changes without running the DDL "
+            "(lm-failures(7), \"A schema change cannot be replayed\").", r->u.ddl.seq);
     exit(LM_EXIT_PREFLIGHT);
 }
 
@@ -131,6 +163,14 @@ void tgt_ddl(apply_target *t, lm_relcache *rels, const lm_record *r, uint64_t co
     char *sql, *setrole, *ident;
     PGresult *res;
 
+    if (made_by_hand(r->u.ddl.seq)) {
+        tgt_flush_pending(t);
+        tgt_touch(t);
+        lm_info("passed over %s %" PRIu64 " (--ddl-done: made by hand on the target)",
+                r->u.ddl.tag, r->u.ddl.seq);
+        forget_tables(rels);
+        return;
+    }
     if (n < 0)
         refuse(t, r, commit_lsn, "its text does not end (an unterminated quote or comment)");
     if (n > 1)
@@ -197,17 +237,7 @@ void tgt_ddl(apply_target *t, lm_relcache *rels, const lm_record *r, uint64_t co
     PQclear(res);
     t->st.stmts++;
     lm_info("replayed %s %" PRIu64 " as role \"%s\"", r->u.ddl.tag, r->u.ddl.seq, r->u.ddl.role);
-
-    /* what the target said of any table (columns, types, keys, unique
-     * indexes) may have changed: ask again, prepare again */
-    for (size_t i = 0; lm_relcache_at(rels, i); i++) {
-        lm_relentry *e = lm_relcache_at(rels, i);
-        if (e->user) {
-            tgt_free_tabinfo(e->user);
-            e->user = NULL;
-        }
-        e->generation++;
-    }
+    forget_tables(rels);
     free(sql);
     free(setrole);
     free(ident);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,6 +110,8 @@ static void usage(void)
            "      --prune              with --spool: delete segments wholly applied and durable\n"
            "      --changes-only       refuse bulk records (schema archive, table data): for\n"
            "                           input that must hold captured changes only (--spool: always)\n"
+           "      --ddl-done=SEQ       the DDL record SEQ was made by hand on the target: apply\n"
+           "                           its transaction without running it (repeatable)\n"
            "      --status             print the origin's position and exit\n"
            "      --json               with --status: JSON output\n"
            "      --batch-rows=N       rows per batched UPDATE/DELETE (default 2000)\n"
@@ -972,7 +975,8 @@ static int print_status(void)
 int main(int argc, char **argv)
 {
     enum { OPT_ORIGIN = LM_OPT_OWN, OPT_SPOOL, OPT_ACK, OPT_PRUNE, OPT_STATUS, OPT_JSON,
-           OPT_BATCH_ROWS, OPT_GROUP_CHANGES, OPT_GROUP_TIME, OPT_PROGRESS, OPT_CHANGES_ONLY };
+           OPT_BATCH_ROWS, OPT_GROUP_CHANGES, OPT_GROUP_TIME, OPT_PROGRESS, OPT_CHANGES_ONLY,
+           OPT_DDL_DONE };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
         {"origin", required_argument, NULL, OPT_ORIGIN},
@@ -987,6 +991,7 @@ int main(int argc, char **argv)
         {"group-time", required_argument, NULL, OPT_GROUP_TIME},
         {"progress", no_argument, NULL, OPT_PROGRESS},
         {"changes-only", no_argument, NULL, OPT_CHANGES_ONLY},
+        {"ddl-done", required_argument, NULL, OPT_DDL_DONE},
         {"verbose", no_argument, NULL, 'v'},
         LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
@@ -1015,6 +1020,7 @@ int main(int argc, char **argv)
             break;
         case OPT_PROGRESS: opt_progress = true; break;
         case OPT_CHANGES_ONLY: opt_changes_only = true; break;
+        case OPT_DDL_DONE: tgt_ddl_done((uint64_t)lm_opt_int("--ddl-done", optarg, 1, LONG_MAX)); break;
         case 'v': verbose++; break;
         default: lm_program_option(c);
         }
