@@ -232,7 +232,7 @@ SQL
     [ "$(origin_lsn)" = "$before" ]
 }
 
-@test "ddl: a query string of several statements stops lm-apply (exit 4) naming it, the transactions before it applied, the origin before it" {
+@test "ddl: a query string of several statements, or of a DO block, stops lm-apply (exit 4) naming it, the transactions before it applied, the origin before it; --ddl-done goes on" {
     start ddl3 </dev/null
     src -c "CREATE TABLE a (id int PRIMARY KEY)"
     src -c "INSERT INTO a VALUES (1)"
@@ -257,6 +257,13 @@ SQL
     grep -q 'passed over CREATE TABLE [0-9]* (--ddl-done' "$T/apply.err"
     equal
     [ "$(tgt -c "SELECT string_agg(id::text, ',' ORDER BY id) FROM a")" = 1,2 ]
+    # DDL run by a DO block: the query string is the block, which is no DDL
+    # to replay (it would run its INSERT again)
+    src -c "DO \$\$ BEGIN CREATE TABLE c (id int); INSERT INTO a VALUES (3); END \$\$"
+    stream
+    [ "$RC" -eq 4 ]
+    grep -q 'cannot replay the CREATE TABLE at this place in the stream: the query string is not the command' "$T/apply.err"
+    [ "$(tgt -c "SELECT to_regclass('public.c') IS NULL")" = t ]
 }
 
 @test "ddl: a DDL that fails on the target stops lm-apply (exit 5) with the command and the error, origin not moved; fixed by hand, a restart goes on" {

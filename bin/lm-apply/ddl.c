@@ -85,38 +85,46 @@ static void refuse(apply_target *t, const lm_record *r, uint64_t commit_lsn, con
     exit(LM_EXIT_PREFLIGHT);
 }
 
-/* Whether the words of the command tag ("CREATE INDEX") open the statement,
- * in order, allowing the optional words between them ("CREATE UNIQUE
- * INDEX", "CREATE OR REPLACE FUNCTION", "CREATE TEMP TABLE"). */
+/* Words a statement may hold between those of its command tag: "CREATE
+ * UNIQUE INDEX" has the tag CREATE INDEX, "CREATE OR REPLACE TEMP VIEW"
+ * CREATE VIEW, "CREATE CONSTRAINT TRIGGER" CREATE TRIGGER. */
+static const char *const filler[] = {
+    "or", "replace", "unique", "temp", "temporary", "unlogged", "global", "local",
+    "recursive", "trusted", "procedural", "constraint", "default", NULL,
+};
+
+/* Whether the statement opens with the words of the command tag, only
+ * those fillers between them: the query string is then this command, not
+ * an outer statement (SELECT f(), DO ..., CREATE SCHEMA s CREATE TABLE ...
+ * for its CREATE TABLE). */
 static bool tag_opens(const char *tag, const char *sql)
 {
     lm_sqllex lx;
     lm_sqltoken tok;
     const char *w = tag;
-    int words = 0;
+    bool first = true;
 
     lm_sqllex_init(&lx, sql, strlen(sql));
     while (*w) {
         char kw[64];
         size_t n = strcspn(w, " ");
-        bool found = false;
         if (n == 0 || n >= sizeof kw)
             return false;
         memcpy(kw, w, n);
         kw[n] = '\0';
-        /* the first word must be the first token; later ones within 3 */
-        for (int skip = 0; skip < (words == 0 ? 1 : 4); skip++) {
+        for (;;) {
+            bool skip = false;
             tok = lm_sqllex_next(&lx);
             if (tok.kind != LM_TOK_WORD)
                 return false;
-            if (lm_sqltok_is(&lx, &tok, kw)) {
-                found = true;
+            if (lm_sqltok_is(&lx, &tok, kw))
                 break;
-            }
+            for (int i = 0; !first && filler[i] && !skip; i++)
+                skip = lm_sqltok_is(&lx, &tok, filler[i]);
+            if (!skip)
+                return false;
         }
-        if (!found)
-            return false;
-        words++;
+        first = false;
         w += n;
         while (*w == ' ')
             w++;

@@ -20,7 +20,7 @@
  *
  * With a publication that lists its tables, the function also adds each
  * table created later (permanent, ordinary or a partition, in a user
- * schema; under --schema only in those schemas) to the publication in the
+ * schema; under --schema only in those schemas, with --table alone in any) to the publication in the
  * creating command, so that the rows written in the same transaction are
  * published too; a new table without a primary key gets REPLICA IDENTITY
  * FULL, or its UPDATE and DELETE would fail on the source. */
@@ -152,7 +152,9 @@ static const char capture_fn[] =
 static char *schema_array(const slot_opts *o)
 {
     lm_buf b = {0};
-    if (o->all_tables || (o->nschemas == 0 && o->ntables == 0))
+    /* --table alone: a table created later is made on the target by its
+     * replayed DDL, so its rows must come too */
+    if (o->all_tables || o->nschemas == 0)
         return lm_strdup("NULL");
     lm_buf_puts(&b, "ARRAY[");
     for (int i = 0; i < o->nschemas; i++) {
