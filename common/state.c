@@ -181,6 +181,12 @@ PGresult *lm_copy_list(PGconn *target)
                    " FROM lm.copy ORDER BY nspname, relname, chunk");
 }
 
+const char *lm_marker_insert_sql(void)
+{
+    return "INSERT INTO lm.marker (origin, payload, lsn) VALUES ($1, $2, $3::pg_lsn) "
+           "ON CONFLICT (origin, payload) DO NOTHING";
+}
+
 void lm_copy_forget_sql(lm_buf *sql, const char *nsp, const char *rel)
 {
     lm_buf_puts(sql, "DELETE FROM lm.copy WHERE nspname = ");

@@ -45,6 +45,12 @@ void lm_meta_set(PGconn *target, const char *key, const char *value);
  * time it was marked is kept. */
 void lm_meta_mark_once(PGconn *target, const char *key);
 
+/* lm.marker: the statement that records a cutover marker as applied, in
+ * the transaction that moves the origin past it; parameters $1 origin,
+ * $2 payload, $3 the marker's LSN (text). A marker applied again (a replay)
+ * changes nothing. lm-migrate's cutover reads the row (lib: marker_applied). */
+const char *lm_marker_insert_sql(void);
+
 /* A finished chunk of a table's bulk copy, as lm.copy keeps it. */
 typedef struct lm_copy_chunk {
     const char *nspname;

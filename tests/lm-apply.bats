@@ -354,6 +354,30 @@ SQL
     same
 }
 
+@test "lm-apply: --progress: redrawn in place on a terminal, plain lines with =always in a log, nothing by default there; the lag ends at 0" {
+    use_db mixed
+    # LM_PROGRESS_TTY=1 stands for a terminal (progress.h)
+    run --separate-stderr env LM_PROGRESS_TTY=1 lm-apply --target "$TG" "$F/p1.lm" "$F/p2.lm"
+    assert_success
+    [[ $stderr == *$'\r\e[2K'"0 transactions applied"*"(done)"$'\n\r\e[2K'"lag 0 B ("*" read), 0s behind the source's commits"* ]]
+    # not a terminal: nothing by default (lm-migrate's logs stay as they were)
+    run --separate-stderr lm-apply --target "$TG" "$F/p1.lm" "$F/p2.lm"
+    assert_success
+    [[ $stderr != *"transactions applied"* ]]
+    # =always in a log: each line with the program's name, no escape sequence
+    run --separate-stderr lm-apply --target "$TG" --progress=always "$F/p1.lm" "$F/p2.lm"
+    assert_success
+    [[ $stderr == *"lm-apply: 0 transactions applied"*"(done)"$'\n'"lm-apply: lag 0 B ("* ]]
+    [[ $stderr != *$'\e'* && $stderr != *$'\r'* ]]
+    # =never on a terminal: nothing
+    run --separate-stderr env LM_PROGRESS_TTY=1 lm-apply --target "$TG" --progress=never "$F/p1.lm"
+    assert_success
+    [[ $stderr != *"transactions applied"* ]]
+    run --separate-stderr lm-apply --target "$TG" --progress=sometimes "$F/p1.lm"
+    [ "$status" -eq 2 ]
+    [[ $stderr == *'invalid value "sometimes" for option --progress: use auto, always or never'* ]]
+}
+
 # -------------------------------------------------------------- exactly once
 
 @test "lm-apply: kill -9 at several points of a long stream: target equals source, the origin never goes back" {

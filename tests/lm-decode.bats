@@ -198,6 +198,8 @@ spool_high() {
     [[ $stderr == *"--segment-size must be in range"* ]]
     run -2 --separate-stderr lm-decode --slot s extra
     [[ $stderr == *"too many arguments"* ]]
+    run -2 --separate-stderr lm-decode --slot s --progress=loud
+    [[ $stderr == *'invalid value "loud" for option --progress: use auto, always or never'* ]]
 }
 
 @test "lm-decode: a source that cannot be reached exits 3 without a password in the message" {
@@ -363,7 +365,10 @@ SQL
     q src -c "INSERT INTO ep_unpub SELECT generate_series(1, 1000)"
     local end
     end=$(curlsn)
-    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot endp --endpos "$end" -o "$T/e.lm"
+    run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot endp --endpos "$end" -o "$T/e.lm" --progress=always
+    # --progress=always in a log: a plain final line with the count
+    [[ $stderr == *"lm-decode: 1 changes in "*" transactions, "*" (done)"* ]]
+    [[ $stderr != *$'\e'* ]]
     records "$T/e.lm" >"$T/e.json"
     [ "$(jq -r 'select(.type == "end") .reason' "$T/e.json")" = endpos ]
     [ "$(jq -r 'select(.type == "insert") .new.id' "$T/e.json")" = 1 ]

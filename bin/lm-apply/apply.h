@@ -99,4 +99,8 @@ void bulk_archive(apply_target *t, const lm_record *r);
 void bulk_finish(apply_target *t);
 bool bulk_active(void);
 
+/* --status: the origin's position and what lm.origin and lm.progress hold
+ * about it, as text or JSON on standard output (status.c) */
+int apply_print_status(apply_target *tgt, const char *origin, bool json);
+
 #endif

@@ -6,7 +6,15 @@
  * below the origin's position is skipped, whenever it comes. A group's
  * complete source transactions are kept (as raw records, bounded) until the
  * group commits, so that a transaction the stream abandons (producer
- * reconnected, corrupt input) can be rolled back alone. */
+ * reconnected, corrupt input) can be rolled back alone.
+ *
+ * Why this file is over 800 lines: it is the record loop and its state (the
+ * source transaction being read, the group and its kept records, the input
+ * file or spool segment, positions applied and acknowledged), which every
+ * part of it reads and changes; apart, they would share that state through
+ * globals. The target session (target.c, pipeline.c, tabinfo.c, batch.c,
+ * single.c), the bulk loader (bulk.c), --status (status.c) and the spool
+ * follower (common/spoolread.c) live on their own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,6 +36,7 @@
 #include "opts.h"
 #include "pgconn.h"
 #include "privdir.h"
+#include "progress.h"
 #include "sig.h"
 #include "spool.h"
 #include "state.h"
@@ -40,7 +49,8 @@ static bool opt_follow;
 static const char *opt_ack;
 static bool opt_prune;
 static bool opt_changes_only;
-static bool opt_progress;
+static lm_progress_when opt_progress = LM_PROGRESS_AUTO;
+static lm_progress prog;
 static bool opt_status;
 static bool opt_json;
 static const char *const *files;
@@ -62,7 +72,9 @@ static uint64_t applied;       /* origin position: everything at or below is app
 static uint64_t last_position; /* last keepalive position seen between transactions */
 static uint64_t last_acked;
 static int ack_fd = -1;
-static int64_t last_ack_us, last_prune_us, last_progress_us, started_us;
+static int64_t last_ack_us, last_prune_us, started_us;
+static uint64_t seen_lsn;      /* the furthest source position read: commits and keepalives */
+static int64_t applied_ts;     /* source commit time of the last group applied */
 
 /* the source transaction being read */
 static bool in_src;
@@ -118,7 +130,9 @@ static void usage(void)
            "      --group-changes=N    source changes per target transaction (default 50000)\n"
            "      --group-time=SECS    age of a target transaction before it commits at the\n"
            "                           next source commit (default 0.5)\n"
-           "      --progress           report progress on stderr once a second\n"
+           "      --progress[=WHEN]    show what is applied and the lag on stderr: auto (the\n"
+           "                           default: live on a terminal), always (plain lines\n"
+           "                           once a second elsewhere) or never\n"
            "  -v, --verbose            more messages (repeat for debug)\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
@@ -219,24 +233,35 @@ static void acknowledge(bool force)
     }
 }
 
+/* --progress: what is applied, and how far behind what is read it is: in
+ * bytes of the source's WAL, and in seconds since the source committed
+ * the last transaction applied (0 once nothing read waits). */
 static void progress(bool force)
 {
     int64_t now = lm_monotonic_us();
-    double secs;
-    char a[LM_LSN_BUFSZ];
+    double secs, lag_secs = 0;
+    char a[LM_LSN_BUFSZ], b[LM_LSN_BUFSZ], bytes[16], lag[16];
     const apply_stats *st = tgt_stats(tgt);
     uint64_t rows = st->rows_copy + st->rows_insert + st->rows_update + st->rows_delete;
+    uint64_t behind = seen_lsn > applied ? seen_lsn - applied : 0;
+    char *text;
 
-    if (!opt_progress || (!force && now - last_progress_us < 1000000))
+    if (!lm_progress_due(&prog, force))
         return;
-    last_progress_us = now;
     secs = (double)(now - started_us) / 1e6;
-    fprintf(stderr, "%s: %" PRIu64 " transactions applied, %" PRIu64 " skipped (already applied), %" PRIu64 " rows "
-            "(%" PRIu64 " copied, %" PRIu64 " inserted, %" PRIu64 " updated, %" PRIu64 " deleted), "
-            "%.0f rows/s, applied %s%s\n",
-            lm_progname(), n_xacts, n_skipped, rows, st->rows_copy, st->rows_insert, st->rows_update,
-            st->rows_delete, secs > 0 ? (double)rows / secs : 0.0, lm_lsn_format(applied, a),
-            force ? " (done)" : "");
+    if (behind && applied_ts)
+        lag_secs = (double)(lm_now_pgtime() - applied_ts) / 1e6;
+    text = lm_psprintf("%" PRIu64 " transactions applied, %" PRIu64 " skipped (already applied), %" PRIu64 " rows "
+                       "(%" PRIu64 " copied, %" PRIu64 " inserted, %" PRIu64 " updated, %" PRIu64 " deleted), "
+                       "%.0f rows/s, applied %s%s\n"
+                       "lag %s (%s read), %s behind the source's commits",
+                       n_xacts, n_skipped, rows, st->rows_copy, st->rows_insert, st->rows_update,
+                       st->rows_delete, secs > 0 ? (double)rows / secs : 0.0, lm_lsn_format(applied, a),
+                       force ? " (done)" : "", lm_progress_bytes(bytes, sizeof bytes, (double)behind),
+                       lm_lsn_format(seen_lsn > applied ? seen_lsn : applied, b),
+                       behind && applied_ts ? lm_progress_secs(lag, sizeof lag, lag_secs < 0 ? 0 : lag_secs) : "0s");
+    lm_progress_show(&prog, text);
+    free(text);
 }
 
 /* ------------------------------------------------------------- the group */
@@ -287,6 +312,7 @@ static void commit_group(void)
         tgt_commit(tgt, grp.end_lsn, grp.commit_ts);
         if (grp.end_lsn > applied)
             applied = grp.end_lsn;
+        applied_ts = grp.commit_ts;
     }
     group_reset();
     if (!replaying)
@@ -539,6 +565,8 @@ static void process(const lm_record *r)
         src_marker = false;
         src_ddl = false;
         src_commit_lsn = r->u.begin.final_lsn;
+        if (src_commit_lsn > seen_lsn)
+            seen_lsn = src_commit_lsn;
         src_skip = r->u.begin.final_lsn < applied ||
                    (grp.ntxn > 0 && r->u.begin.final_lsn < grp.end_lsn);
         if (src_skip) {
@@ -649,6 +677,8 @@ static void process(const lm_record *r)
     case LM_REC_POSITION:
         if (!in_src && r->u.position.lsn > last_position)
             last_position = r->u.position.lsn;
+        if (r->u.position.lsn > seen_lsn)
+            seen_lsn = r->u.position.lsn;
         break;
     case LM_REC_END:
         if (r->u.end.reason == LM_END_SHUTDOWN) {
@@ -919,59 +949,6 @@ static int run(void)
     return 0;
 }
 
-/* ---------------------------------------------------------------- status */
-
-static int print_status(void)
-{
-    const char *p[1];
-    PGresult *res;
-    char *lit;
-    char *sql;
-    bool state = lm_state_exists(tgt_conn(tgt));
-
-    if (!opt_origin)
-        lm_usage_error("--status needs --origin");
-    p[0] = opt_origin;
-    lit = lm_literal(opt_origin);
-    sql = lm_psprintf(
-        "SELECT (SELECT pg_replication_origin_progress(%s, true) WHERE EXISTS "
-        "(SELECT 1 FROM pg_replication_origin WHERE roname = %s))::text, %s",
-        lit, lit,
-        state ? "(SELECT source_sysid::text FROM lm.origin WHERE origin = $1), "
-                "(SELECT slot FROM lm.origin WHERE origin = $1), "
-                "(SELECT commit_ts::text FROM lm.progress WHERE origin = $1), "
-                "(SELECT applied_at::text FROM lm.progress WHERE origin = $1)"
-              : "NULL::text, NULL::text, NULL::text, NULL::text WHERE $1::text IS NOT NULL");
-    res = lm_execp(tgt_conn(tgt), LM_EXIT_SERVER, sql, 1, p);
-    free(sql);
-    free(lit);
-    if (opt_json) {
-        const char *keys[] = {"position", "source_system_identifier", "slot", "last_commit_time",
-                              "applied_at"};
-        printf("{\"origin\":");
-        lm_json_fputs(stdout, opt_origin);
-        for (int i = 0; i < 5; i++) {
-            printf(",\"%s\":", keys[i]);
-            if (PQgetisnull(res, 0, i))
-                printf("null");
-            else
-                lm_json_fputs(stdout, PQgetvalue(res, 0, i));
-        }
-        printf("}\n");
-    } else {
-        printf("origin: %s\nposition: %s\n", opt_origin,
-               PQgetisnull(res, 0, 0) ? "(none)" : PQgetvalue(res, 0, 0));
-        if (!PQgetisnull(res, 0, 1))
-            printf("source_system_identifier: %s\nslot: %s\n", PQgetvalue(res, 0, 1),
-                   PQgetvalue(res, 0, 2));
-        if (!PQgetisnull(res, 0, 3))
-            printf("last_commit_time: %s\napplied_at: %s\n", PQgetvalue(res, 0, 3),
-                   PQgetvalue(res, 0, 4));
-    }
-    PQclear(res);
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     enum { OPT_ORIGIN = LM_OPT_OWN, OPT_SPOOL, OPT_ACK, OPT_PRUNE, OPT_STATUS, OPT_JSON,
@@ -989,7 +966,7 @@ int main(int argc, char **argv)
         {"batch-rows", required_argument, NULL, OPT_BATCH_ROWS},
         {"group-changes", required_argument, NULL, OPT_GROUP_CHANGES},
         {"group-time", required_argument, NULL, OPT_GROUP_TIME},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"progress", optional_argument, NULL, OPT_PROGRESS},
         {"changes-only", no_argument, NULL, OPT_CHANGES_ONLY},
         {"ddl-done", required_argument, NULL, OPT_DDL_DONE},
         {"verbose", no_argument, NULL, 'v'},
@@ -1018,7 +995,7 @@ int main(int argc, char **argv)
         case OPT_GROUP_TIME:
             lim.group_time_us = lm_opt_duration_ms("--group-time", optarg, 0, 3600000) * 1000;
             break;
-        case OPT_PROGRESS: opt_progress = true; break;
+        case OPT_PROGRESS: opt_progress = lm_opt_progress(optarg); break;
         case OPT_CHANGES_ONLY: opt_changes_only = true; break;
         case OPT_DDL_DONE: tgt_ddl_done((uint64_t)lm_opt_int("--ddl-done", optarg, 1, LONG_MAX)); break;
         case 'v': verbose++; break;
@@ -1053,11 +1030,12 @@ int main(int argc, char **argv)
         lm_require_private_dir(opt_spool, "spool directory");
     tgt = tgt_connect(target_conninfo, &lim);
     if (opt_status)
-        return print_status();
+        return apply_print_status(tgt, opt_origin, opt_json);
     lm_signals_init();
     rels = lm_relcache_new(tgt_free_tabinfo);
     tgt_on_mismatch(tgt, keep_complete_before_exit, NULL);
     started_us = lm_monotonic_us();
+    lm_progress_init(&prog, opt_progress, stderr);
     open_ack();
     rc = run();
     progress(true);

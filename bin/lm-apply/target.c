@@ -404,9 +404,6 @@ void tgt_marker(apply_target *t, const lm_record *m)
     p[0] = t->origin;
     p[1] = payload;
     p[2] = lm_lsn_format(m->u.message.lsn, lsn);
-    pl_send_sql(t,
-                "INSERT INTO lm.marker (origin, payload, lsn) VALUES ($1, $2, $3::pg_lsn) "
-                "ON CONFLICT (origin, payload) DO NOTHING",
-                3, p, "the cutover marker");
+    pl_send_sql(t, lm_marker_insert_sql(), 3, p, "the cutover marker");
     free(payload);
 }

@@ -36,6 +36,7 @@
 #include "opts.h"
 #include "pgconn.h"
 #include "pgoutput.h"
+#include "progress.h"
 #include "relcache.h"
 #include "sig.h"
 #include "spool.h"
@@ -53,7 +54,8 @@ static uint64_t opt_start;
 static uint64_t opt_endpos;
 static bool opt_have_endpos;
 static bool opt_compress;
-static bool opt_progress;
+static lm_progress_when opt_progress = LM_PROGRESS_AUTO;
+static lm_progress prog;
 static uint64_t opt_seg_size = 64ull << 20;
 static int64_t opt_seg_time_ms = 60000;
 static int64_t opt_status_ms = 10000;
@@ -91,7 +93,6 @@ static bool told_no_token;
 static bool unflushed;                 /* records written since the last flush */
 static int64_t last_status_us;
 static int64_t last_flush_us;
-static int64_t last_progress_us;
 
 /* spool (the protocol: spool.h) */
 static spool_writer *spool;
@@ -137,7 +138,9 @@ static void usage(void)
            "                           without it no marker ends the stream\n"
            "      --no-stop-at-marker  do not end the stream at a cutover marker\n"
            "Other:\n"
-           "      --progress           report progress on stderr once a second\n"
+           "      --progress[=WHEN]    changes, rate and positions on stderr: auto (the\n"
+           "                           default: live on a terminal), always (plain lines\n"
+           "                           once a second elsewhere) or never\n"
            "  -v, --verbose            more messages (repeat for debug)\n"
            "  -V, --version            output version information, then exit\n"
            "  -?, --help               show this help, then exit\n\n"
@@ -620,15 +623,18 @@ static void progress(bool force)
     char a[LM_LSN_BUFSZ], b[LM_LSN_BUFSZ];
     double secs;
 
-    if (!opt_progress || (!force && now - last_progress_us < 1000000))
+    char *text;
+
+    if (!lm_progress_due(&prog, force))
         return;
-    last_progress_us = now;
     secs = (double)(now - started_us) / 1e6;
-    fprintf(stderr, "%s: %" PRIu64 " changes in %" PRIu64 " transactions, %.1f MB received, "
-            "%.0f changes/s, written %s, acknowledged %s%s\n",
-            lm_progname(), n_changes, n_xacts, (double)n_bytes_in / 1e6,
-            secs > 0 ? (double)n_changes / secs : 0.0, lm_lsn_format(written_lsn, a),
-            lm_lsn_format(durable_lsn, b), force ? " (done)" : "");
+    text = lm_psprintf("%" PRIu64 " changes in %" PRIu64 " transactions, %.1f MB received, "
+                       "%.0f changes/s, written %s, acknowledged %s%s",
+                       n_changes, n_xacts, (double)n_bytes_in / 1e6,
+                       secs > 0 ? (double)n_changes / secs : 0.0, lm_lsn_format(written_lsn, a),
+                       lm_lsn_format(durable_lsn, b), force ? " (done)" : "");
+    lm_progress_show(&prog, text);
+    free(text);
 }
 
 /* Periodic work while waiting for or between messages. */
@@ -822,7 +828,7 @@ int main(int argc, char **argv)
         {"status-interval", required_argument, NULL, OPT_STATUS_INTERVAL},
         {"max-retries", required_argument, NULL, OPT_MAX_RETRIES},
         {"no-stop-at-marker", no_argument, NULL, OPT_NO_STOP_AT_MARKER},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"progress", optional_argument, NULL, OPT_PROGRESS},
         {"marker-token-file", required_argument, NULL, OPT_MARKER_TOKEN_FILE},
         {"verbose", no_argument, NULL, 'v'},
         LM_OPTIONS_COMMON,
@@ -857,7 +863,7 @@ int main(int argc, char **argv)
             break;
         case OPT_MAX_RETRIES: opt_max_retries = lm_opt_int("--max-retries", optarg, 0, 1000000); break;
         case OPT_NO_STOP_AT_MARKER: opt_stop_at_marker = false; break;
-        case OPT_PROGRESS: opt_progress = true; break;
+        case OPT_PROGRESS: opt_progress = lm_opt_progress(optarg); break;
         case OPT_MARKER_TOKEN_FILE: opt_marker_token = optarg; break;
         case 'v': verbose++; break;
         default: lm_program_option(c);
@@ -885,6 +891,7 @@ int main(int argc, char **argv)
     lm_signals_init();
     rels = lm_relcache_new(NULL);
     started_us = lm_monotonic_us();
+    lm_progress_init(&prog, opt_progress, stderr);
 
     conn = connect_source(true);
     fetch_identity();

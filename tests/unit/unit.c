@@ -34,6 +34,7 @@ static const struct {
     {"misc", unit_misc_tests},
     {"constants", unit_constants_tests},
     {"sqllex", unit_sqllex_tests},
+    {"progress", unit_progress_tests},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])
 
