@@ -93,6 +93,15 @@ void lm_record_encode(lm_buf *b, const lm_record *r)
         lm_buf_str(b, r->u.message.prefix);
         lm_buf_bytes(b, r->u.message.content, r->u.message.len);
         break;
+    case LM_REC_DDL:
+        lm_buf_varint(b, r->u.ddl.seq);
+        lm_buf_str(b, r->u.ddl.tag);
+        lm_buf_str(b, r->u.ddl.search_path);
+        lm_buf_str(b, r->u.ddl.role);
+        lm_buf_str(b, r->u.ddl.session_role);
+        lm_buf_str(b, r->u.ddl.command);
+        lm_buf_str(b, r->u.ddl.objects);
+        break;
     case LM_REC_POSITION:
         lm_buf_varint(b, r->u.position.lsn);
         lm_buf_svarint(b, r->u.position.time);
@@ -295,6 +304,15 @@ bool lm_record_decode(uint8_t type, const uint8_t *body, size_t len, lm_record *
         }
         break;
     }
+    case LM_REC_DDL:
+        lm_cur_varint(c, &r->u.ddl.seq);
+        get_str(c, a, &r->u.ddl.tag);
+        get_str(c, a, &r->u.ddl.search_path);
+        get_str(c, a, &r->u.ddl.role);
+        get_str(c, a, &r->u.ddl.session_role);
+        get_str(c, a, &r->u.ddl.command);
+        get_str(c, a, &r->u.ddl.objects);
+        break;
     case LM_REC_POSITION:
         lm_cur_varint(c, &r->u.position.lsn);
         lm_cur_svarint(c, &r->u.position.time);
@@ -352,7 +370,7 @@ bool lm_record_decode(uint8_t type, const uint8_t *body, size_t len, lm_record *
 
 bool lm_rectype_known(uint8_t type)
 {
-    return strchr("HRYOBCIUDTMPAGWJZE", type) != NULL && type != 0;
+    return strchr("HRYOBCIUDTMSPAGWJZE", type) != NULL && type != 0;
 }
 
 const char *lm_rectype_name(uint8_t type)
@@ -369,6 +387,7 @@ const char *lm_rectype_name(uint8_t type)
     case LM_REC_DELETE: return "delete";
     case LM_REC_TRUNCATE: return "truncate";
     case LM_REC_MESSAGE: return "message";
+    case LM_REC_DDL: return "ddl";
     case LM_REC_POSITION: return "position";
     case LM_REC_ARCHIVE: return "archive";
     case LM_REC_COPY_BEGIN: return "copy_begin";

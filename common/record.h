@@ -26,6 +26,7 @@ enum lm_rectype {
     LM_REC_DELETE = 'D',
     LM_REC_TRUNCATE = 'T',
     LM_REC_MESSAGE = 'M',    /* pg_logical_emit_message */
+    LM_REC_DDL = 'S',        /* a schema change (DDL) captured on the source */
     LM_REC_POSITION = 'P',   /* keepalive: everything before lsn has been sent */
     LM_REC_ARCHIVE = 'A',    /* a piece of the pg_dump schema archive */
     LM_REC_COPY_BEGIN = 'G', /* bulk table data: one table chunk starts */
@@ -110,6 +111,15 @@ typedef struct lm_record {
             const uint8_t *content;
         } message;
         struct { uint64_t lsn; int64_t time; } position;
+        struct {
+            uint64_t seq;            /* the capture's sequence number */
+            const char *tag;         /* command tag, e.g. "ALTER TABLE" */
+            const char *search_path; /* in effect when it ran */
+            const char *role;        /* current_user when it ran */
+            const char *session_role;/* session_user when it ran */
+            const char *command;     /* the query string as executed */
+            const char *objects;     /* JSON array of the objects touched */
+        } ddl;
         struct { uint32_t seq; uint8_t last; uint32_t len; const uint8_t *data; } archive;
         struct {
             const char *nspname;

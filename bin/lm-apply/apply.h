@@ -67,6 +67,12 @@ void tgt_update(apply_target *t, lm_relentry *e, const lm_record *r);
 void tgt_delete(apply_target *t, lm_relentry *e, const lm_record *r);
 void tgt_truncate(apply_target *t, lm_relentry **rels, uint32_t n, uint8_t flags);
 void tgt_marker(apply_target *t, const lm_record *msg);
+/* replay a DDL record (ddl.c) in the open target transaction, as its role
+ * and with its search_path; every table's target metadata is read again
+ * after it. Exits when it cannot be replayed or fails, rolled back. */
+void tgt_ddl(apply_target *t, lm_relcache *rels, const lm_record *r, uint64_t commit_lsn);
+/* --ddl-done: the DDL record seq was made by hand; tgt_ddl passes over it */
+void tgt_ddl_done(uint64_t seq);
 /* send what is pending (batches, COPY runs) */
 void tgt_flush_pending(apply_target *t);
 /* commit the open target transaction, moving the origin to end_lsn */

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +81,7 @@ static bool in_src;
 static bool src_skip;
 static uint64_t src_commit_lsn;
 static bool src_marker;
+static bool src_ddl;            /* the transaction being read holds DDL */
 
 /* the group: source transactions in the open target transaction */
 static struct {
@@ -120,6 +122,8 @@ static void usage(void)
            "      --prune              with --spool: delete segments wholly applied and durable\n"
            "      --changes-only       refuse bulk records (schema archive, table data): for\n"
            "                           input that must hold captured changes only (--spool: always)\n"
+           "      --ddl-done=SEQ       the DDL record SEQ was made by hand on the target: apply\n"
+           "                           its transaction without running it (repeatable)\n"
            "      --status             print the origin's position and exit\n"
            "      --json               with --status: JSON output\n"
            "      --batch-rows=N       rows per batched UPDATE/DELETE (default 2000)\n"
@@ -559,6 +563,7 @@ static void process(const lm_record *r)
         ensure_origin();
         in_src = true;
         src_marker = false;
+        src_ddl = false;
         src_commit_lsn = r->u.begin.final_lsn;
         if (src_commit_lsn > seen_lsn)
             seen_lsn = src_commit_lsn;
@@ -593,6 +598,11 @@ static void process(const lm_record *r)
             commit_group();
         }
         n_xacts++;
+        if (src_ddl && !replaying) {
+            /* alone: what it made (an enum value) is usable after it */
+            commit_group();
+            break;
+        }
         if (!replaying)
             maybe_commit();
         break;
@@ -645,6 +655,24 @@ static void process(const lm_record *r)
             tgt_marker(tgt, r);
             src_marker = true;
         }
+        break;
+    case LM_REC_DDL:
+        if (!in_src)
+            lm_fatal(LM_EXIT_CORRUPT, "%s: ddl outside a transaction at offset %" PRIu64,
+                     lm_reader_name(rd), lm_reader_record_offset(rd));
+        if (src_skip)
+            break;
+        /* the group's complete transactions first, committed: a DDL that
+         * stops lm-apply leaves the origin right before its transaction */
+        if (!replaying && grp.ntxn > 0) {
+            if (!rbuf_on)
+                lm_fatal(LM_EXIT_FAILURE, "internal error: complete transactions of the group were not kept");
+            split_group();
+        }
+        keep_raw(r);
+        tgt_ddl(tgt, rels, r, src_commit_lsn);
+        src_ddl = true;
+        grp.changes++;
         break;
     case LM_REC_POSITION:
         if (!in_src && r->u.position.lsn > last_position)
@@ -924,7 +952,8 @@ static int run(void)
 int main(int argc, char **argv)
 {
     enum { OPT_ORIGIN = LM_OPT_OWN, OPT_SPOOL, OPT_ACK, OPT_PRUNE, OPT_STATUS, OPT_JSON,
-           OPT_BATCH_ROWS, OPT_GROUP_CHANGES, OPT_GROUP_TIME, OPT_PROGRESS, OPT_CHANGES_ONLY };
+           OPT_BATCH_ROWS, OPT_GROUP_CHANGES, OPT_GROUP_TIME, OPT_PROGRESS, OPT_CHANGES_ONLY,
+           OPT_DDL_DONE };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
         {"origin", required_argument, NULL, OPT_ORIGIN},
@@ -939,6 +968,7 @@ int main(int argc, char **argv)
         {"group-time", required_argument, NULL, OPT_GROUP_TIME},
         {"progress", optional_argument, NULL, OPT_PROGRESS},
         {"changes-only", no_argument, NULL, OPT_CHANGES_ONLY},
+        {"ddl-done", required_argument, NULL, OPT_DDL_DONE},
         {"verbose", no_argument, NULL, 'v'},
         LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
@@ -967,6 +997,7 @@ int main(int argc, char **argv)
             break;
         case OPT_PROGRESS: opt_progress = lm_opt_progress(optarg); break;
         case OPT_CHANGES_ONLY: opt_changes_only = true; break;
+        case OPT_DDL_DONE: tgt_ddl_done((uint64_t)lm_opt_int("--ddl-done", optarg, 1, LONG_MAX)); break;
         case 'v': verbose++; break;
         default: lm_program_option(c);
         }

@@ -465,6 +465,26 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             text_quoted(r->u.message.content, r->u.message.len);
         }
         break;
+    case LM_REC_DDL:
+        if (json) {
+            putf(",\"seq\":%" PRIu64, r->u.ddl.seq);
+            json_string("tag", r->u.ddl.tag);
+            json_string("role", r->u.ddl.role);
+            json_string("session_role", r->u.ddl.session_role);
+            json_string("search_path", r->u.ddl.search_path);
+            json_string("command", r->u.ddl.command);
+            json_string("objects", r->u.ddl.objects);
+        } else {
+            putf(" %" PRIu64 " ", r->u.ddl.seq);
+            text_quoted((const uint8_t *)r->u.ddl.tag, strlen(r->u.ddl.tag));
+            put_s(" role ");
+            text_quoted((const uint8_t *)r->u.ddl.role, strlen(r->u.ddl.role));
+            put_s(" search_path ");
+            text_quoted((const uint8_t *)r->u.ddl.search_path, strlen(r->u.ddl.search_path));
+            put_s(" command ");
+            text_quoted((const uint8_t *)r->u.ddl.command, strlen(r->u.ddl.command));
+        }
+        break;
     case LM_REC_POSITION:
         if (json) {
             json_lsn("lsn", r->u.position.lsn);
@@ -598,6 +618,8 @@ static void print_stats(void)
     printf("records:      %" PRIu64 "\n", st.records);
     printf("bytes:        %" PRIu64 " (uncompressed records)\n", st.bytes);
     printf("transactions: %" PRIu64 "\n", st.xacts);
+    if (st.by_type[LM_REC_DDL])
+        printf("ddl:          %" PRIu64 " (schema changes)\n", st.by_type[LM_REC_DDL]);
     if (st.xacts)
         printf("commits:      %s .. %s\n", lm_lsn_format(st.first_commit, a),
                lm_lsn_format(st.last_commit, b));
@@ -623,7 +645,7 @@ static void print_stats(void)
  * transaction's commit LSN. */
 static bool in_transaction(uint8_t type)
 {
-    return strchr("BCIUDTMO", type) != NULL && type != 0;
+    return strchr("BCIUDTMOS", type) != NULL && type != 0;
 }
 
 static bool filtered_out(const lm_record *rec, lm_relcache *rc, bool in_range)

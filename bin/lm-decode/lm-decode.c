@@ -29,6 +29,7 @@
 
 #include "ack.h"
 #include "chunkmap.h"
+#include "ddl.h"
 #include "exitcodes.h"
 #include "log.h"
 #include "lsn.h"
@@ -542,6 +543,8 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
             return LM_END_ENDPOS;
         return 0;
     case LM_REC_RELATION:
+        if (ddl_relation(&r))
+            return 0;
         lm_relcache_put(rels, &r.u.rel);
         put(&r);
         return 0;
@@ -572,6 +575,16 @@ static int handle_xlogdata(const uint8_t *msg, size_t len)
     default:
         if (skipping)
             return 0;
+        {
+            lm_record d;
+            int k = ddl_change(&r, &d, &arena);
+            if (k == 0)
+                return 0;
+            if (k == 1) {
+                put(&d);
+                return 0;
+            }
+        }
         if (r.type == LM_REC_INSERT || r.type == LM_REC_UPDATE || r.type == LM_REC_DELETE ||
             r.type == LM_REC_TRUNCATE)
             n_changes++;
@@ -888,6 +901,7 @@ int main(int argc, char **argv)
     fetch_identity();
     confirmed = preflight();
     chunkmap_init(opt_source, opt_publication);
+    ddl_setup(conn, true);
 
     if (opt_spool)
         prepare_spool();
@@ -973,6 +987,7 @@ int main(int argc, char **argv)
             conn = connect_source(false);
             if (!conn)
                 continue;
+            ddl_setup(conn, false);
             if (start_streaming(written_lsn, &err)) {
                 lm_info("reconnected; streaming from %s", lm_lsn_format(written_lsn, a));
                 retries = 0;

@@ -650,6 +650,8 @@ int slot_create(const slot_opts *o)
         kv_begin_file(&k, o->json, o->output);
     conn = lm_connect(o->source, "source", 0);
     preflight(conn, o, &sc, &fix, &nfix);
+    if (o->ddl)
+        nproblems += ddl_preflight(conn, o);
     if (nproblems) {
         lm_error("%d problem%s found: nothing was created on the source", nproblems,
                  nproblems == 1 ? "" : "s");
@@ -675,6 +677,10 @@ int slot_create(const slot_opts *o)
     PQclear(res);
 
     create_publication(conn, o, &sc, fix, nfix);
+    if (o->ddl && !ddl_install(conn, o)) {
+        drop_publication(conn, o, nfix);
+        return LM_EXIT_SERVER;
+    }
 
     if (lm_server_version(repl) >= 150000)
         sql = lm_psprintf("CREATE_REPLICATION_SLOT \"%s\" LOGICAL pgoutput (SNAPSHOT 'export')",
@@ -688,6 +694,8 @@ int slot_create(const slot_opts *o)
             lm_log_result_error(res, repl, sql);
         else
             lm_error("interrupted while creating the slot");
+        if (o->ddl)
+            (void)ddl_uninstall(conn, o->publication, false);
         drop_publication(conn, o, nfix);
         PQclear(res);
         return res ? LM_EXIT_SERVER : LM_EXIT_FAILURE;

@@ -38,6 +38,9 @@ static void usage_create(void)
            "                           that have no replica identity, instead of refusing\n"
            "                           (a hypertable: on it, and TimescaleDB gives it to\n"
            "                           its chunks)\n"
+           "      --ddl                capture DDL on the source (event triggers writing\n"
+           "                           lm.ddl_log, published): lm-decode streams each command\n"
+           "                           and lm-apply replays it in place; superuser\n"
            "      --hold               keep the snapshot importable until standard input\n"
            "                           reaches end of file or SIGINT/SIGTERM arrives\n"
            "      --json               print one JSON object\n"
@@ -58,7 +61,8 @@ static void usage_drop(void)
 {
     printf("  %s drop --source=CONN --slot=NAME [--publication=NAME]\n"
            "    Drop the slot and the publication (default: the slot name), each only\n"
-           "    if it exists. Refuses while the slot is active.\n",
+           "    if it exists, and the DDL capture of create --ddl made for that\n"
+           "    publication. Refuses while the slot is active.\n",
            lm_progname());
 }
 
@@ -94,11 +98,11 @@ static void usage(void)
 /* Which options each subcommand takes. */
 enum {
     O_PUB = 1, O_TABLE = 2, O_SCHEMA = 4, O_EXCLUDE = 8, O_ALL = 16, O_RIFULL = 32,
-    O_HOLD = 64, O_JSON = 128, O_TO = 256, O_OUTPUT = 512
+    O_HOLD = 64, O_JSON = 128, O_TO = 256, O_OUTPUT = 512, O_DDL = 1024
 };
 static const int allowed[] = {
     0,
-    O_PUB | O_TABLE | O_SCHEMA | O_EXCLUDE | O_ALL | O_RIFULL | O_HOLD | O_JSON | O_OUTPUT,
+    O_PUB | O_TABLE | O_SCHEMA | O_EXCLUDE | O_ALL | O_RIFULL | O_HOLD | O_JSON | O_OUTPUT | O_DDL,
     O_JSON,
     O_PUB,
     O_TO | O_JSON,
@@ -113,7 +117,7 @@ static void push(const char ***arr, int *n, const char *v)
 int main(int argc, char **argv)
 {
     enum { OPT_PUBLICATION = LM_OPT_OWN, OPT_ALL_TABLES, OPT_RI_FULL, OPT_HOLD, OPT_JSON, OPT_TO,
-           OPT_OUTPUT };
+           OPT_OUTPUT, OPT_DDL };
     static const struct option longopts[] = {
         {"source", required_argument, NULL, 's'},
         {"slot", required_argument, NULL, 'S'},
@@ -127,6 +131,7 @@ int main(int argc, char **argv)
         {"json", no_argument, NULL, OPT_JSON},
         {"to", required_argument, NULL, OPT_TO},
         {"output", required_argument, NULL, OPT_OUTPUT},
+        {"ddl", no_argument, NULL, OPT_DDL},
         LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     slot_opts o;
@@ -162,6 +167,7 @@ int main(int argc, char **argv)
         case OPT_HOLD: o.hold = true; bit = O_HOLD; break;
         case OPT_JSON: o.json = true; bit = O_JSON; break;
         case OPT_OUTPUT: o.output = optarg; bit = O_OUTPUT; break;
+        case OPT_DDL: o.ddl = true; bit = O_DDL; break;
         case OPT_TO: o.to_lsn = lm_opt_lsn("--to", optarg); to_set = true; bit = O_TO; break;
         default: lm_program_option(c);
         }

@@ -158,6 +158,10 @@ int slot_drop(const slot_opts *o)
     } else
         lm_info("replication slot \"%s\" does not exist: nothing to drop", o->slot);
 
+    /* the DDL capture first: it would see the DROP PUBLICATION */
+    rc = ddl_uninstall(conn, o->publication, true);
+    if (rc != LM_EXIT_OK)
+        goto done;
     if (pub_exists) {
         char *ident = lm_ident(o->publication);
         char *sql = lm_psprintf("DROP PUBLICATION IF EXISTS %s", ident);

@@ -21,6 +21,7 @@ typedef struct slot_opts {
     bool all_tables;
     bool ri_full;
     bool hold;
+    bool ddl;                /* create: install the DDL capture (ddl.c) */
     bool json;
     const char *output;      /* create: the report into this file (temp + rename) */
     uint64_t to_lsn;
@@ -105,5 +106,13 @@ int slot_create(const slot_opts *o);
 int slot_status(const slot_opts *o);
 int slot_drop(const slot_opts *o);
 int slot_advance(const slot_opts *o);
+
+/* ddl.c, the DDL capture of create --ddl. The problems found, each logged. */
+#include <libpq-fe.h>
+int ddl_preflight(PGconn *conn, const slot_opts *o);
+/* install it (one transaction) and publish lm.ddl_log; false: logged, nothing left */
+bool ddl_install(PGconn *conn, const slot_opts *o);
+/* remove it (only_if_ours: only if installed for that publication); the exit code */
+int ddl_uninstall(PGconn *conn, const char *publication, bool only_if_ours);
 
 #endif

@@ -379,6 +379,49 @@ static void message(void)
     lm_arena_free(&a);
 }
 
+static void ddl(void)
+{
+    lm_record r = {.type = LM_REC_DDL}, d;
+    lm_arena a = {0};
+    lm_buf b = {0};
+    uint8_t want[64];
+    size_t n;
+
+    r.u.ddl.seq = 300;
+    r.u.ddl.tag = "ALTER TABLE";
+    r.u.ddl.search_path = "\"a b\", public";
+    r.u.ddl.role = "app";
+    r.u.ddl.session_role = "postgres";
+    r.u.ddl.command = "ALTER TABLE t ADD c int DEFAULT 1";
+    r.u.ddl.objects = "[]";
+    if (round_trip(&r, &d, &a, &b)) {
+        CHECK_U64(d.u.ddl.seq, 300);
+        CHECK_STR(d.u.ddl.tag, "ALTER TABLE");
+        CHECK_STR(d.u.ddl.search_path, "\"a b\", public");
+        CHECK_STR(d.u.ddl.role, "app");
+        CHECK_STR(d.u.ddl.session_role, "postgres");
+        CHECK_STR(d.u.ddl.command, "ALTER TABLE t ADD c int DEFAULT 1");
+        CHECK_STR(d.u.ddl.objects, "[]");
+    }
+    /* the bytes lm-format(5) gives: varint seq, then six strings */
+    r.u.ddl.seq = 1;
+    r.u.ddl.tag = "DROP TABLE";
+    r.u.ddl.search_path = "";
+    r.u.ddl.role = "r";
+    r.u.ddl.session_role = "";
+    r.u.ddl.command = "DROP TABLE t";
+    r.u.ddl.objects = "";
+    lm_buf_reset(&b);
+    lm_record_encode(&b, &r);
+    n = unit_unhex("01 0a 44 52 4f 50 20 54 41 42 4c 45 00 01 72 00"
+                   " 0c 44 52 4f 50 20 54 41 42 4c 45 20 74 00", want, sizeof want);
+    CHECK_MEM(b.data, b.len, want, n);
+    CHECK(lm_rectype_critical(LM_REC_DDL));
+    CHECK_STR(lm_rectype_name(LM_REC_DDL), "ddl");
+    lm_buf_free(&b);
+    lm_arena_free(&a);
+}
+
 static void position(void)
 {
     lm_record r = {.type = LM_REC_POSITION}, d;
@@ -545,7 +588,7 @@ static void malformed(void)
 
 static void type_names(void)
 {
-    static const char known[] = "HRYOBCIUDTMPAGWJZE";
+    static const char known[] = "HRYOBCIUDTMSPAGWJZE";
 
     for (const char *t = known; *t; t++) {
         if (!CHECK(lm_rectype_known((uint8_t)*t)))
@@ -580,6 +623,7 @@ const unit_test unit_record_tests[] = {
     {"delete round trips", deletion},
     {"truncate round trip", truncation},
     {"message round trip", message},
+    {"ddl round trip, ddl bytes", ddl},
     {"position round trip, position bytes", position},
     {"archive round trip", archive},
     {"copy begin, data and end round trips", copy_records},

@@ -33,6 +33,7 @@ static const struct {
     {"stream", unit_stream_tests},
     {"misc", unit_misc_tests},
     {"constants", unit_constants_tests},
+    {"sqllex", unit_sqllex_tests},
     {"progress", unit_progress_tests},
 };
 #define NSUITES (sizeof suites / sizeof suites[0])

@@ -26,6 +26,7 @@ extern const unit_test unit_spoolrw_tests[];
 extern const unit_test unit_stream_tests[];
 extern const unit_test unit_misc_tests[];
 extern const unit_test unit_constants_tests[];
+extern const unit_test unit_sqllex_tests[];
 extern const unit_test unit_progress_tests[];
 
 /* Record a failure of the running test: "file:line: expr" and the values.
