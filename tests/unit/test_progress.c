@@ -56,6 +56,8 @@ static char *shown(const char *tty, lm_progress_when when)
         lm_progress_show(&p, "copy 2/2");
     n = ftell(f);
     out = calloc(1, (size_t)n + 1);
+    if (out == NULL)
+        abort();
     rewind(f);
     if (fread(out, 1, (size_t)n, f) != (size_t)n)
         out[0] = '\0';
