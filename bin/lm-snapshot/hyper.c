@@ -222,7 +222,7 @@ static char *quoted_pattern(const char *name)
     return (char *)b.data;
 }
 
-void hyper_dump_excludes(const run *r, const char ***tables, int *ntables, const char ***schemas,
+void hyper_dump_excludes(const run *r, char ***tables, int *ntables, char ***schemas,
                          int *nschemas)
 {
     int n = 0;

@@ -636,7 +636,8 @@ int main(int argc, char **argv)
             pats[npats++] = r.tables[i].qname;
         /* TimescaleDB's chunk tables and own schemas are not the
          * application's: the target makes its own */
-        const char **hx_tables, **hx_schemas, **excl;
+        char **hx_tables, **hx_schemas;
+        const char **excl, **excl_schemas;
         int nhx_tables, nhx_schemas, nexcl = 0;
         hyper_dump_excludes(&r, &hx_tables, &nhx_tables, &hx_schemas, &nhx_schemas);
         excl = lm_malloc(sizeof *excl * (size_t)(opt.nexcludes + nhx_tables + 1));
@@ -644,16 +645,20 @@ int main(int argc, char **argv)
             excl[nexcl++] = opt.excludes[i];
         for (int i = 0; i < nhx_tables; i++)
             excl[nexcl++] = hx_tables[i];
+        excl_schemas = lm_malloc(sizeof *excl_schemas * (size_t)(nhx_schemas + 1));
+        for (int i = 0; i < nhx_schemas; i++)
+            excl_schemas[i] = hx_schemas[i];
         phase_begin("dumping the schema");
         rc = lm_schema_dump(opt.source, r.snapshot, archive,
                             &(lm_schema_filter){pats, npats, opt.schemas, opt.nschemas,
-                                                excl, nexcl, hx_schemas, nhx_schemas});
+                                                excl, nexcl, excl_schemas, nhx_schemas});
         free(pats);
         free(excl);
+        free(excl_schemas);
         for (int i = 0; i < nhx_tables; i++)
-            free((char *)hx_tables[i]);
+            free(hx_tables[i]);
         for (int i = 0; i < nhx_schemas; i++)
-            free((char *)hx_schemas[i]);
+            free(hx_schemas[i]);
         free(hx_tables);
         free(hx_schemas);
         if (rc)

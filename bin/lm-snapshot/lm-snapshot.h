@@ -159,7 +159,7 @@ char *hyper_exclude_sql(const run *r);
 void hyper_attach(run *r);
 /* pg_dump's exclusions: the chunk tables and TimescaleDB's schemas
  * (patterns in *tables and *schemas, malloc'd). */
-void hyper_dump_excludes(const run *r, const char ***tables, int *ntables, const char ***schemas,
+void hyper_dump_excludes(const run *r, char ***tables, int *ntables, char ***schemas,
                          int *nschemas);
 /* The target can take the hypertables (TimescaleDB installed, or
  * available to CREATE EXTENSION, at a version that fits): else exit 4,
