@@ -576,7 +576,7 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
          * target's hypertables are run on their own (tsdbrestore.h) */
         if (again)
             listfile = post_data_list(archive_path, target_conninfo);
-        else
+        else if (!(listfile = post_data_list_without_capture(archive_path)))
             listfile = full_list(archive_path, "post-data");
         if (!listfile) {
             code = LM_EXIT_FAILURE;
@@ -602,10 +602,6 @@ int lm_schema_restore(const char *archive_path, const char *target_conninfo,
         }
         if ((code = lm_tsdb_run_entries(conn, archive_path, &hyper, false)) != 0)
             goto done;
-        listopt = lm_psprintf("--use-list=%s", listfile);
-        argv[argc++] = listopt;
-    } else if (strcmp(section, "post-data") == 0 &&
-               (listfile = post_data_list_without_capture(archive_path))) {
         listopt = lm_psprintf("--use-list=%s", listfile);
         argv[argc++] = listopt;
     } else if (again) {
