@@ -12,19 +12,9 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-    pg_start source
-    pg_start target
-}
-
-teardown_file() {
-    pg_stop_all
-}
-
-setup() {
-    pg_env
-    T=$BATS_TEST_TMPDIR
-}
+setup_file() { pg_start_pair; }
+teardown_file() { pg_stop_all; }
+setup() { test_env; }
 
 teardown() {
     load_stop

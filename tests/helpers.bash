@@ -176,6 +176,65 @@ pg_env() {
     return 0
 }
 
+# pg_start_pair [postgresql.conf lines...]: a suite's setup_file with a
+# source and a target cluster, both with the lines given
+pg_start_pair() {
+    pg_start source "$@" || return 1
+    pg_start target "$@"
+}
+
+# tsdb_start_pair: pg_start_pair with TimescaleDB preloaded; fails, saying
+# how to install it, where TimescaleDB is not installed
+tsdb_start_pair() {
+    tsdb_installed || {
+        echo "TimescaleDB is not installed: run scripts/install-deps tsdb" >&2
+        return 1
+    }
+    pg_start_pair "${TSDB_CONF[@]}"
+}
+
+# test_env: a test's setup: the clusters' variables (pg_env) and T, the
+# test's own temporary directory
+test_env() {
+    pg_env
+    # shellcheck disable=SC2034  # for the suites
+    T=$BATS_TEST_TMPDIR
+}
+
+# holder_start DIR COMMAND...: COMMAND in the background reading the fifo
+# DIR/in (made afresh, then held open as fd 7: closing fd 7 ends its input),
+# writing DIR/out and DIR/err; sets HOLD_PID
+holder_start() {
+    local dir=$1; shift
+    rm -f "$dir/in" "$dir/out" "$dir/err"
+    mkfifo "$dir/in"
+    # shellcheck disable=SC2016  # the script's own arguments
+    bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" "$@"
+    exec 7>"$dir/in"
+}
+
+# psql_snapshot DIR DB: a psql session on the source's DB (holder_start DIR)
+# that exports a snapshot in a repeatable read transaction and holds it
+# until fd 7 is closed; sets SNAP and HOLD_PID
+psql_snapshot() {
+    holder_start "$1" psql -X -At -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres -d "$2"
+    echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();" >&7
+    wait_for 30 grep -q -- '-' "$1/out" || { cat "$1/err" >&2; return 1; }
+    SNAP=$(grep -- '-' "$1/out" | tail -1)
+}
+
+# slot_snapshot DIR LM-SLOT-CREATE-OPTIONS...: lm-slot create with the
+# options (--hold among them; holder_start DIR), its snapshot held until fd 7
+# is closed; sets SNAP, SYNC_LSN (its consistent point) and HOLD_PID
+# shellcheck disable=SC2034  # for the suites
+slot_snapshot() {
+    local dir=$1; shift
+    holder_start "$dir" lm-slot create "$@"
+    wait_for 30 grep -q '^snapshot:' "$dir/out" || { cat "$dir/err" >&2; return 1; }
+    SNAP=$(sed -n 's/^snapshot: *//p' "$dir/out")
+    SYNC_LSN=$(sed -n 's/^consistent_point: *//p' "$dir/out")
+}
+
 pg_restart() {   # pg_restart NAME [fast|immediate]
     local up=${1^^}
     local dir_var="${up}_DIR"

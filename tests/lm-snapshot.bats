@@ -14,26 +14,14 @@ hold_snapshot() {
     local db=$1; shift
     local dir=$BATS_TEST_TMPDIR/hold
     mkdir -p "$dir"
-    rm -f "$dir/in" "$dir/out" "$dir/err"
-    mkfifo "$dir/in"
     SYNC_LSN=
     if [ -x "$LM_ROOT/bin/lm-slot/lm-slot" ] && [ "${LM_TEST_HOLDER:-}" != psql ]; then
         HOLD_SLOT=snap_$(( RANDOM % 100000 ))
-        bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" \
-            lm-slot create --source "host=127.0.0.1 port=$SOURCE_PORT dbname=$db user=postgres" \
-            --slot "$HOLD_SLOT" --hold "$@"
-        exec 7>"$dir/in"
-        wait_for 30 grep -q '^snapshot:' "$dir/out" || { cat "$dir/err" >&2; return 1; }
-        SNAP=$(sed -n 's/^snapshot: *//p' "$dir/out")
-        SYNC_LSN=$(sed -n 's/^consistent_point: *//p' "$dir/out")
+        slot_snapshot "$dir" --source "host=127.0.0.1 port=$SOURCE_PORT dbname=$db user=postgres" \
+            --slot "$HOLD_SLOT" --hold "$@" || return 1
     else
         HOLD_SLOT=
-        bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$dir/in" "$dir/out" "$dir/err" \
-            psql -X -At -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres -d "$db"
-        exec 7>"$dir/in"
-        echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();" >&7
-        wait_for 30 grep -q -- '-' "$dir/out" || { cat "$dir/err" >&2; return 1; }
-        SNAP=$(grep -- '-' "$dir/out" | tail -1)
+        psql_snapshot "$dir" "$db" || return 1
     fi
     [ -n "$SNAP" ]
 }

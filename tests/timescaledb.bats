@@ -9,23 +9,9 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-setup_file() {
-    tsdb_installed || {
-        echo "TimescaleDB is not installed: run scripts/install-deps tsdb" >&2
-        return 1
-    }
-    pg_start source "${TSDB_CONF[@]}"
-    pg_start target "${TSDB_CONF[@]}"
-}
-
-teardown_file() {
-    pg_stop_all
-}
-
-setup() {
-    pg_env
-    T=$BATS_TEST_TMPDIR
-}
+setup_file() { tsdb_start_pair; }
+teardown_file() { pg_stop_all; }
+setup() { test_env; }
 
 teardown() {
     exec 7>&- 2>/dev/null || true
@@ -39,23 +25,11 @@ teardown() {
 # and publication "s_DB").
 hold() {
     local db=$1; shift
-    rm -f "$T/in" "$T/out" "$T/err"
-    mkfifo "$T/in"
     SYNC_LSN=
     if [ "${LM_TEST_HOLDER:-}" = psql ]; then
-        bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$T/in" "$T/out" "$T/err" \
-            psql -X -At -h 127.0.0.1 -p "$SOURCE_PORT" -U postgres -d "$db"
-        exec 7>"$T/in"
-        echo "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot();" >&7
-        wait_for 30 grep -q -- '-' "$T/out" || { cat "$T/err" >&2; return 1; }
-        SNAP=$(grep -- '-' "$T/out" | tail -1)
+        psql_snapshot "$T" "$db" || return 1
     else
-        bg_start HOLD_PID bash -c 'i=$1 o=$2 e=$3; shift 3; exec "$@" <"$i" >"$o" 2>"$e"' _ "$T/in" "$T/out" "$T/err" \
-            lm-slot create --source "$S" --slot "s_$db" --hold "$@"
-        exec 7>"$T/in"
-        wait_for 30 grep -q '^snapshot:' "$T/out" || { cat "$T/err" >&2; return 1; }
-        SNAP=$(sed -n 's/^snapshot: *//p' "$T/out")
-        SYNC_LSN=$(sed -n 's/^consistent_point: *//p' "$T/out")
+        slot_snapshot "$T" --source "$S" --slot "s_$db" --hold "$@" || return 1
     fi
     [ -n "$SNAP" ]
 }

@@ -16,23 +16,23 @@ load helpers
 HT='"Sch ema"."We""ird ht.x"'
 HT_CHUNKS_LIT="'Chunk''s \"sch\"'"
 
-setup_file() {
-    tsdb_installed || {
-        echo "TimescaleDB is not installed: run scripts/install-deps tsdb" >&2
-        return 1
-    }
-    lm_cluster_root >/dev/null
-    pg_start source "${TSDB_CONF[@]}"
-    pg_start target "${TSDB_CONF[@]}"
-}
+setup_file() { tsdb_start_pair; }
+teardown_file() { pg_stop_all; }
+setup() { test_env; }
 
-teardown_file() {
-    pg_stop_all
-}
-
-setup() {
-    pg_env
-    T=$BATS_TEST_TMPDIR
+# What schema_sql and target_schema_sql share: metrics' dimensions (its
+# table is each side's own), ints, rides and the hostile one's table
+both_sides_sql() {
+    cat <<SQL
+SELECT create_hypertable('metrics', 't', chunk_time_interval => interval '1 day');
+SELECT add_dimension('metrics', 'dev', number_partitions => 3);
+CREATE TABLE ints (id bigint PRIMARY KEY, v int);
+SELECT create_hypertable('ints', 'id', chunk_time_interval => 1000);
+CREATE TABLE rides (t timestamptz NOT NULL, vendor text, fare numeric);
+SELECT create_hypertable('rides', 't', chunk_time_interval => interval '7 days');
+CREATE SCHEMA "Sch ema";
+CREATE TABLE $HT (t timestamptz NOT NULL PRIMARY KEY, "a b" int);
+SQL
 }
 
 # The hypertables: a space dimension with a large text column (TOAST) and
@@ -44,14 +44,7 @@ schema_sql() {
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 CREATE TABLE metrics (t timestamptz NOT NULL, junk int, dev int NOT NULL, v float8, note text,
                       PRIMARY KEY (t, dev));
-SELECT create_hypertable('metrics', 't', chunk_time_interval => interval '1 day');
-SELECT add_dimension('metrics', 'dev', number_partitions => 3);
-CREATE TABLE ints (id bigint PRIMARY KEY, v int);
-SELECT create_hypertable('ints', 'id', chunk_time_interval => 1000);
-CREATE TABLE rides (t timestamptz NOT NULL, vendor text, fare numeric);
-SELECT create_hypertable('rides', 't', chunk_time_interval => interval '7 days');
-CREATE SCHEMA "Sch ema";
-CREATE TABLE $HT (t timestamptz NOT NULL PRIMARY KEY, "a b" int);
+$(both_sides_sql)
 SELECT create_hypertable('$HT', 't', chunk_time_interval => interval '1 day',
     associated_schema_name => $HT_CHUNKS_LIT, associated_table_prefix => 'my chunk');
 INSERT INTO metrics (t, junk, dev, v, note)
@@ -76,14 +69,7 @@ target_schema_sql() {
     cat <<SQL
 CREATE EXTENSION IF NOT EXISTS timescaledb;
 CREATE TABLE metrics (note text, v float8, dev int NOT NULL, t timestamptz NOT NULL, PRIMARY KEY (t, dev));
-SELECT create_hypertable('metrics', 't', chunk_time_interval => interval '1 day');
-SELECT add_dimension('metrics', 'dev', number_partitions => 3);
-CREATE TABLE ints (id bigint PRIMARY KEY, v int);
-SELECT create_hypertable('ints', 'id', chunk_time_interval => 1000);
-CREATE TABLE rides (t timestamptz NOT NULL, vendor text, fare numeric);
-SELECT create_hypertable('rides', 't', chunk_time_interval => interval '7 days');
-CREATE SCHEMA "Sch ema";
-CREATE TABLE $HT (t timestamptz NOT NULL PRIMARY KEY, "a b" int);
+$(both_sides_sql)
 SELECT create_hypertable('$HT', 't', chunk_time_interval => interval '1 day');
 CREATE TABLE trunc (t int NOT NULL PRIMARY KEY, v text);
 SELECT create_hypertable('trunc', 't', chunk_time_interval => 10);
