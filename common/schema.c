@@ -304,6 +304,51 @@ done:
     return code;
 }
 
+char *lm_restore_list_desc(char *line)
+{
+    char *p;
+    if (*line == ';')
+        return NULL;
+    p = strchr(line, ';');
+    for (int f = 0; p && f < 3; f++)
+        p = strchr(p + 1, ' ');
+    return p ? p + 1 : NULL;
+}
+
+int lm_restore_list_rewrite(const char *from, const char *to,
+                            bool (*comment_out)(char *line, void *arg), void *arg)
+{
+    FILE *in, *o = NULL;
+    char *line = NULL;
+    size_t cap = 0;
+    int n = 0;
+
+    if (!(in = fopen(from, "r"))) {
+        lm_error("could not read the restore list \"%s\": %s", from, strerror(errno));
+        return -1;
+    }
+    if (!(o = fopen(to, "w"))) {
+        lm_error("could not write the restore list \"%s\": %s", to, strerror(errno));
+        fclose(in);
+        return -1;
+    }
+    while (getline(&line, &cap, in) > 0) {
+        if (comment_out(line, arg)) {
+            fputc(';', o);
+            n++;
+        }
+        fputs(line, o);
+    }
+    free(line);
+    fclose(in);
+    if (fclose(o) != 0) {
+        lm_error("could not write the restore list \"%s\": %s", to, strerror(errno));
+        unlink(to);
+        return -1;
+    }
+    return n;
+}
+
 /* The objects of the kinds a post-data section makes that exist on the
  * target, each as pg_restore -l names it after the two OIDs: "DESC SCHEMA
  * TAG" (newlines turned to spaces, as pg_restore does). */
@@ -339,6 +384,12 @@ static bool ddl_capture_entry(const char *line)
                             strstr(line, " EVENT TRIGGER - lm_ddl_drop "));
 }
 
+/* ddl_capture_entry as lm_restore_list_rewrite's comment_out */
+static bool capture_entry(char *line, void *arg)
+{
+    return ddl_capture_entry(line);
+}
+
 /* A restore list of the post-data section without the DDL capture's event
  * triggers, or NULL when the archive has none (or on an error, logged:
  * then the restore goes on without a list and reports what fails). */
@@ -350,28 +401,17 @@ static char *post_data_list_without_capture(const char *archive_path)
     const char *argv[] = {"pg_restore", "--list", "--section=post-data", fileopt, archive_path, NULL};
     char *out = NULL, *line = NULL;
     size_t cap = 0;
-    FILE *in = NULL, *o = NULL;
+    FILE *in = NULL;
     int found = 0;
 
     if (lm_run_pgtool(NULL, argv, NULL, &out) != 0 || !(in = fopen(all, "r")))
         goto fail;
     while (getline(&line, &cap, in) > 0)
         found += ddl_capture_entry(line);
-    if (found == 0)
-        goto fail;
-    rewind(in);
-    if (!(o = fopen(listfile, "w")))
-        goto fail;
-    while (getline(&line, &cap, in) > 0) {
-        if (ddl_capture_entry(line))
-            fputc(';', o);
-        fputs(line, o);
-    }
-    if (fclose(o) != 0) {
-        o = NULL;
-        goto fail;
-    }
     fclose(in);
+    in = NULL;
+    if (found == 0 || lm_restore_list_rewrite(all, listfile, capture_entry, NULL) < 0)
+        goto fail;
     unlink(all);
     lm_info("post-data: the DDL capture's event triggers are the source's, not restored");
     free(line);
@@ -382,8 +422,6 @@ static char *post_data_list_without_capture(const char *archive_path)
 fail:
     if (in)
         fclose(in);
-    if (o)
-        fclose(o);
     unlink(all);
     unlink(listfile);
     free(line);
@@ -399,6 +437,30 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* The target's objects, sorted (post_data_list's comment_out argument) */
+typedef struct existing_keys {
+    char **keys;
+    int nkeys;
+} existing_keys;
+
+/* An entry whose object exists on the target, or one of the DDL capture's */
+static bool existing_entry(char *line, void *arg)
+{
+    const existing_keys *ek = arg;
+    char *rest = lm_restore_list_desc(line);
+    bool made = false;
+    /* the object exists when some prefix of "DESC SCHEMA TAG OWNER" ending
+     * before a space is a key (names may hold spaces: every such prefix is
+     * tried) */
+    for (char *sp = rest ? strchr(rest, ' ') : NULL; sp && !made; sp = strchr(sp + 1, ' ')) {
+        char *k = rest, save = *sp;
+        *sp = '\0';
+        made = bsearch(&k, ek->keys, (size_t)ek->nkeys, sizeof *ek->keys, cmp_str) != NULL;
+        *sp = save;
+    }
+    return made || ddl_capture_entry(line);
+}
+
 /* A restore list for the post-data section of archive_path without the
  * entries whose object a killed run already made on the target (pg_restore
  * --clean cannot drop them: a partition's inherited constraint refuses).
@@ -410,14 +472,11 @@ static char *post_data_list(const char *archive_path, const char *target_conninf
     char *fileopt = lm_psprintf("--file=%s.all", listfile);
     char *all = lm_psprintf("%s.all", listfile);
     const char *argv[] = {"pg_restore", "--list", "--section=post-data", fileopt, archive_path, NULL};
-    char *out = NULL, *err = NULL, *line = NULL;
-    char **keys = NULL;
-    int nkeys = 0, skipped = 0, rc;
-    size_t cap = 0;
-    FILE *in = NULL, *o = NULL;
+    char *out = NULL, *err = NULL;
+    existing_keys ek = {NULL, 0};
+    int skipped = -1, rc;
     PGconn *conn = NULL;
     PGresult *res = NULL;
-    bool ok = false;
 
     rc = lm_run_pgtool(NULL, argv, NULL, &out);
     if (rc != 0) {
@@ -435,56 +494,18 @@ static char *post_data_list(const char *archive_path, const char *target_conninf
         lm_error("listing the indexes, constraints and triggers of the target failed: %s", err);
         goto done;
     }
-    nkeys = PQntuples(res);
-    keys = lm_malloc((size_t)(nkeys ? nkeys : 1) * sizeof *keys);
-    for (int i = 0; i < nkeys; i++)
-        keys[i] = PQgetvalue(res, i, 0);
-    qsort(keys, (size_t)nkeys, sizeof *keys, cmp_str);
-    if (!(in = fopen(all, "r")) || !(o = fopen(listfile, "w"))) {
-        lm_error("could not write the restore list \"%s\": %s", listfile, strerror(errno));
-        goto done;
-    }
-    while (getline(&line, &cap, in) > 0) {
-        /* "ID; TABLEOID OID DESC SCHEMA TAG OWNER": the object exists when
-         * some prefix of "DESC SCHEMA TAG OWNER" ending before a space is a
-         * key (names may hold spaces: every such prefix is tried) */
-        bool made = false;
-        char *rest = NULL, *p = line;
-        if (*line != ';') {
-            p = strchr(line, ';');
-            for (int f = 0; p && f < 3; f++)
-                p = strchr(p + 1, ' ');
-            rest = p ? p + 1 : NULL;
-        }
-        for (char *sp = rest ? strchr(rest, ' ') : NULL; sp && !made; sp = strchr(sp + 1, ' ')) {
-            char *k = rest, save = *sp;
-            *sp = '\0';
-            made = bsearch(&k, keys, (size_t)nkeys, sizeof *keys, cmp_str) != NULL;
-            *sp = save;
-        }
-        if (made || ddl_capture_entry(line)) {
-            fputc(';', o);
-            skipped++;
-        }
-        fputs(line, o);
-    }
-    if (fclose(o) != 0) {
-        o = NULL;
-        lm_error("could not write the restore list \"%s\": %s", listfile, strerror(errno));
-        goto done;
-    }
-    o = NULL;
-    lm_info("post-data: %d object%s that exist on the target left as they are, the rest restored",
-            skipped, skipped == 1 ? "" : "s");
-    ok = true;
+    ek.nkeys = PQntuples(res);
+    ek.keys = lm_malloc((size_t)(ek.nkeys ? ek.nkeys : 1) * sizeof *ek.keys);
+    for (int i = 0; i < ek.nkeys; i++)
+        ek.keys[i] = PQgetvalue(res, i, 0);
+    qsort(ek.keys, (size_t)ek.nkeys, sizeof *ek.keys, cmp_str);
+    skipped = lm_restore_list_rewrite(all, listfile, existing_entry, &ek);
+    if (skipped >= 0)
+        lm_info("post-data: %d object%s that exist on the target left as they are, the rest restored",
+                skipped, skipped == 1 ? "" : "s");
 done:
-    if (in)
-        fclose(in);
-    if (o)
-        fclose(o);
     unlink(all);
-    free(line);
-    free(keys);
+    free(ek.keys);
     PQclear(res);
     if (conn)
         PQfinish(conn);
@@ -492,7 +513,7 @@ done:
     free(out);
     free(fileopt);
     free(all);
-    if (!ok) {
+    if (skipped < 0) {
         free(listfile);
         return NULL;
     }

@@ -56,6 +56,18 @@ void lm_envp_free(char **envp);
 int lm_run_pgtool(const char *conninfo, const char *const *argv,
                   const char *const *extra_env, char **errout);
 
+/* A pg_restore list entry's "DESC SCHEMA TAG OWNER" (line is "ID; TABLEOID
+ * OID DESC SCHEMA TAG OWNER"): a pointer into line, or NULL for a comment
+ * or a line of another form. */
+char *lm_restore_list_desc(char *line);
+
+/* Writes the pg_restore list file `from` again as `to`, each line through
+ * comment_out(line, arg): the entries it returns true for are commented out
+ * (";" before them). Returns how many were, or -1 with the error logged
+ * (then `to` is removed). */
+int lm_restore_list_rewrite(const char *from, const char *to,
+                            bool (*comment_out)(char *line, void *arg), void *arg);
+
 /* pg_dump -Fc --schema-only --snapshot=snapshot --no-publications
  * --no-subscriptions of source_conninfo's database into archive_path
  * (written to a temporary name, renamed when complete). snapshot may be

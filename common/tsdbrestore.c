@@ -21,16 +21,53 @@ static const char hyper_sql[] =
     " WHERE EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     "   WHERE n.nspname = h.schema_name AND c.relname = h.table_name)";
 
+/* The post-data entries on a hypertable: "DESC SCHEMA TABLE ..." of these
+ * kinds (fk: the kind is a foreign key) */
+static const struct { const char *desc; bool fk; } kinds[] = {
+    {"CONSTRAINT ", false}, {"CHECK CONSTRAINT ", false}, {"FK CONSTRAINT ", true}};
+
+/* lm_tsdb_split_list's lm_restore_list_rewrite argument */
+typedef struct split_arg {
+    PGresult *res;   /* hyper_sql's */
+    int nh;
+    lm_tsdb_split *out;
+} split_arg;
+
+/* An entry on a hypertable (then added to the split's entries) */
+static bool hypertable_entry(char *line, void *arg)
+{
+    split_arg *sa = arg;
+    const char *rest = lm_restore_list_desc(line);
+    int match = -1, kind = -1;
+    lm_tsdb_entry *e;
+
+    for (size_t k = 0; rest && k < sizeof kinds / sizeof kinds[0] && match < 0; k++) {
+        size_t dl = strlen(kinds[k].desc);
+        if (strncmp(rest, kinds[k].desc, dl) != 0)
+            continue;
+        for (int h = 0; h < sa->nh && match < 0; h++) {
+            const char *key = PQgetvalue(sa->res, h, 0);
+            if (strncmp(rest + dl, key, strlen(key)) == 0) {
+                match = h;
+                kind = (int)k;
+            }
+        }
+    }
+    if (match < 0)
+        return false;
+    sa->out->e = lm_realloc(sa->out->e, (size_t)(sa->out->n + 1) * sizeof *sa->out->e);
+    e = &sa->out->e[sa->out->n++];
+    e->line = lm_strdup(line);
+    e->qname = lm_strdup(PQgetvalue(sa->res, match, 1));
+    e->fk = kinds[kind].fk;
+    return true;
+}
+
 bool lm_tsdb_split_list(PGconn *conn, const char *listfile, lm_tsdb_split *out)
 {
-    static const struct { const char *desc; bool fk; } kinds[] = {
-        {"CONSTRAINT ", false}, {"CHECK CONSTRAINT ", false}, {"FK CONSTRAINT ", true}};
-    PGresult *res = NULL;
-    char *err = NULL, *v, *line = NULL, *tmp = NULL;
-    size_t cap = 0;
-    FILE *in = NULL, *o = NULL;
+    split_arg sa = {NULL, 0, out};
+    char *err = NULL, *v, *tmp;
     bool ok = false;
-    int nh;
 
     memset(out, 0, sizeof *out);
     v = lm_query_value(conn, LM_EXIT_SERVER,
@@ -40,76 +77,28 @@ bool lm_tsdb_split_list(PGconn *conn, const char *listfile, lm_tsdb_split *out)
         return true;
     }
     free(v);
-    res = lm_exec_try(conn, hyper_sql, &err);
-    if (!res) {
+    sa.res = lm_exec_try(conn, hyper_sql, &err);
+    if (!sa.res) {
         lm_error("listing the hypertables of the target failed: %s", err);
         free(err);
         return false;
     }
-    nh = PQntuples(res);
-    if (nh == 0) {
-        PQclear(res);
+    sa.nh = PQntuples(sa.res);
+    if (sa.nh == 0) {
+        PQclear(sa.res);
         return true;
     }
     tmp = lm_psprintf("%s.tmp", listfile);
-    if (!(in = fopen(listfile, "r")) || !(o = fopen(tmp, "w"))) {
-        lm_error("could not rewrite the restore list \"%s\": %s", listfile, strerror(errno));
-        goto done;
-    }
-    while (getline(&line, &cap, in) > 0) {
-        /* "ID; TABLEOID OID DESC SCHEMA TAG OWNER" */
-        const char *rest = NULL;
-        int match = -1, kind = -1;
-        if (*line != ';') {
-            const char *p = strchr(line, ';');
-            for (int f = 0; p && f < 3; f++)
-                p = strchr(p + 1, ' ');
-            rest = p ? p + 1 : NULL;
+    if (lm_restore_list_rewrite(listfile, tmp, hypertable_entry, &sa) >= 0) {
+        if (rename(tmp, listfile) == 0)
+            ok = true;
+        else {
+            lm_error("could not rename \"%s\": %s", tmp, strerror(errno));
+            unlink(tmp);
         }
-        for (size_t k = 0; rest && k < sizeof kinds / sizeof kinds[0] && match < 0; k++) {
-            size_t dl = strlen(kinds[k].desc);
-            if (strncmp(rest, kinds[k].desc, dl) != 0)
-                continue;
-            for (int h = 0; h < nh && match < 0; h++) {
-                const char *key = PQgetvalue(res, h, 0);
-                if (strncmp(rest + dl, key, strlen(key)) == 0) {
-                    match = h;
-                    kind = (int)k;
-                }
-            }
-        }
-        if (match >= 0) {
-            lm_tsdb_entry *e;
-            out->e = lm_realloc(out->e, (size_t)(out->n + 1) * sizeof *out->e);
-            e = &out->e[out->n++];
-            e->line = lm_strdup(line);
-            e->qname = lm_strdup(PQgetvalue(res, match, 1));
-            e->fk = kinds[kind].fk;
-            fputc(';', o);
-        }
-        fputs(line, o);
     }
-    if (fclose(o) != 0) {
-        o = NULL;
-        lm_error("could not write the restore list \"%s\": %s", tmp, strerror(errno));
-        goto done;
-    }
-    o = NULL;
-    if (rename(tmp, listfile) != 0) {
-        lm_error("could not rename \"%s\": %s", tmp, strerror(errno));
-        goto done;
-    }
-    ok = true;
-done:
-    if (in)
-        fclose(in);
-    if (o)
-        fclose(o);
-    if (!ok)
-        unlink(tmp);
     free(tmp);
-    free(line);
-    PQclear(res);
+    PQclear(sa.res);
     return ok;
 }
 
