@@ -35,8 +35,8 @@ void slot_problem(const char *fmt, ...)
     "(" n ".nspname NOT IN ('pg_catalog', 'information_schema', 'lm')" \
     " AND " n ".nspname !~ '^pg_(toast|temp_)')"
 
-/* ARRAY['a', 'b']::text[] with every element quoted. */
-static char *text_array(const char **v, int n)
+/* slot.h */
+char *slot_text_array(const char *const *v, int n)
 {
     lm_buf b = {0};
     if (n == 0) {
@@ -77,9 +77,9 @@ static bool is_t(PGresult *res, int row, int col)
  * partitions of partitioned ones, in user schemas, filtered by the options. */
 static void load_scope(PGconn *conn, const slot_opts *o, scope *sc)
 {
-    char *tarr = text_array(o->tables, o->ntables);
-    char *sarr = text_array(o->schemas, o->nschemas);
-    char *xarr = text_array(o->excludes, o->nexcludes);
+    char *tarr = slot_text_array(o->tables, o->ntables);
+    char *sarr = slot_text_array(o->schemas, o->nschemas);
+    char *xarr = slot_text_array(o->excludes, o->nexcludes);
     char *inc_match = match_expr("n", "c", tarr);
     char *exc_match = match_expr("n", "c", xarr);
     char *anc_match = match_expr("an", "ac", xarr);

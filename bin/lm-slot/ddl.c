@@ -151,20 +151,11 @@ static const char capture_fn[] =
 
 static char *schema_array(const slot_opts *o)
 {
-    lm_buf b = {0};
     /* --table alone: a table created later is made on the target by its
      * replayed DDL, so its rows must come too */
     if (o->all_tables || o->nschemas == 0)
         return lm_strdup("NULL");
-    lm_buf_puts(&b, "ARRAY[");
-    for (int i = 0; i < o->nschemas; i++) {
-        if (i)
-            lm_buf_u8(&b, ',');
-        lm_quote_literal(&b, o->schemas[i]);
-    }
-    lm_buf_puts(&b, "]::text[]");
-    lm_buf_u8(&b, '\0');
-    return (char *)b.data;
+    return slot_text_array(o->schemas, o->nschemas);
 }
 
 bool ddl_install(PGconn *conn, const slot_opts *o)

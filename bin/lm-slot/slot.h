@@ -86,6 +86,10 @@ void slot_problem(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
     "EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass" \
     " AND d.objid = " c ".oid AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e')"
 
+/* ARRAY['a', 'b']::text[] of v[0..n-1], every element quoted ('{}'::text[]
+ * when n is 0); malloc'd (create.c). */
+char *slot_text_array(const char *const *v, int n);
+
 /* TimescaleDB on the source (tsdb.c). */
 /* The extension's version, or NULL when it is not installed. */
 char *tsdb_version(PGconn *conn);

@@ -123,24 +123,16 @@ static void chunk_schemas(scope *sc)
  * published too. */
 static void check_shared_schemas(PGconn *conn, const scope *sc)
 {
-    lm_buf b = {0};
+    char *arr = slot_text_array((const char *const *)sc->schemas, sc->nschemas);
     PGresult *res;
     char *sql, *not_user;
 
-    lm_buf_puts(&b, "ARRAY[");
-    for (int i = 0; i < sc->nschemas; i++) {
-        if (i)
-            lm_buf_u8(&b, ',');
-        lm_quote_literal(&b, sc->schemas[i]);
-    }
-    lm_buf_puts(&b, "]::text[]");
-    lm_buf_u8(&b, '\0');
     not_user = tsdb_not_user_table("n", "c");
     sql = lm_psprintf("SELECT n.nspname, c.relname FROM pg_class c"
                       " JOIN pg_namespace n ON n.oid = c.relnamespace"
                       " WHERE n.nspname = ANY(%s) AND c.relkind = 'r' AND c.relpersistence = 'p'"
                       " AND NOT " LM_EXT_MEMBER("c") " AND NOT %s ORDER BY 1, 2",
-                      (char *)b.data, not_user);
+                      arr, not_user);
     res = lm_exec(conn, LM_EXIT_SERVER, sql);
     for (int i = 0; i < PQntuples(res); i++) {
         char *qual = lm_qualified(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
@@ -160,7 +152,7 @@ static void check_shared_schemas(PGconn *conn, const scope *sc)
     PQclear(res);
     free(sql);
     free(not_user);
-    lm_buf_free(&b);
+    free(arr);
 }
 
 void tsdb_preflight(PGconn *conn, const slot_opts *o, scope *sc, bool superuser,

@@ -23,6 +23,12 @@
 #define TSDB_MIN_MAJOR 2
 #define TSDB_MIN_MINOR 13
 
+/* The schemas of the timescaledb extension (its own catalog's), one a row */
+#define TSDB_SCHEMAS_SQL \
+    "SELECT n.nspname FROM pg_extension e JOIN pg_depend d ON d.refobjid = e.oid" \
+    " AND d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_namespace'::regclass" \
+    " AND d.deptype = 'e' JOIN pg_namespace n ON n.oid = d.objid WHERE e.extname = 'timescaledb'"
+
 static void put_s(lm_buf *b, const char *s) { lm_buf_put(b, s, strlen(s)); }
 
 static bool parse_version(const char *v, int *major, int *minor)
@@ -43,10 +49,7 @@ void hyper_read_source(run *r, PGconn *src)
     PGresult *res;
 
     res = lm_exec(src, LM_EXIT_SERVER,
-                  "SELECT e.extversion, (SELECT array_agg(n.nspname ORDER BY n.nspname) FROM pg_depend d"
-                  "  JOIN pg_namespace n ON n.oid = d.objid WHERE d.classid = 'pg_namespace'::regclass"
-                  "  AND d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND d.deptype = 'e')"
-                  " FROM pg_extension e WHERE e.extname = 'timescaledb'");
+                  "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'");
     if (PQntuples(res) == 0) {
         PQclear(res);
         return;
@@ -55,10 +58,7 @@ void hyper_read_source(run *r, PGconn *src)
     PQclear(res);
     /* the schemas one by one: names with any character */
     res = lm_exec(src, LM_EXIT_SERVER,
-                  "SELECT n.nspname FROM pg_extension e JOIN pg_depend d ON d.refobjid = e.oid"
-                  " AND d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_namespace'::regclass"
-                  " AND d.deptype = 'e' JOIN pg_namespace n ON n.oid = d.objid"
-                  " WHERE e.extname = 'timescaledb' ORDER BY 1");
+                  TSDB_SCHEMAS_SQL " ORDER BY 1");
     r->ntsdb_schemas = PQntuples(res);
     r->tsdb_schemas = lm_malloc((size_t)(r->ntsdb_schemas + 1) * sizeof *r->tsdb_schemas);
     for (int i = 0; i < r->ntsdb_schemas; i++)
@@ -69,10 +69,7 @@ void hyper_read_source(run *r, PGconn *src)
      * own schemas (a compressed hypertable's internal one) */
     res = lm_exec(src, LM_EXIT_SERVER,
                   "SELECT h.id, h.schema_name, h.table_name FROM _timescaledb_catalog.hypertable h"
-                  " WHERE h.schema_name NOT IN (SELECT n.nspname FROM pg_extension e JOIN pg_depend d"
-                  "   ON d.refobjid = e.oid AND d.refclassid = 'pg_extension'::regclass"
-                  "   AND d.classid = 'pg_namespace'::regclass AND d.deptype = 'e'"
-                  "   JOIN pg_namespace n ON n.oid = d.objid WHERE e.extname = 'timescaledb')"
+                  " WHERE h.schema_name NOT IN (" TSDB_SCHEMAS_SQL ")"
                   " ORDER BY h.id");
     r->nhsrc = PQntuples(res);
     r->hsrc = lm_malloc((size_t)(r->nhsrc + 1) * sizeof *r->hsrc);
