@@ -23,7 +23,8 @@
 #define TSDB_MIN_MAJOR 2
 #define TSDB_MIN_MINOR 13
 
-/* The schemas of the timescaledb extension (its own catalog's), one a row */
+/* The schemas of the timescaledb extension (its own catalog's), one a row
+ * (uncorrelated: its aliases shadow a query's around it) */
 #define TSDB_SCHEMAS_SQL \
     "SELECT n.nspname FROM pg_extension e JOIN pg_depend d ON d.refobjid = e.oid" \
     " AND d.refclassid = 'pg_extension'::regclass AND d.classid = 'pg_namespace'::regclass" \
@@ -97,10 +98,7 @@ void hyper_read_source(run *r, PGconn *src)
                   "SELECT d.hypertable_id, d.column_name, d.interval_length IS NOT NULL,"
                   " d.interval_length::text, d.num_slices,"
                   " CASE WHEN d.partitioning_func IS NULL THEN NULL"
-                  "  WHEN d.partitioning_func_schema IN (SELECT n.nspname FROM pg_extension e"
-                  "   JOIN pg_depend dp ON dp.refobjid = e.oid AND dp.refclassid = 'pg_extension'::regclass"
-                  "   AND dp.classid = 'pg_namespace'::regclass AND dp.deptype = 'e'"
-                  "   JOIN pg_namespace n ON n.oid = dp.objid WHERE e.extname = 'timescaledb')"
+                  "  WHEN d.partitioning_func_schema IN (" TSDB_SCHEMAS_SQL ")"
                   "  THEN CASE WHEN d.partitioning_func = 'get_partition_hash' THEN NULL"
                   "   ELSE format('_timescaledb_functions.%I', d.partitioning_func) END"
                   "  ELSE format('%I.%I', d.partitioning_func_schema, d.partitioning_func) END,"
