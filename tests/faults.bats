@@ -8,6 +8,7 @@
 # After every fault story the target must equal the source.
 #
 #   make check-faults ROUNDS=10 FUZZ_SECONDS=300     the long run
+# ROUNDS defaults to 2, and to 1 under CI=true (make check's time budget).
 #   SEED=1234 scripts/run-tests tests/faults.bats    replay a seed
 
 load helpers
@@ -26,7 +27,7 @@ teardown_file() {
 setup() {
     pg_env
     T=$BATS_TEST_TMPDIR
-    ROUNDS=${ROUNDS:-2}
+    if [ "${CI:-}" = true ]; then ROUNDS=${ROUNDS:-1}; else ROUNDS=${ROUNDS:-2}; fi
     SEED=${SEED:-$(( $(date +%s%N) % 32768 ))}
     RANDOM=$SEED
     echo "# seed $SEED (ROUNDS=$ROUNDS)" >&3
