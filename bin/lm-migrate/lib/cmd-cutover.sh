@@ -191,7 +191,7 @@ sync_sequences() {
                       coalesce(last_value, start_value), last_value IS NOT NULL,
                       format('%I.%I', schemaname, sequencename))
                FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm')
-                 AND schemaname NOT LIKE '\\_timescaledb%'" -0)
+                 AND schemaname NOT LIKE '\\_timescaledb%' AND $SEQ_NOT_MEMBER" -0)
     wait $! || return 1
     [ ${#stmts[@]} -gt 0 ] || return 0
     printf '%s\n' "${stmts[@]}" | PGAPPNAME=lm-migrate psql -X -q -At -v ON_ERROR_STOP=1 -d "$TARGET" -f - >/dev/null || return 1

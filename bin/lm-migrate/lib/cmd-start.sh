@@ -36,6 +36,19 @@ preflight_target() {
         hint "GRANT SELECT ON SEQUENCE ... to the role of the source connection."
         problems=$((problems + 1))
     fi
+    # a TimescaleDB source: lm-slot publishes its chunk schemas whole
+    # (TABLES IN SCHEMA, so that a chunk made after the slot is captured),
+    # which PostgreSQL 15 allows a superuser only.  With table filters
+    # lm-slot decides (the hypertables may all be left out).
+    local tsdb_user
+    if [ -z "$RESUME" ] && [ ${#FILTERS[@]} -eq 0 ] &&
+        [ "$(src "SELECT count(*) FROM pg_extension e, pg_roles r WHERE e.extname = 'timescaledb' AND r.rolname = current_user AND NOT r.rolsuper" 2>/dev/null)" = 1 ] &&
+        [ "$(src "SELECT count(*) > 0 FROM _timescaledb_catalog.hypertable" 2>/dev/null)" = t ]; then
+        tsdb_user=$(src "SELECT current_user")
+        error "the source role $(printable "$tsdb_user") is not a superuser: a TimescaleDB source's hypertables are migrated through a publication of its chunk schemas (TABLES IN SCHEMA), which needs a superuser on PostgreSQL 15"
+        hint "Connect to the source as a superuser (see lm-migrate(1), TIMESCALEDB)."
+        problems=$((problems + 1))
+    fi
     if [ -z "$RESUME" ] && [ "$TARGET_SCHEMA" = existing ]; then
         # the DBA's tables: each must take the source's rows (lm-snapshot
         # checks them as its copy will use them)

@@ -56,19 +56,49 @@ spool_bytes() {
 
 # Tables the publication covers, as schema.table (quoted identifiers), each
 # NUL-terminated (a quoted name may hold a newline).
+# A TimescaleDB source publishes its chunk schemas whole: the chunks are
+# its hypertables' rows, counted and compared through the hypertables, so
+# they are left out here, and so is every extension member.
 published_tables() {
-    src "SELECT format('%I.%I', schemaname, tablename) FROM pg_publication_tables WHERE pubname = $(lit "$SLOT") ORDER BY 1" -0
+    local chunks
+    chunks=$(not_chunk_sql src) || return 1
+    src "SELECT format('%I.%I', p.schemaname, p.tablename) FROM pg_publication_tables p
+          JOIN pg_namespace n ON n.nspname = p.schemaname
+          JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
+          WHERE p.pubname = $(lit "$SLOT")
+            AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+            $chunks
+          ORDER BY 1" -0
 }
+
+# not_chunk_sql src|tgt: a condition on a relation c in schema n that
+# leaves TimescaleDB's chunks out, by the extension's catalog (the
+# relation's schema and name as the catalog records them, never a name's
+# pattern: chunks may have any prefix); empty where the extension is absent
+TSDB_NOT_CHUNK="AND NOT EXISTS (SELECT 1 FROM _timescaledb_catalog.chunk ch WHERE ch.schema_name = n.nspname AND ch.table_name = c.relname)"
+not_chunk_sql() {
+    local has
+    has=$("$1" "SELECT count(*) FROM pg_extension WHERE extname = 'timescaledb'") || return 1
+    [ "$has" = 0 ] || printf '%s' "$TSDB_NOT_CHUNK"
+}
+
+# a condition on pg_sequences' row that leaves out extension members
+# (by the catalog's names: no cast of a name that could need a privilege)
+SEQ_NOT_MEMBER="NOT EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class sc ON sc.oid = d.objid JOIN pg_namespace sn ON sn.oid = sc.relnamespace
+                  WHERE d.classid = 'pg_class'::regclass AND d.deptype = 'e' AND sn.nspname = schemaname AND sc.relname = sequencename)"
 
 # Source tables (not partitioned parents, not extension members) outside the
 # publication, NUL-terminated.
 unpublished_tables() {
+    local chunks
+    chunks=$(not_chunk_sql src) || return 1
     src "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'r'
             AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'lm') AND n.nspname NOT LIKE 'pg_toast%'
             AND n.nspname NOT LIKE '\\_timescaledb%' AND c.relpersistence = 'p'
             AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
             AND NOT EXISTS (SELECT 1 FROM pg_publication_tables p WHERE p.pubname = $(lit "$SLOT") AND p.schemaname = n.nspname AND p.tablename = c.relname)
+            $chunks
           ORDER BY 1" -0
 }
 
@@ -110,7 +140,7 @@ drop_slot_and_publication() {
 unreadable_sequences() {
     src "SELECT string_agg(format('%I.%I', schemaname, sequencename), ', ' ORDER BY 1)
          FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm')
-           AND schemaname NOT LIKE '\\_timescaledb%'
+           AND schemaname NOT LIKE '\\_timescaledb%' AND $SEQ_NOT_MEMBER
            AND NOT has_sequence_privilege(format('%I.%I', schemaname, sequencename), 'SELECT')"
 }
 
