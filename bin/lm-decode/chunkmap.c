@@ -391,19 +391,16 @@ bool chunkmap_filter(lm_record *r)
         }
         return true;
     case LM_REC_INSERT:
-        relid = r->u.insert.relid;
+    case LM_REC_UPDATE: {
+        /* a row of the chunk catalog (kept, not streamed) */
+        bool ins = r->type == LM_REC_INSERT;
+        relid = ins ? r->u.insert.relid : r->u.update.relid;
         if (cat_relid && relid == cat_relid) {
-            cat_row(&r->u.insert.newtup);
+            cat_row(ins ? &r->u.insert.newtup : &r->u.update.newtup);
             return false;
         }
         break;
-    case LM_REC_UPDATE:
-        relid = r->u.update.relid;
-        if (cat_relid && relid == cat_relid) {
-            cat_row(&r->u.update.newtup);
-            return false;
-        }
-        break;
+    }
     case LM_REC_DELETE: relid = r->u.del.relid; break;
     case LM_REC_TRUNCATE: {
         /* a TRUNCATE of a hypertable drops its chunks: one gone by now is

@@ -37,8 +37,11 @@ static bool parse_version(const char *v, int *major, int *minor)
     return v && sscanf(v, "%d.%d", major, minor) == 2;
 }
 
-static hyper_src *find_src(run *r, int id)
+/* The hypertable a catalog row (hypertable id in column 0) belongs to,
+ * or NULL when it is not one of those read. */
+static hyper_src *src_of_row(run *r, const PGresult *res, int row)
 {
+    int id = atoi(PQgetvalue(res, row, 0));
     for (int i = 0; i < r->nhsrc; i++)
         if (r->hsrc[i].id == id)
             return &r->hsrc[i];
@@ -106,13 +109,12 @@ void hyper_read_source(run *r, PGconn *src)
                   "  ELSE format('%I.%I', d.integer_now_func_schema, d.integer_now_func) END"
                   " FROM _timescaledb_catalog.dimension d ORDER BY d.hypertable_id, d.id");
     for (int i = 0; i < PQntuples(res); i++) {
-        hyper_src *h = find_src(r, atoi(PQgetvalue(res, i, 0)));
+        hyper_src *h = src_of_row(r, res, i);
         hyper_dim *d;
         if (!h)
             continue;
         h->dims = lm_realloc(h->dims, (size_t)(h->ndims + 1) * sizeof *h->dims);
-        d = &h->dims[h->ndims++];
-        memset(d, 0, sizeof *d);
+        d = memset(&h->dims[h->ndims++], 0, sizeof *d);
         d->column = lm_strdup(PQgetvalue(res, i, 1));
         d->open = PQgetvalue(res, i, 2)[0] == 't';
         if (d->open)
@@ -134,15 +136,13 @@ void hyper_read_source(run *r, PGconn *src)
                   " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = ch.table_name"
                   " WHERE c.relkind = 'r' ORDER BY ch.hypertable_id, ch.id");
     for (int i = 0; i < PQntuples(res); i++) {
-        hyper_src *h = find_src(r, atoi(PQgetvalue(res, i, 0)));
-        if (!h)
-            continue;
-        h->parts = lm_realloc(h->parts, (size_t)(h->nparts + 1) * sizeof *h->parts);
-        h->parts[h->nparts].qname = lm_strdup(PQgetvalue(res, i, 1));
-        h->parts[h->nparts].bytes = strtoull(PQgetvalue(res, i, 2), NULL, 10);
-        h->nparts++;
-        if (PQgetvalue(res, i, 3)[0] == 't')
-            h->compressed = true;
+        hyper_src *h = src_of_row(r, res, i);
+        if (h) {
+            h->parts = lm_realloc(h->parts, (size_t)(h->nparts + 1) * sizeof *h->parts);
+            h->parts[h->nparts].qname = lm_strdup(PQgetvalue(res, i, 1));
+            h->parts[h->nparts++].bytes = strtoull(PQgetvalue(res, i, 2), NULL, 10);
+            h->compressed |= PQgetvalue(res, i, 3)[0] == 't';
+        }
     }
     PQclear(res);
     lm_info("TimescaleDB %s on the source: %d hypertable%s", r->src_tsdb, r->nhsrc,
