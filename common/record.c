@@ -1,8 +1,18 @@
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "record.h"
+
+/* The ddl record's six strings after its seq, in the order lm-format(5)
+ * gives them: one list for the encoder and the decoder. */
+static const size_t ddl_strings[] = {
+    offsetof(lm_record, u.ddl.tag), offsetof(lm_record, u.ddl.search_path),
+    offsetof(lm_record, u.ddl.role), offsetof(lm_record, u.ddl.session_role),
+    offsetof(lm_record, u.ddl.command), offsetof(lm_record, u.ddl.objects),
+};
+#define NDDL_STRINGS (sizeof ddl_strings / sizeof ddl_strings[0])
 
 static void put_tuple(lm_buf *b, const lm_tuple *t)
 {
@@ -95,12 +105,8 @@ void lm_record_encode(lm_buf *b, const lm_record *r)
         break;
     case LM_REC_DDL:
         lm_buf_varint(b, r->u.ddl.seq);
-        lm_buf_str(b, r->u.ddl.tag);
-        lm_buf_str(b, r->u.ddl.search_path);
-        lm_buf_str(b, r->u.ddl.role);
-        lm_buf_str(b, r->u.ddl.session_role);
-        lm_buf_str(b, r->u.ddl.command);
-        lm_buf_str(b, r->u.ddl.objects);
+        for (size_t i = 0; i < NDDL_STRINGS; i++)
+            lm_buf_str(b, *(const char *const *)((const char *)r + ddl_strings[i]));
         break;
     case LM_REC_POSITION:
         lm_buf_varint(b, r->u.position.lsn);
@@ -306,12 +312,8 @@ bool lm_record_decode(uint8_t type, const uint8_t *body, size_t len, lm_record *
     }
     case LM_REC_DDL:
         lm_cur_varint(c, &r->u.ddl.seq);
-        get_str(c, a, &r->u.ddl.tag);
-        get_str(c, a, &r->u.ddl.search_path);
-        get_str(c, a, &r->u.ddl.role);
-        get_str(c, a, &r->u.ddl.session_role);
-        get_str(c, a, &r->u.ddl.command);
-        get_str(c, a, &r->u.ddl.objects);
+        for (size_t i = 0; i < NDDL_STRINGS; i++)
+            get_str(c, a, (const char **)((char *)r + ddl_strings[i]));
         break;
     case LM_REC_POSITION:
         lm_cur_varint(c, &r->u.position.lsn);

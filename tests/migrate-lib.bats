@@ -23,6 +23,15 @@ lib() {
     done
 }
 
+# gives WANT COMMAND [ARG...]: what COMMAND prints is WANT; on failure
+# both are shown.  Its exit status is not checked.
+gives() {
+    local want=$1 got
+    shift
+    got=$("$@") || true
+    [ "$got" = "$want" ] || { printf 'got %q from %q, want %q\n' "$got" "$*" "$want"; return 1; }
+}
+
 # Values no byte of which may be lost or run: quotes, a newline, a tab,
 # ESC, a backslash, %, $(...), = and non-ASCII.
 hostile_values() {
@@ -126,42 +135,42 @@ hostile_values() {
 
 @test "migrate-lib: lsn_ge_hex compares an LSN with a segment's 16-digit end" {
     lib
-    [ "$(lsn_ge_hex 0/16B3748 00000000016B3748)" = 1 ]
-    [ "$(lsn_ge_hex 0/16B3748 00000000016B3749)" = 0 ]
-    [ "$(lsn_ge_hex 0/16B3749 00000000016B3748)" = 1 ]
+    gives 1 lsn_ge_hex 0/16B3748 00000000016B3748
+    gives 0 lsn_ge_hex 0/16B3748 00000000016B3749
+    gives 1 lsn_ge_hex 0/16B3749 00000000016B3748
     # the high half counts first; hex digits in either case
-    [ "$(lsn_ge_hex 1/0 00000000FFFFFFFF)" = 1 ]
-    [ "$(lsn_ge_hex 0/FFFFFFFF 0000000100000000)" = 0 ]
-    [ "$(lsn_ge_hex a/b 0000000A0000000B)" = 1 ]
-    [ "$(lsn_ge_hex FFFFFFFF/FFFFFFFF FFFFFFFFFFFFFFFF)" = 1 ]
+    gives 1 lsn_ge_hex 1/0 00000000FFFFFFFF
+    gives 0 lsn_ge_hex 0/FFFFFFFF 0000000100000000
+    gives 1 lsn_ge_hex a/b 0000000A0000000B
+    gives 1 lsn_ge_hex FFFFFFFF/FFFFFFFF FFFFFFFFFFFFFFFF
 }
 
 @test "migrate-lib: human_bytes, human_secs, in_range and exit_words" {
     lib
-    [ "$(human_bytes 0)" = "0 B" ]
-    [ "$(human_bytes 1023)" = "1023 B" ]
-    [ "$(human_bytes 1024)" = "1.0 KB" ]
-    [ "$(human_bytes 1536)" = "1.5 KB" ]
-    [ "$(human_bytes $((5 * 1024 * 1024 * 1024)))" = "5.0 GB" ]
-    [ "$(human_bytes $((3 * 1024 ** 5)))" = "3.0 PB" ]
-    [ "$(human_bytes $((2048 * 1024 ** 5)))" = "2048.0 PB" ]
-    [ "$(human_bytes '')" = "0 B" ]
-    [ "$(human_secs 0)" = 0s ]
-    [ "$(human_secs 59.9)" = 59s ]
-    [ "$(human_secs 60)" = 1m00s ]
-    [ "$(human_secs 3599)" = 59m59s ]
-    [ "$(human_secs 3600)" = 1h00m ]
-    [ "$(human_secs 90061)" = 25h01m ]
-    [ "$(human_secs '')" = 0s ]
+    gives "0 B" human_bytes 0
+    gives "1023 B" human_bytes 1023
+    gives "1.0 KB" human_bytes 1024
+    gives "1.5 KB" human_bytes 1536
+    gives "5.0 GB" human_bytes $((5 * 1024 * 1024 * 1024))
+    gives "3.0 PB" human_bytes $((3 * 1024 ** 5))
+    gives "2048.0 PB" human_bytes $((2048 * 1024 ** 5))
+    gives "0 B" human_bytes ''
+    gives 0s human_secs 0
+    gives 59s human_secs 59.9
+    gives 1m00s human_secs 60
+    gives 59m59s human_secs 3599
+    gives 1h00m human_secs 3600
+    gives 25h01m human_secs 90061
+    gives 0s human_secs ''
     in_range 1 1 64 && in_range 64 1 64
     run -1 in_range 0 1 64
     run -1 in_range 65 1 64
     run -1 in_range 1x 1 64
     run -1 in_range '' 1 64
     run -1 in_range 1234567890 1 9999999999
-    [ "$(exit_words 4)" = "exited with status 4" ]
-    [ "$(exit_words 137)" = "was killed by signal 9 (KILL)" ]
-    [ "$(exit_words 143)" = "was killed by signal 15 (TERM)" ]
+    gives "exited with status 4" exit_words 4
+    gives "was killed by signal 9 (KILL)" exit_words 137
+    gives "was killed by signal 15 (TERM)" exit_words 143
 }
 
 @test "migrate-lib: shq quotes hostile arguments for any POSIX shell (dash), ssh's remote side" {
@@ -178,29 +187,29 @@ hostile_values() {
         [ "${#got[@]}" -eq "${#args[@]}" ]
         [ "${got[*]@Q}" = "${args[*]@Q}" ]
     done
-    [ "$(shq "it's")" = "'it'\\''s'" ]
-    [ "$(shq a b)" = "'a' 'b'" ]
+    gives "'it'\\''s'" shq "it's"
+    gives "'a' 'b'" shq a b
     [ -z "$(shq)" ]
 }
 
 @test "migrate-lib: lit makes SQL literals, E'' with a backslash" {
     lib
-    [ "$(lit abc)" = "'abc'" ]
-    [ "$(lit "it's")" = "'it''s'" ]
-    [ "$(lit 'a\b')" = "E'a\\\\b'" ]
-    [ "$(lit "\\'")" = "E'\\\\'''" ]
-    [ "$(lit '')" = "''" ]
+    gives "'abc'" lit abc
+    gives "'it''s'" lit "it's"
+    gives "E'a\\\\b'" lit 'a\b'
+    gives "E'\\\\'''" lit "\\'"
+    gives "''" lit ''
 }
 
 @test "migrate-lib: printable escapes control characters, C1 codes included, and keeps other bytes" {
     lib
-    [ "$(printable $'a\nb\tc\rd')" = 'a\nb\tc\rd' ]
-    [ "$(printable $'\e[31mred')" = '\x1b[31mred' ]
-    [ "$(printable $'x\x01\x7fy')" = 'x\x01\x7fy' ]
-    [ "$(printable $'\xc2\x9b2J')" = '\xc2\x9b2J' ]
-    [ "$(printable 'café, naïve | "q"')" = 'café, naïve | "q"' ]
+    gives 'a\nb\tc\rd' printable $'a\nb\tc\rd'
+    gives '\x1b[31mred' printable $'\e[31mred'
+    gives 'x\x01\x7fy' printable $'x\x01\x7fy'
+    gives '\xc2\x9b2J' printable $'\xc2\x9b2J'
+    gives 'café, naïve | "q"' printable 'café, naïve | "q"'
     # a byte that is no character in the locale passes as it is
-    [ "$(printable $'\xff\xfe')" = $'\xff\xfe' ]
+    gives $'\xff\xfe' printable $'\xff\xfe'
 }
 
 @test "migrate-lib: valid_host takes ssh destinations and refuses what ssh would read as an option" {

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "escape.h"
+#include "json.h"
 
 /* The length of the valid UTF-8 sequence at p (at most n bytes), 0 when the
  * byte there does not start one (RFC 3629: no overlong forms, no
@@ -42,6 +43,31 @@ static size_t utf8_seq(const uint8_t *p, size_t n)
     return len;
 }
 
+/* What the text and JSON escapings share, at p[0..n): a run of printable
+ * ASCII other than a backslash and quote copied at once, or a valid UTF-8
+ * sequence of more than one byte passed through (a C1 control as \u0080 to
+ * \u009f).  The bytes it took, or 0 for a byte the caller escapes its own
+ * way; *seq is then utf8_seq's length there (1 ASCII, 0 not UTF-8). */
+static size_t put_plain(lm_buf *b, const uint8_t *p, size_t n, uint8_t quote, size_t *seq)
+{
+    size_t j = 0;
+
+    while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '\\' && p[j] != quote)
+        j++;
+    if (j) {
+        lm_buf_put(b, p, j);
+        return j;
+    }
+    *seq = utf8_seq(p, n);
+    if (*seq <= 1)
+        return 0;
+    if (p[0] == 0xc2 && p[1] <= 0x9f)   /* C1 control */
+        lm_json_u00(b, p[1]);
+    else
+        lm_buf_put(b, p, *seq);
+    return *seq;
+}
+
 /* p[0..n) escaped into b; quote, when not 0, is doubled (a quoted literal) */
 void esc_put(lm_buf *b, const uint8_t *p, size_t n, char quote)
 {
@@ -49,28 +75,11 @@ void esc_put(lm_buf *b, const uint8_t *p, size_t n, char quote)
 
     for (size_t i = 0; i < n;) {
         uint8_t c = p[i];
-        size_t len;
+        size_t len = 0, took = put_plain(b, p + i, n - i, (uint8_t)quote, &len);
 
-        /* a run of printable ASCII that needs nothing, at once */
-        if (c >= 0x20 && c < 0x7f && c != '\\' && c != (uint8_t)quote) {
-            size_t j = i + 1;
-            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '\\' && p[j] != (uint8_t)quote)
-                j++;
-            lm_buf_put(b, p + i, j - i);
-            i = j;
+        i += took ? took : 1;
+        if (took)
             continue;
-        }
-        len = utf8_seq(p + i, n - i);
-        if (len > 1) {
-            if (c == 0xc2 && p[i + 1] <= 0x9f) {   /* C1 control */
-                char u[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 15]};
-                lm_buf_put(b, u, 6);
-            } else
-                lm_buf_put(b, p + i, len);
-            i += len;
-            continue;
-        }
-        i++;
         if (len == 1 && c >= 0x20 && c != 0x7f && c != '\\') {
             if (quote && c == (uint8_t)quote)
                 lm_buf_u8(b, c);
@@ -96,51 +105,21 @@ void esc_put(lm_buf *b, const uint8_t *p, size_t n, char quote)
  * controls as \u0080 to \u009f.  The output is valid UTF-8 and JSON. */
 void esc_json(lm_buf *out, const void *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     const uint8_t *p = s;
 
     lm_buf_u8(out, '"');
     for (size_t i = 0; i < n;) {
-        uint8_t c = p[i];
-        size_t len;
+        size_t len = 0, took = put_plain(out, p + i, n - i, '"', &len);
 
-        /* a run of printable ASCII that needs nothing, at once */
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            size_t j = i + 1;
-            while (j < n && p[j] >= 0x20 && p[j] < 0x7f && p[j] != '"' && p[j] != '\\')
-                j++;
-            lm_buf_put(out, p + i, j - i);
-            i = j;
-            continue;
-        }
-        len = utf8_seq(p + i, n - i);
-        if (len == 0) {
-            lm_buf_puts(out, "\\ufffd");
-            i++;
-        } else if (len > 1) {
-            if (c == 0xc2 && p[i + 1] <= 0x9f) {
-                char u[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 15]};
-                lm_buf_put(out, u, 6);
-            } else
-                lm_buf_put(out, p + i, len);
-            i += len;
+        if (took) {
+            i += took;
         } else {
-            switch (c) {
-            case '"': lm_buf_puts(out, "\\\""); break;
-            case '\\': lm_buf_puts(out, "\\\\"); break;
-            case '\n': lm_buf_puts(out, "\\n"); break;
-            case '\r': lm_buf_puts(out, "\\r"); break;
-            case '\t': lm_buf_puts(out, "\\t"); break;
-            default:
-                if (c < 0x20 || c == 0x7f) {
-                    char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-                    lm_buf_put(out, u, 6);
-                } else
-                    lm_buf_u8(out, c);
-            }
+            if (len == 0)
+                lm_buf_puts(out, "\\ufffd");
+            else
+                lm_json_byte(out, p[i]);
             i++;
         }
     }
     lm_buf_u8(out, '"');
 }
-

@@ -465,26 +465,28 @@ static void render(const lm_record *r, lm_relcache *rc, uint64_t offset)
             text_quoted(r->u.message.content, r->u.message.len);
         }
         break;
-    case LM_REC_DDL:
-        if (json) {
-            putf(",\"seq\":%" PRIu64, r->u.ddl.seq);
-            json_string("tag", r->u.ddl.tag);
-            json_string("role", r->u.ddl.role);
-            json_string("session_role", r->u.ddl.session_role);
-            json_string("search_path", r->u.ddl.search_path);
-            json_string("command", r->u.ddl.command);
-            json_string("objects", r->u.ddl.objects);
-        } else {
-            putf(" %" PRIu64 " ", r->u.ddl.seq);
-            text_quoted((const uint8_t *)r->u.ddl.tag, strlen(r->u.ddl.tag));
-            put_s(" role ");
-            text_quoted((const uint8_t *)r->u.ddl.role, strlen(r->u.ddl.role));
-            put_s(" search_path ");
-            text_quoted((const uint8_t *)r->u.ddl.search_path, strlen(r->u.ddl.search_path));
-            put_s(" command ");
-            text_quoted((const uint8_t *)r->u.ddl.command, strlen(r->u.ddl.command));
+    case LM_REC_DDL: {
+        /* one list for both outputs: JSON has every field, in this order;
+         * text the tag and those with a label */
+        const struct { const char *key, *label, *val; } f[] = {
+            {"tag", "", r->u.ddl.tag},
+            {"role", " role ", r->u.ddl.role},
+            {"session_role", NULL, r->u.ddl.session_role},
+            {"search_path", " search_path ", r->u.ddl.search_path},
+            {"command", " command ", r->u.ddl.command},
+            {"objects", NULL, r->u.ddl.objects},
+        };
+        putf(json ? ",\"seq\":%" PRIu64 : " %" PRIu64 " ", r->u.ddl.seq);
+        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+            if (json) {
+                json_string(f[i].key, f[i].val);
+            } else if (f[i].label) {
+                put_s(f[i].label);
+                text_quoted((const uint8_t *)f[i].val, strlen(f[i].val));
+            }
         }
         break;
+    }
     case LM_REC_POSITION:
         if (json) {
             json_lsn("lsn", r->u.position.lsn);

@@ -48,6 +48,49 @@ static hyper_src *src_of_row(run *r, const PGresult *res, int row)
     return NULL;
 }
 
+/* Run sql, whose rows start with a hypertable id, on src and hand each row
+ * of a hypertable read (src_of_row) to fn. */
+static void each_src_row(run *r, PGconn *src, const char *sql,
+                         void (*fn)(hyper_src *h, const PGresult *res, int row))
+{
+    PGresult *res = lm_exec(src, LM_EXIT_SERVER, sql);
+
+    for (int i = 0; i < PQntuples(res); i++) {
+        hyper_src *h = src_of_row(r, res, i);
+        if (h)
+            fn(h, res, i);
+    }
+    PQclear(res);
+}
+
+/* a row of _timescaledb_catalog.dimension, as hyper_read_source reads it */
+static void read_dim(hyper_src *h, const PGresult *res, int i)
+{
+    hyper_dim *d;
+
+    h->dims = lm_realloc(h->dims, (size_t)(h->ndims + 1) * sizeof *h->dims);
+    d = memset(&h->dims[h->ndims++], 0, sizeof *d);
+    d->column = lm_strdup(PQgetvalue(res, i, 1));
+    d->open = PQgetvalue(res, i, 2)[0] == 't';
+    if (d->open)
+        d->interval = lm_strdup(PQgetvalue(res, i, 3));
+    else
+        d->partitions = atoi(PQgetvalue(res, i, 4));
+    if (!PQgetisnull(res, i, 5))
+        d->func = lm_strdup(PQgetvalue(res, i, 5));
+    if (!PQgetisnull(res, i, 6))
+        d->now_func = lm_strdup(PQgetvalue(res, i, 6));
+}
+
+/* a chunk that has a table, as hyper_read_source reads it */
+static void read_chunk(hyper_src *h, const PGresult *res, int i)
+{
+    h->parts = lm_realloc(h->parts, (size_t)(h->nparts + 1) * sizeof *h->parts);
+    h->parts[h->nparts].qname = lm_strdup(PQgetvalue(res, i, 1));
+    h->parts[h->nparts++].bytes = strtoull(PQgetvalue(res, i, 2), NULL, 10);
+    h->compressed |= PQgetvalue(res, i, 3)[0] == 't';
+}
+
 void hyper_read_source(run *r, PGconn *src)
 {
     PGresult *res;
@@ -97,54 +140,27 @@ void hyper_read_source(run *r, PGconn *src)
      * create_hypertable's. The extension's own hash function is the
      * default (named on the target by its schema there); another is the
      * application's, restored with the schema. */
-    res = lm_exec(src, LM_EXIT_SERVER,
-                  "SELECT d.hypertable_id, d.column_name, d.interval_length IS NOT NULL,"
-                  " d.interval_length::text, d.num_slices,"
-                  " CASE WHEN d.partitioning_func IS NULL THEN NULL"
-                  "  WHEN d.partitioning_func_schema IN (" TSDB_SCHEMAS_SQL ")"
-                  "  THEN CASE WHEN d.partitioning_func = 'get_partition_hash' THEN NULL"
-                  "   ELSE format('_timescaledb_functions.%I', d.partitioning_func) END"
-                  "  ELSE format('%I.%I', d.partitioning_func_schema, d.partitioning_func) END,"
-                  " CASE WHEN d.integer_now_func IS NULL THEN NULL"
-                  "  ELSE format('%I.%I', d.integer_now_func_schema, d.integer_now_func) END"
-                  " FROM _timescaledb_catalog.dimension d ORDER BY d.hypertable_id, d.id");
-    for (int i = 0; i < PQntuples(res); i++) {
-        hyper_src *h = src_of_row(r, res, i);
-        hyper_dim *d;
-        if (!h)
-            continue;
-        h->dims = lm_realloc(h->dims, (size_t)(h->ndims + 1) * sizeof *h->dims);
-        d = memset(&h->dims[h->ndims++], 0, sizeof *d);
-        d->column = lm_strdup(PQgetvalue(res, i, 1));
-        d->open = PQgetvalue(res, i, 2)[0] == 't';
-        if (d->open)
-            d->interval = lm_strdup(PQgetvalue(res, i, 3));
-        else
-            d->partitions = atoi(PQgetvalue(res, i, 4));
-        if (!PQgetisnull(res, i, 5))
-            d->func = lm_strdup(PQgetvalue(res, i, 5));
-        if (!PQgetisnull(res, i, 6))
-            d->now_func = lm_strdup(PQgetvalue(res, i, 6));
-    }
-    PQclear(res);
+    each_src_row(r, src,
+                 "SELECT d.hypertable_id, d.column_name, d.interval_length IS NOT NULL,"
+                 " d.interval_length::text, d.num_slices,"
+                 " CASE WHEN d.partitioning_func IS NULL THEN NULL"
+                 "  WHEN d.partitioning_func_schema IN (" TSDB_SCHEMAS_SQL ")"
+                 "  THEN CASE WHEN d.partitioning_func = 'get_partition_hash' THEN NULL"
+                 "   ELSE format('_timescaledb_functions.%I', d.partitioning_func) END"
+                 "  ELSE format('%I.%I', d.partitioning_func_schema, d.partitioning_func) END,"
+                 " CASE WHEN d.integer_now_func IS NULL THEN NULL"
+                 "  ELSE format('%I.%I', d.integer_now_func_schema, d.integer_now_func) END"
+                 " FROM _timescaledb_catalog.dimension d ORDER BY d.hypertable_id, d.id",
+                 read_dim);
 
     /* the chunks that have a table, in the order they were made */
-    res = lm_exec(src, LM_EXIT_SERVER,
-                  "SELECT ch.hypertable_id, format('%I.%I', ch.schema_name, ch.table_name),"
-                  " pg_relation_size(c.oid), ch.compressed_chunk_id IS NOT NULL"
-                  " FROM _timescaledb_catalog.chunk ch JOIN pg_namespace n ON n.nspname = ch.schema_name"
-                  " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = ch.table_name"
-                  " WHERE c.relkind = 'r' ORDER BY ch.hypertable_id, ch.id");
-    for (int i = 0; i < PQntuples(res); i++) {
-        hyper_src *h = src_of_row(r, res, i);
-        if (h) {
-            h->parts = lm_realloc(h->parts, (size_t)(h->nparts + 1) * sizeof *h->parts);
-            h->parts[h->nparts].qname = lm_strdup(PQgetvalue(res, i, 1));
-            h->parts[h->nparts++].bytes = strtoull(PQgetvalue(res, i, 2), NULL, 10);
-            h->compressed |= PQgetvalue(res, i, 3)[0] == 't';
-        }
-    }
-    PQclear(res);
+    each_src_row(r, src,
+                 "SELECT ch.hypertable_id, format('%I.%I', ch.schema_name, ch.table_name),"
+                 " pg_relation_size(c.oid), ch.compressed_chunk_id IS NOT NULL"
+                 " FROM _timescaledb_catalog.chunk ch JOIN pg_namespace n ON n.nspname = ch.schema_name"
+                 " JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = ch.table_name"
+                 " WHERE c.relkind = 'r' ORDER BY ch.hypertable_id, ch.id",
+                 read_chunk);
     lm_info("TimescaleDB %s on the source: %d hypertable%s", r->src_tsdb, r->nhsrc,
             r->nhsrc == 1 ? "" : "s");
 }

@@ -13,11 +13,7 @@
 
 static void json_strings(void)
 {
-    static const struct {
-        const char *in;
-        size_t len;
-        const char *want;
-    } cases[] = {
+    static const unit_case cases[] = {   /* the input, its length, the JSON */
         {"abc", 3, "\"abc\""},
         {"", 0, "\"\""},
         {"a\"b\\c", 5, "\"a\\\"b\\\\c\""},
@@ -28,9 +24,9 @@ static void json_strings(void)
         {"caf\xc3\xa9", 5, "\"caf\xc3\xa9\""},
     };
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < UNIT_NCASES(cases); i++) {
         lm_buf b = {0};
-        lm_json_str(&b, cases[i].in, cases[i].len);
+        lm_json_str(&b, cases[i].in, cases[i].n);
         lm_buf_u8(&b, '\0');
         CHECK_STR((char *)b.data, cases[i].want);
         lm_buf_free(&b);

@@ -8,11 +8,21 @@
 #include "state.h"
 #include "unit.h"
 
+/* Each case's input through fn (a string made with malloc), checked against
+ * the string it wants. */
+static void check_each(char *(*fn)(const char *), const unit_str_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *s = fn(cases[i].in);
+        if (!CHECK_STR(s, cases[i].want))
+            unit_note("case %zu", i);
+        free(s);
+    }
+}
+
 static void ident(void)
 {
-    static const struct {
-        const char *in, *want;
-    } cases[] = {
+    static const unit_str_case cases[] = {
         {"abc", "\"abc\""},
         {"", "\"\""},
         {"Mixed Case", "\"Mixed Case\""},
@@ -28,11 +38,7 @@ static void ident(void)
         {"caf\xc3\xa9", "\"caf\xc3\xa9\""},
     };
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *s = lm_ident(cases[i].in);
-        CHECK_STR(s, cases[i].want);
-        free(s);
-    }
+    check_each(lm_ident, cases, UNIT_NCASES(cases));
 }
 
 static void qualified(void)
@@ -47,9 +53,7 @@ static void qualified(void)
 
 static void literal(void)
 {
-    static const struct {
-        const char *in, *want;
-    } cases[] = {
+    static const unit_str_case cases[] = {
         {"abc", "'abc'"},
         {"", "''"},
         {"it's", "'it''s'"},
@@ -64,11 +68,7 @@ static void literal(void)
         {"line\nbreak", "'line\nbreak'"},
     };
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char *s = lm_literal(cases[i].in);
-        CHECK_STR(s, cases[i].want);
-        free(s);
-    }
+    check_each(lm_literal, cases, UNIT_NCASES(cases));
 }
 
 static void append_to_buffer(void)
@@ -102,21 +102,15 @@ static void copy_forget_statement(void)
 
 static void conninfo_dbname(void)
 {
-    char *s;
-
     /* conninfo quoting: a backslash before ' and \, not SQL's '' */
-    s = lm_conninfo_dbname("mydb");
-    CHECK_STR(s, "dbname='mydb'");
-    free(s);
-    s = lm_conninfo_dbname("my db");
-    CHECK_STR(s, "dbname='my db'");
-    free(s);
-    s = lm_conninfo_dbname("a'b\\c");
-    CHECK_STR(s, "dbname='a\\'b\\\\c'");
-    free(s);
-    s = lm_conninfo_dbname("");
-    CHECK_STR(s, "dbname=''");
-    free(s);
+    static const unit_str_case cases[] = {
+        {"mydb", "dbname='mydb'"},
+        {"my db", "dbname='my db'"},
+        {"a'b\\c", "dbname='a\\'b\\\\c'"},
+        {"", "dbname=''"},
+    };
+
+    check_each(lm_conninfo_dbname, cases, UNIT_NCASES(cases));
 }
 
 static void conninfo_dbname_parses_back(void)
@@ -146,24 +140,21 @@ static void conninfo_describe(void)
 {
     static const char *const env[] = {"PGHOST", "PGHOSTADDR", "PGPORT", "PGDATABASE",
                                       "PGUSER", "PGSERVICE"};
-    char *s;
+    static const unit_str_case cases[] = {
+        {"host=db1 port=5433 dbname=app user=alice password=secret",
+         "host=db1 port=5433 dbname=app user=alice"},
+        {"postgresql://bob:secret@db2:6000/shop?sslmode=require",
+         "host=db2 port=6000 dbname=shop user=bob"},
+        {"", "defaults"},
+    };
+    static const unit_str_case with_port[] = {{"host=h", "host=h port=7777"}};
 
     /* the description falls back on the libpq environment: none here */
-    for (size_t i = 0; i < sizeof env / sizeof env[0]; i++)
+    for (size_t i = 0; i < UNIT_NCASES(env); i++)
         unsetenv(env[i]);
-    s = lm_conninfo_describe("host=db1 port=5433 dbname=app user=alice password=secret");
-    CHECK_STR(s, "host=db1 port=5433 dbname=app user=alice");
-    free(s);
-    s = lm_conninfo_describe("postgresql://bob:secret@db2:6000/shop?sslmode=require");
-    CHECK_STR(s, "host=db2 port=6000 dbname=shop user=bob");
-    free(s);
-    s = lm_conninfo_describe("");
-    CHECK_STR(s, "defaults");
-    free(s);
+    check_each(lm_conninfo_describe, cases, UNIT_NCASES(cases));
     setenv("PGPORT", "7777", 1);
-    s = lm_conninfo_describe("host=h");
-    CHECK_STR(s, "host=h port=7777");
-    free(s);
+    check_each(lm_conninfo_describe, with_port, UNIT_NCASES(with_port));
     unsetenv("PGPORT");
 }
 

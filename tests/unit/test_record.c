@@ -34,6 +34,43 @@ static bool round_trip(const lm_record *r, lm_record *out, lm_arena *arena, lm_b
     return true;
 }
 
+/* What a round-trip test holds: the record it encodes (r), the record
+ * decoded (d), the decoded strings (a) and the encoded body (b). */
+typedef struct fixture {
+    lm_record r, d;
+    lm_arena a;
+    lm_buf b;
+} fixture;
+
+/* round_trip of f->r; whether f->d holds what was decoded */
+static bool trip(fixture *f)
+{
+    return round_trip(&f->r, &f->d, &f->a, &f->b);
+}
+
+/* f->r encoded anew into f->b, with no decoding */
+static void encode(fixture *f)
+{
+    lm_buf_reset(&f->b);
+    lm_record_encode(&f->b, &f->r);
+}
+
+/* f->b is the body lm-format(5) gives, in hex */
+static void body_is(const fixture *f, const char *hex)
+{
+    uint8_t want[64];
+    size_t n = unit_unhex(hex, want, sizeof want);
+
+    if (!CHECK_MEM(f->b.data, f->b.len, want, n))
+        unit_note("the %s record's body", lm_rectype_name(f->r.type));
+}
+
+static void fixture_free(fixture *f)
+{
+    lm_buf_free(&f->b);
+    lm_arena_free(&f->a);
+}
+
 static void check_tuple(const lm_tuple *got, const lm_tuple *want)
 {
     if (!CHECK_U64(got->ncols, want->ncols))
@@ -68,38 +105,28 @@ static const lm_tuple key = {5, key_vals};
 
 static void header(void)
 {
-    lm_record r = {.type = LM_REC_HEADER}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_HEADER, .u.header = {
+        .version = LM_FORMAT_VERSION, .sysid = UINT64_C(7301234567890123456), .timeline = 3,
+        .server_version = 150004, .dbname = "app db", .slot = "lm_slot", .publication = "",
+        .encoding = "UTF8", .producer = "lm-decode 0.1.0", .start_lsn = UINT64_C(0x16B374D848),
+        .created = INT64_C(762525296789012)}}};
 
-    r.u.header.version = LM_FORMAT_VERSION;
-    r.u.header.sysid = UINT64_C(7301234567890123456);
-    r.u.header.timeline = 3;
-    r.u.header.server_version = 150004;
-    r.u.header.dbname = "app db";
-    r.u.header.slot = "lm_slot";
-    r.u.header.publication = "";
-    r.u.header.encoding = "UTF8";
-    r.u.header.producer = "lm-decode 0.1.0";
-    r.u.header.start_lsn = UINT64_C(0x16B374D848);
-    r.u.header.created = INT64_C(762525296789012);
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.header.version, LM_FORMAT_VERSION);
-        CHECK_U64(d.u.header.sysid, UINT64_C(7301234567890123456));
-        CHECK_U64(d.u.header.timeline, 3);
-        CHECK_U64(d.u.header.server_version, 150004);
-        CHECK_STR(d.u.header.dbname, "app db");
-        CHECK_STR(d.u.header.slot, "lm_slot");
-        CHECK_STR(d.u.header.publication, "");
-        CHECK_STR(d.u.header.encoding, "UTF8");
-        CHECK_STR(d.u.header.producer, "lm-decode 0.1.0");
-        CHECK_U64(d.u.header.start_lsn, UINT64_C(0x16B374D848));
-        CHECK_I64(d.u.header.created, INT64_C(762525296789012));
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.header.version, LM_FORMAT_VERSION);
+        CHECK_U64(f.d.u.header.sysid, UINT64_C(7301234567890123456));
+        CHECK_U64(f.d.u.header.timeline, 3);
+        CHECK_U64(f.d.u.header.server_version, 150004);
+        CHECK_STR(f.d.u.header.dbname, "app db");
+        CHECK_STR(f.d.u.header.slot, "lm_slot");
+        CHECK_STR(f.d.u.header.publication, "");
+        CHECK_STR(f.d.u.header.encoding, "UTF8");
+        CHECK_STR(f.d.u.header.producer, "lm-decode 0.1.0");
+        CHECK_U64(f.d.u.header.start_lsn, UINT64_C(0x16B374D848));
+        CHECK_I64(f.d.u.header.created, INT64_C(762525296789012));
     }
     /* the sysid is a fixed 8 bytes, big-endian, after the version */
-    CHECK_MEM(b.data, 9, "\x01\x65\x53\x32\x27\xe8\xe4\xba\xc0", 9);
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    CHECK_MEM(f.b.data, 9, "\x01\x65\x53\x32\x27\xe8\xe4\xba\xc0", 9);
+    fixture_free(&f);
 }
 
 static void relation(void)
@@ -110,36 +137,29 @@ static void relation(void)
         {0, "", 16385, INT32_MIN},
         {LM_COL_KEY, "ts", 1184, INT32_MAX},
     };
-    lm_record r = {.type = LM_REC_RELATION}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_RELATION, .u.rel = {
+        .relid = 4000000000u, .nspname = "public", .relname = "t", .replident = 'f',
+        .natts = 4, .cols = cols}}};
 
-    r.u.rel.relid = 4000000000u;
-    r.u.rel.nspname = "public";
-    r.u.rel.relname = "t";
-    r.u.rel.replident = 'f';
-    r.u.rel.natts = 4;
-    r.u.rel.cols = cols;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.rel.relid, 4000000000u);
-        CHECK_STR(d.u.rel.nspname, "public");
-        CHECK_STR(d.u.rel.relname, "t");
-        CHECK_U64((uint8_t)d.u.rel.replident, 'f');
-        if (CHECK_U64(d.u.rel.natts, 4)) {
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.rel.relid, 4000000000u);
+        CHECK_STR(f.d.u.rel.nspname, "public");
+        CHECK_STR(f.d.u.rel.relname, "t");
+        CHECK_U64((uint8_t)f.d.u.rel.replident, 'f');
+        if (CHECK_U64(f.d.u.rel.natts, 4)) {
             for (int i = 0; i < 4; i++) {
-                CHECK_U64(d.u.rel.cols[i].flags, cols[i].flags);
-                CHECK_STR(d.u.rel.cols[i].name, cols[i].name);
-                CHECK_U64(d.u.rel.cols[i].typoid, cols[i].typoid);
-                CHECK_I64(d.u.rel.cols[i].typmod, cols[i].typmod);
+                CHECK_U64(f.d.u.rel.cols[i].flags, cols[i].flags);
+                CHECK_STR(f.d.u.rel.cols[i].name, cols[i].name);
+                CHECK_U64(f.d.u.rel.cols[i].typoid, cols[i].typoid);
+                CHECK_I64(f.d.u.rel.cols[i].typmod, cols[i].typmod);
             }
         }
     }
     /* no columns at all is a relation too */
-    r.u.rel.natts = 0;
-    if (round_trip(&r, &d, &a, &b))
-        CHECK_U64(d.u.rel.natts, 0);
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    f.r.u.rel.natts = 0;
+    if (trip(&f))
+        CHECK_U64(f.d.u.rel.natts, 0);
+    fixture_free(&f);
 }
 
 /* a copy owns every string: changing or freeing the original leaves it whole */
@@ -184,364 +204,271 @@ static void relation_dup_free(void)
 
 static void type_and_origin(void)
 {
-    lm_record r = {.type = LM_REC_TYPE}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_TYPE,
+                       .u.type = {.oid = 16390, .nspname = "public", .typname = "mood"}}};
 
-    r.u.type.oid = 16390;
-    r.u.type.nspname = "public";
-    r.u.type.typname = "mood";
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.type.oid, 16390);
-        CHECK_STR(d.u.type.nspname, "public");
-        CHECK_STR(d.u.type.typname, "mood");
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.type.oid, 16390);
+        CHECK_STR(f.d.u.type.nspname, "public");
+        CHECK_STR(f.d.u.type.typname, "mood");
     }
-    memset(&r, 0, sizeof r);
-    r.type = LM_REC_ORIGIN;
-    r.u.origin.lsn = UINT64_MAX;
-    r.u.origin.name = "pg_16399";
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.origin.lsn, UINT64_MAX);
-        CHECK_STR(d.u.origin.name, "pg_16399");
+    f.r = (lm_record){.type = LM_REC_ORIGIN, .u.origin = {.lsn = UINT64_MAX, .name = "pg_16399"}};
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.origin.lsn, UINT64_MAX);
+        CHECK_STR(f.d.u.origin.name, "pg_16399");
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void begin_commit(void)
 {
-    lm_record r = {.type = LM_REC_BEGIN}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
-    uint8_t want[32];
-    size_t n;
+    fixture f = {.r = {.type = LM_REC_BEGIN, .u.begin = {
+        .final_lsn = UINT64_C(0x16B374D848), .commit_ts = -INT64_C(3150576001000000),
+        .xid = UINT32_MAX}}};
 
-    r.u.begin.final_lsn = UINT64_C(0x16B374D848);
-    r.u.begin.commit_ts = -INT64_C(3150576001000000);
-    r.u.begin.xid = UINT32_MAX;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.begin.final_lsn, UINT64_C(0x16B374D848));
-        CHECK_I64(d.u.begin.commit_ts, -INT64_C(3150576001000000));
-        CHECK_U64(d.u.begin.xid, UINT32_MAX);
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.begin.final_lsn, UINT64_C(0x16B374D848));
+        CHECK_I64(f.d.u.begin.commit_ts, -INT64_C(3150576001000000));
+        CHECK_U64(f.d.u.begin.xid, UINT32_MAX);
     }
 
-    memset(&r, 0, sizeof r);
-    r.type = LM_REC_COMMIT;
-    r.u.commit.flags = 0;
-    r.u.commit.commit_lsn = UINT64_C(0x16B374D848);
-    r.u.commit.end_lsn = UINT64_C(0x16B374D878);
-    r.u.commit.commit_ts = INT64_C(762525296789012);
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.commit.flags, 0);
-        CHECK_U64(d.u.commit.commit_lsn, UINT64_C(0x16B374D848));
-        CHECK_U64(d.u.commit.end_lsn, UINT64_C(0x16B374D878));
-        CHECK_I64(d.u.commit.commit_ts, INT64_C(762525296789012));
+    f.r = (lm_record){.type = LM_REC_COMMIT, .u.commit = {
+        .flags = 0, .commit_lsn = UINT64_C(0x16B374D848), .end_lsn = UINT64_C(0x16B374D878),
+        .commit_ts = INT64_C(762525296789012)}};
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.commit.flags, 0);
+        CHECK_U64(f.d.u.commit.commit_lsn, UINT64_C(0x16B374D848));
+        CHECK_U64(f.d.u.commit.end_lsn, UINT64_C(0x16B374D878));
+        CHECK_I64(f.d.u.commit.commit_ts, INT64_C(762525296789012));
     }
     /* lm-format(5): flags u8, commit_lsn varint, end_lsn as the svarint
      * delta 0x30, commit_ts svarint */
-    n = unit_unhex("00 c8 b0 d3 9b eb 02 60 a8 98 94 97 e8 e0 da 02", want, sizeof want);
-    CHECK_MEM(b.data, b.len, want, n);
+    body_is(&f, "00 c8 b0 d3 9b eb 02 60 a8 98 94 97 e8 e0 da 02");
 
     /* an end before the commit (the delta is signed) and the extremes */
-    r.u.commit.flags = 0xff;
-    r.u.commit.commit_lsn = UINT64_MAX;
-    r.u.commit.end_lsn = 5;
-    r.u.commit.commit_ts = INT64_MIN;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.commit.flags, 0xff);
-        CHECK_U64(d.u.commit.commit_lsn, UINT64_MAX);
-        CHECK_U64(d.u.commit.end_lsn, 5);
-        CHECK_I64(d.u.commit.commit_ts, INT64_MIN);
+    f.r.u.commit.flags = 0xff;
+    f.r.u.commit.commit_lsn = UINT64_MAX;
+    f.r.u.commit.end_lsn = 5;
+    f.r.u.commit.commit_ts = INT64_MIN;
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.commit.flags, 0xff);
+        CHECK_U64(f.d.u.commit.commit_lsn, UINT64_MAX);
+        CHECK_U64(f.d.u.commit.end_lsn, 5);
+        CHECK_I64(f.d.u.commit.commit_ts, INT64_MIN);
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void insert(void)
 {
     lm_value two[] = {{'t', 2, (const uint8_t *)"ab"}, {'n', 0, NULL}, {'u', 0, NULL}};
-    lm_record r = {.type = LM_REC_INSERT}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
-    uint8_t want[32];
-    size_t n;
+    fixture f = {.r = {.type = LM_REC_INSERT, .u.insert = {.relid = 16384, .newtup = row}}};
 
-    r.u.insert.relid = 16384;
-    r.u.insert.newtup = row;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.insert.relid, 16384);
-        check_tuple(&d.u.insert.newtup, &row);
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.insert.relid, 16384);
+        check_tuple(&f.d.u.insert.newtup, &row);
     }
     /* relid 16384, three values: t "ab", n, u */
-    r.u.insert.newtup = (lm_tuple){3, two};
-    lm_buf_reset(&b);
-    lm_record_encode(&b, &r);
-    n = unit_unhex("80 80 01 03 74 02 61 62 6e 75", want, sizeof want);
-    CHECK_MEM(b.data, b.len, want, n);
+    f.r.u.insert.newtup = (lm_tuple){3, two};
+    encode(&f);
+    body_is(&f, "80 80 01 03 74 02 61 62 6e 75");
     /* an empty row */
-    r.u.insert.newtup = (lm_tuple){0, NULL};
-    if (round_trip(&r, &d, &a, &b))
-        CHECK_U64(d.u.insert.newtup.ncols, 0);
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    f.r.u.insert.newtup = (lm_tuple){0, NULL};
+    if (trip(&f))
+        CHECK_U64(f.d.u.insert.newtup.ncols, 0);
+    fixture_free(&f);
 }
 
 static void update(void)
 {
     static const char kinds[] = {0, 'K', 'O'};
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {0};
 
     for (size_t i = 0; i < sizeof kinds; i++) {
-        lm_record r = {.type = LM_REC_UPDATE}, d;
-        r.u.update.relid = 77;
-        r.u.update.oldkind = kinds[i];
+        f.r = (lm_record){.type = LM_REC_UPDATE,
+                          .u.update = {.relid = 77, .oldkind = kinds[i], .newtup = row}};
         if (kinds[i])
-            r.u.update.oldtup = kinds[i] == 'K' ? key : row;
-        r.u.update.newtup = row;
-        if (round_trip(&r, &d, &a, &b)) {
-            CHECK_U64(d.u.update.relid, 77);
-            CHECK_U64((uint8_t)d.u.update.oldkind, (uint8_t)kinds[i]);
+            f.r.u.update.oldtup = kinds[i] == 'K' ? key : row;
+        if (trip(&f)) {
+            CHECK_U64(f.d.u.update.relid, 77);
+            CHECK_U64((uint8_t)f.d.u.update.oldkind, (uint8_t)kinds[i]);
             if (kinds[i])
-                check_tuple(&d.u.update.oldtup, &r.u.update.oldtup);
+                check_tuple(&f.d.u.update.oldtup, &f.r.u.update.oldtup);
             else
-                CHECK_U64(d.u.update.oldtup.ncols, 0);
-            check_tuple(&d.u.update.newtup, &row);
+                CHECK_U64(f.d.u.update.oldtup.ncols, 0);
+            check_tuple(&f.d.u.update.newtup, &row);
         }
-        lm_arena_reset(&a);
+        lm_arena_reset(&f.a);
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void deletion(void)
 {
     static const char kinds[] = {'K', 'O'};
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {0};
 
     for (size_t i = 0; i < sizeof kinds; i++) {
-        lm_record r = {.type = LM_REC_DELETE}, d;
-        r.u.del.relid = 78;
-        r.u.del.oldkind = kinds[i];
-        r.u.del.oldtup = kinds[i] == 'K' ? key : row;
-        if (round_trip(&r, &d, &a, &b)) {
-            CHECK_U64(d.u.del.relid, 78);
-            CHECK_U64((uint8_t)d.u.del.oldkind, (uint8_t)kinds[i]);
-            check_tuple(&d.u.del.oldtup, &r.u.del.oldtup);
+        f.r = (lm_record){.type = LM_REC_DELETE, .u.del = {
+            .relid = 78, .oldkind = kinds[i], .oldtup = kinds[i] == 'K' ? key : row}};
+        if (trip(&f)) {
+            CHECK_U64(f.d.u.del.relid, 78);
+            CHECK_U64((uint8_t)f.d.u.del.oldkind, (uint8_t)kinds[i]);
+            check_tuple(&f.d.u.del.oldtup, &f.r.u.del.oldtup);
         }
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void truncation(void)
 {
     uint32_t relids[] = {1, 16384, UINT32_MAX};
-    lm_record r = {.type = LM_REC_TRUNCATE}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_TRUNCATE, .u.truncate = {
+        .flags = LM_TRUNCATE_CASCADE | LM_TRUNCATE_RESTART_IDENTITY, .nrels = 3,
+        .relids = relids}}};
 
-    r.u.truncate.flags = LM_TRUNCATE_CASCADE | LM_TRUNCATE_RESTART_IDENTITY;
-    r.u.truncate.nrels = 3;
-    r.u.truncate.relids = relids;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.truncate.flags, 3);
-        if (CHECK_U64(d.u.truncate.nrels, 3))
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.truncate.flags, 3);
+        if (CHECK_U64(f.d.u.truncate.nrels, 3))
             for (int i = 0; i < 3; i++)
-                CHECK_U64(d.u.truncate.relids[i], relids[i]);
+                CHECK_U64(f.d.u.truncate.relids[i], relids[i]);
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void message(void)
 {
-    lm_record r = {.type = LM_REC_MESSAGE}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_MESSAGE, .u.message = {
+        .flags = 1, .lsn = UINT64_C(0x16B374D848), .prefix = "lm-migrate",
+        .content = (const uint8_t *)"cutover\0x", .len = 9}}};
 
-    r.u.message.flags = 1;
-    r.u.message.lsn = UINT64_C(0x16B374D848);
-    r.u.message.prefix = "lm-migrate";
-    r.u.message.content = (const uint8_t *)"cutover\0x";
-    r.u.message.len = 9;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.message.flags, 1);
-        CHECK_U64(d.u.message.lsn, UINT64_C(0x16B374D848));
-        CHECK_STR(d.u.message.prefix, "lm-migrate");
-        CHECK_MEM(d.u.message.content, d.u.message.len, "cutover\0x", 9);
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.message.flags, 1);
+        CHECK_U64(f.d.u.message.lsn, UINT64_C(0x16B374D848));
+        CHECK_STR(f.d.u.message.prefix, "lm-migrate");
+        CHECK_MEM(f.d.u.message.content, f.d.u.message.len, "cutover\0x", 9);
     }
-    r.u.message.len = 0;
-    if (round_trip(&r, &d, &a, &b))
-        CHECK_U64(d.u.message.len, 0);
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    f.r.u.message.len = 0;
+    if (trip(&f))
+        CHECK_U64(f.d.u.message.len, 0);
+    fixture_free(&f);
 }
 
 static void ddl(void)
 {
-    lm_record r = {.type = LM_REC_DDL}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
-    uint8_t want[64];
-    size_t n;
+    fixture f = {.r = {.type = LM_REC_DDL, .u.ddl = {
+        .seq = 300, .tag = "ALTER TABLE", .search_path = "\"a b\", public", .role = "app",
+        .session_role = "postgres", .command = "ALTER TABLE t ADD c int DEFAULT 1",
+        .objects = "[]"}}};
 
-    r.u.ddl.seq = 300;
-    r.u.ddl.tag = "ALTER TABLE";
-    r.u.ddl.search_path = "\"a b\", public";
-    r.u.ddl.role = "app";
-    r.u.ddl.session_role = "postgres";
-    r.u.ddl.command = "ALTER TABLE t ADD c int DEFAULT 1";
-    r.u.ddl.objects = "[]";
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.ddl.seq, 300);
-        CHECK_STR(d.u.ddl.tag, "ALTER TABLE");
-        CHECK_STR(d.u.ddl.search_path, "\"a b\", public");
-        CHECK_STR(d.u.ddl.role, "app");
-        CHECK_STR(d.u.ddl.session_role, "postgres");
-        CHECK_STR(d.u.ddl.command, "ALTER TABLE t ADD c int DEFAULT 1");
-        CHECK_STR(d.u.ddl.objects, "[]");
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.ddl.seq, 300);
+        CHECK_STR(f.d.u.ddl.tag, "ALTER TABLE");
+        CHECK_STR(f.d.u.ddl.search_path, "\"a b\", public");
+        CHECK_STR(f.d.u.ddl.role, "app");
+        CHECK_STR(f.d.u.ddl.session_role, "postgres");
+        CHECK_STR(f.d.u.ddl.command, "ALTER TABLE t ADD c int DEFAULT 1");
+        CHECK_STR(f.d.u.ddl.objects, "[]");
     }
     /* the bytes lm-format(5) gives: varint seq, then six strings */
-    r.u.ddl.seq = 1;
-    r.u.ddl.tag = "DROP TABLE";
-    r.u.ddl.search_path = "";
-    r.u.ddl.role = "r";
-    r.u.ddl.session_role = "";
-    r.u.ddl.command = "DROP TABLE t";
-    r.u.ddl.objects = "";
-    lm_buf_reset(&b);
-    lm_record_encode(&b, &r);
-    n = unit_unhex("01 0a 44 52 4f 50 20 54 41 42 4c 45 00 01 72 00"
-                   " 0c 44 52 4f 50 20 54 41 42 4c 45 20 74 00", want, sizeof want);
-    CHECK_MEM(b.data, b.len, want, n);
+    f.r = (lm_record){.type = LM_REC_DDL, .u.ddl = {
+        .seq = 1, .tag = "DROP TABLE", .search_path = "", .role = "r", .session_role = "",
+        .command = "DROP TABLE t", .objects = ""}};
+    encode(&f);
+    body_is(&f, "01 0a 44 52 4f 50 20 54 41 42 4c 45 00 01 72 00"
+                " 0c 44 52 4f 50 20 54 41 42 4c 45 20 74 00");
     CHECK(lm_rectype_critical(LM_REC_DDL));
     CHECK_STR(lm_rectype_name(LM_REC_DDL), "ddl");
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void position(void)
 {
-    lm_record r = {.type = LM_REC_POSITION}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
-    uint8_t want[16];
-    size_t n;
+    fixture f = {.r = {.type = LM_REC_POSITION,
+                       .u.position = {.lsn = UINT64_C(0x16B374D848), .time = -1}}};
 
-    r.u.position.lsn = UINT64_C(0x16B374D848);
-    r.u.position.time = -1;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.position.lsn, UINT64_C(0x16B374D848));
-        CHECK_I64(d.u.position.time, -1);
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.position.lsn, UINT64_C(0x16B374D848));
+        CHECK_I64(f.d.u.position.time, -1);
     }
-    n = unit_unhex("c8 b0 d3 9b eb 02 01", want, sizeof want);
-    CHECK_MEM(b.data, b.len, want, n);
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    body_is(&f, "c8 b0 d3 9b eb 02 01");
+    fixture_free(&f);
 }
 
 static void archive(void)
 {
     uint8_t data[300];
-    lm_record r = {.type = LM_REC_ARCHIVE}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_ARCHIVE,
+                       .u.archive = {.seq = 12, .last = 1, .len = sizeof data, .data = data}}};
 
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)i;
-    r.u.archive.seq = 12;
-    r.u.archive.last = 1;
-    r.u.archive.len = sizeof data;
-    r.u.archive.data = data;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.archive.seq, 12);
-        CHECK_U64(d.u.archive.last, 1);
-        CHECK_MEM(d.u.archive.data, d.u.archive.len, data, sizeof data);
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.archive.seq, 12);
+        CHECK_U64(f.d.u.archive.last, 1);
+        CHECK_MEM(f.d.u.archive.data, f.d.u.archive.len, data, sizeof data);
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void copy_records(void)
 {
-    lm_record r = {.type = LM_REC_COPY_BEGIN}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_COPY_BEGIN, .u.copy_begin = {
+        .nspname = "public", .relname = "big table", .chunk = 7, .nchunks = 16, .format = 'b',
+        .sync_lsn = UINT64_C(0x16B374D848), .columns = "\"id\", \"Name\""}}};
 
-    r.u.copy_begin.nspname = "public";
-    r.u.copy_begin.relname = "big table";
-    r.u.copy_begin.chunk = 7;
-    r.u.copy_begin.nchunks = 16;
-    r.u.copy_begin.format = 'b';
-    r.u.copy_begin.sync_lsn = UINT64_C(0x16B374D848);
-    r.u.copy_begin.columns = "\"id\", \"Name\"";
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_STR(d.u.copy_begin.nspname, "public");
-        CHECK_STR(d.u.copy_begin.relname, "big table");
-        CHECK_U64(d.u.copy_begin.chunk, 7);
-        CHECK_U64(d.u.copy_begin.nchunks, 16);
-        CHECK_U64(d.u.copy_begin.format, 'b');
-        CHECK_U64(d.u.copy_begin.sync_lsn, UINT64_C(0x16B374D848));
-        CHECK_STR(d.u.copy_begin.columns, "\"id\", \"Name\"");
+    if (trip(&f)) {
+        CHECK_STR(f.d.u.copy_begin.nspname, "public");
+        CHECK_STR(f.d.u.copy_begin.relname, "big table");
+        CHECK_U64(f.d.u.copy_begin.chunk, 7);
+        CHECK_U64(f.d.u.copy_begin.nchunks, 16);
+        CHECK_U64(f.d.u.copy_begin.format, 'b');
+        CHECK_U64(f.d.u.copy_begin.sync_lsn, UINT64_C(0x16B374D848));
+        CHECK_STR(f.d.u.copy_begin.columns, "\"id\", \"Name\"");
     }
-    r.u.copy_begin.format = 't';
-    r.u.copy_begin.columns = "";
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.copy_begin.format, 't');
-        CHECK_STR(d.u.copy_begin.columns, "");
+    f.r.u.copy_begin.format = 't';
+    f.r.u.copy_begin.columns = "";
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.copy_begin.format, 't');
+        CHECK_STR(f.d.u.copy_begin.columns, "");
     }
 
     /* copy data is the body itself: any length, none cut short */
-    memset(&r, 0, sizeof r);
-    r.type = LM_REC_COPY_DATA;
-    r.u.copy_data.data = (const uint8_t *)"1\tone\n2\t\\N\n";
-    r.u.copy_data.len = 12;
-    lm_buf_reset(&b);
-    lm_record_encode(&b, &r);
-    CHECK_MEM(b.data, b.len, "1\tone\n2\t\\N\n", 12);
-    if (CHECK(lm_record_decode(LM_REC_COPY_DATA, b.data, b.len, &d, &a)))
-        CHECK_MEM(d.u.copy_data.data, d.u.copy_data.len, "1\tone\n2\t\\N\n", 12);
-    CHECK(lm_record_decode(LM_REC_COPY_DATA, b.data, 0, &d, &a));
-    CHECK_U64(d.u.copy_data.len, 0);
+    f.r = (lm_record){.type = LM_REC_COPY_DATA,
+                      .u.copy_data = {.data = (const uint8_t *)"1\tone\n2\t\\N\n", .len = 12}};
+    encode(&f);
+    CHECK_MEM(f.b.data, f.b.len, "1\tone\n2\t\\N\n", 12);
+    if (CHECK(lm_record_decode(LM_REC_COPY_DATA, f.b.data, f.b.len, &f.d, &f.a)))
+        CHECK_MEM(f.d.u.copy_data.data, f.d.u.copy_data.len, "1\tone\n2\t\\N\n", 12);
+    CHECK(lm_record_decode(LM_REC_COPY_DATA, f.b.data, 0, &f.d, &f.a));
+    CHECK_U64(f.d.u.copy_data.len, 0);
 
-    memset(&r, 0, sizeof r);
-    r.type = LM_REC_COPY_END;
-    r.u.copy_end.rows = UINT64_C(1000000000000);
-    r.u.copy_end.bytes = UINT64_MAX;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.copy_end.rows, UINT64_C(1000000000000));
-        CHECK_U64(d.u.copy_end.bytes, UINT64_MAX);
+    f.r = (lm_record){.type = LM_REC_COPY_END,
+                      .u.copy_end = {.rows = UINT64_C(1000000000000), .bytes = UINT64_MAX}};
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.copy_end.rows, UINT64_C(1000000000000));
+        CHECK_U64(f.d.u.copy_end.bytes, UINT64_MAX);
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 static void trailer_end(void)
 {
-    lm_record r = {.type = LM_REC_TRAILER}, d;
-    lm_arena a = {0};
-    lm_buf b = {0};
+    fixture f = {.r = {.type = LM_REC_TRAILER,
+                       .u.trailer = {.last_lsn = UINT64_C(0x16B374D848), .records = 123456789}}};
 
-    r.u.trailer.last_lsn = UINT64_C(0x16B374D848);
-    r.u.trailer.records = 123456789;
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.trailer.last_lsn, UINT64_C(0x16B374D848));
-        CHECK_U64(d.u.trailer.records, 123456789);
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.trailer.last_lsn, UINT64_C(0x16B374D848));
+        CHECK_U64(f.d.u.trailer.records, 123456789);
     }
-    memset(&r, 0, sizeof r);
-    r.type = LM_REC_END;
-    r.u.end.reason = LM_END_MARKER;
-    r.u.end.lsn = UINT64_C(0x16B374D848);
-    r.u.end.detail = "cutover marker m1";
-    if (round_trip(&r, &d, &a, &b)) {
-        CHECK_U64(d.u.end.reason, LM_END_MARKER);
-        CHECK_U64(d.u.end.lsn, UINT64_C(0x16B374D848));
-        CHECK_STR(d.u.end.detail, "cutover marker m1");
+    f.r = (lm_record){.type = LM_REC_END, .u.end = {
+        .reason = LM_END_MARKER, .lsn = UINT64_C(0x16B374D848), .detail = "cutover marker m1"}};
+    if (trip(&f)) {
+        CHECK_U64(f.d.u.end.reason, LM_END_MARKER);
+        CHECK_U64(f.d.u.end.lsn, UINT64_C(0x16B374D848));
+        CHECK_STR(f.d.u.end.detail, "cutover marker m1");
     }
-    lm_buf_free(&b);
-    lm_arena_free(&a);
+    fixture_free(&f);
 }
 
 /* decode a body given in hex; whether it was accepted */

@@ -7,11 +7,8 @@
 
 static void statements(void)
 {
-    static const struct {
-        const char *sql;
-        int n;
-        const char *first;
-    } cases[] = {
+    /* the SQL, how many statements it holds, the first one's first word */
+    static const unit_case cases[] = {
         {"CREATE TABLE x ()", 1, "create"},
         {"CREATE TABLE x ();", 1, "create"},
         {"  create table x () ;  ;; ", 1, "create"},
@@ -48,11 +45,11 @@ static void statements(void)
         {"CREATE TABLE begin_atomic (begin int); SELECT 1", 2, "create"},
     };
 
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    for (size_t i = 0; i < UNIT_NCASES(cases); i++) {
         char first[16];
-        int n = lm_sql_statements(cases[i].sql, strlen(cases[i].sql), first, sizeof first);
-        if (!CHECK_I64(n, cases[i].n) || !CHECK_STR(first, cases[i].first))
-            unit_note("case %zu: %s", i, cases[i].sql);
+        int n = lm_sql_statements(cases[i].in, strlen(cases[i].in), first, sizeof first);
+        if (!CHECK_I64(n, cases[i].n) || !CHECK_STR(first, cases[i].want))
+            unit_note("case %zu: %s", i, cases[i].in);
     }
 }
 
@@ -66,7 +63,7 @@ static void unterminated(void)
         "COMMENT ON TABLE t IS E'\\'",
     };
 
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    for (size_t i = 0; i < UNIT_NCASES(bad); i++)
         if (!CHECK_I64(lm_sql_statements(bad[i], strlen(bad[i]), NULL, 0), -1))
             unit_note("case %zu: %s", i, bad[i]);
 }

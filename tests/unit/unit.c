@@ -67,26 +67,39 @@ bool unit_check_true(bool ok, const char *file, int line, const char *expr)
     return ok;
 }
 
+/* a failed comparison of numbers: the check's line, then both values as
+ * their checks print them */
+static bool fail_values(const char *file, int line, const char *expr, const char *got,
+                        const char *want, const char *wexpr)
+{
+    fail_line(file, line, expr);
+    fprintf(diag, "#   got:  %s\n", got);
+    fprintf(diag, "#   want: %s  [%s]\n", want, wexpr);
+    return false;
+}
+
 bool unit_check_u64(uint64_t got, uint64_t want, const char *file, int line,
                     const char *expr, const char *wexpr)
 {
+    char g[48], w[48];
+
     if (got == want)
         return true;
-    fail_line(file, line, expr);
-    fprintf(diag, "#   got:  %" PRIu64 " (0x%" PRIX64 ")\n", got, got);
-    fprintf(diag, "#   want: %" PRIu64 " (0x%" PRIX64 ")  [%s]\n", want, want, wexpr);
-    return false;
+    snprintf(g, sizeof g, "%" PRIu64 " (0x%" PRIX64 ")", got, got);
+    snprintf(w, sizeof w, "%" PRIu64 " (0x%" PRIX64 ")", want, want);
+    return fail_values(file, line, expr, g, w, wexpr);
 }
 
 bool unit_check_i64(int64_t got, int64_t want, const char *file, int line,
                     const char *expr, const char *wexpr)
 {
+    char g[24], w[24];
+
     if (got == want)
         return true;
-    fail_line(file, line, expr);
-    fprintf(diag, "#   got:  %" PRId64 "\n", got);
-    fprintf(diag, "#   want: %" PRId64 "  [%s]\n", want, wexpr);
-    return false;
+    snprintf(g, sizeof g, "%" PRId64, got);
+    snprintf(w, sizeof w, "%" PRId64, want);
+    return fail_values(file, line, expr, g, w, wexpr);
 }
 
 /* a string as C would write it, so that quotes, backslashes and control

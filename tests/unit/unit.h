@@ -15,6 +15,21 @@ typedef struct unit_test {
     void (*fn)(void);
 } unit_test;
 
+/* The rows of a table-driven test's cases: an input and the string wanted,
+ * and in a unit_case a number the test reads its own way (a length, a
+ * count).  UNIT_NCASES(cases) is a table's number of rows. */
+typedef struct unit_str_case {
+    const char *in, *want;
+} unit_str_case;
+
+typedef struct unit_case {
+    const char *in;
+    size_t n;
+    const char *want;
+} unit_case;
+
+#define UNIT_NCASES(cases) (sizeof (cases) / sizeof (cases)[0])
+
 /* The tables, each ended by {NULL, NULL}. */
 extern const unit_test unit_lsn_tests[];
 extern const unit_test unit_buf_tests[];
