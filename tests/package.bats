@@ -167,6 +167,10 @@ status"
     # options by command: --json is status's, --jobs start's
     run -0 complete_line lm-migrate status --j
     assert_output "--json"
+    run -0 complete_line lm-migrate status --wa
+    assert_output "--watch"
+    run -0 complete_line lm-migrate status --pr
+    assert_output "--prometheus"
     run -0 complete_line lm-migrate start --j
     assert_output "--jobs="
     run -0 complete_line lm-migrate cutover --

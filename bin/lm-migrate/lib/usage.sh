@@ -11,7 +11,7 @@ $PROG runs a live migration of a PostgreSQL database: copy, follow, cut over.
 Usage:
   $PROG start --source CONN --target CONN [OPTION]...
   $PROG start --resume [--workdir DIR]
-  $PROG status [--json]
+  $PROG status [--json] [--watch[=SECONDS]] | --prometheus
   $PROG cutover [--fence] [--timeout SECONDS] [--keep]
   $PROG verify [--table NAME]...
   $PROG abort | clean
@@ -22,7 +22,8 @@ Commands:
              spool; returns once the target has caught up (or at once with
              --detach) and leaves capture and apply running
   status     phase, copy progress, lag in bytes and seconds, apply rate, spool
-             size, ETA, and what needs the operator
+             size, ETA, and what needs the operator; once, or redrawn every
+             SECONDS (--watch), or for Prometheus (--prometheus)
   cutover    (optionally fence the source), send a marker through the stream,
              wait until it is applied, stop the stages, sync sequences, refresh
              materialized views, re-sync large objects, verify, drop the slot;
@@ -62,7 +63,8 @@ Options for start:
       --resume               continue from the work directory's state
       --no-wait              return once apply runs, without waiting to catch up
 
-Options for status:    --json
+Options for status:    --json, --watch[=SECONDS] (default 2; with --json one
+                       object a line), --prometheus (text exposition format)
 Options for cutover:   --fence, --timeout=SECONDS (default 300), --keep
 Options for verify:    --table=NAME (repeatable); --source/--target without a workdir
 
