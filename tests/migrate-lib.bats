@@ -238,7 +238,7 @@ hostile_values() {
 @test "migrate-lib: parse_options and check_command: each command's options, values and usage errors" {
     lib usage options workdir
     # parse_options NAME...: in a subshell, the status and what it says
-    po() { (options_init; parse_options "$@" && set_workdir && check_command && declare -p CMD SOURCE JOBS TIMEOUT TARGET_SCHEMA FILTERS VERIFY_TABLES W); }
+    po() { (options_init; parse_options "$@" && set_workdir && check_command && declare -p CMD SOURCE JOBS TIMEOUT TARGET_SCHEMA REHEARSE FILTERS VERIFY_TABLES W); }
     run -0 po --workdir=/tmp/w -s 'host=a' start --jobs=8 --table 't 1' --exclude-table x --target-schema existing
     assert_output --partial 'CMD="start"'
     assert_output --partial 'JOBS="8"'
@@ -271,6 +271,15 @@ hostile_values() {
     run -2 po abort --keep
     assert_output --partial 'option --keep is not valid for "abort"'
     run -0 po cutover --fence --keep --timeout=5
+    # --rehearse is cutover's; --json there only with it, --keep never with it
+    run -0 po cutover --rehearse --fence --json --timeout=5
+    assert_output --partial 'REHEARSE="1"'
+    run -2 po status --rehearse
+    assert_output --partial 'option --rehearse is not valid for "status"'
+    run -2 po cutover --json
+    assert_output --partial 'option --json is valid for "cutover" only with --rehearse'
+    run -2 po cutover --rehearse --keep
+    assert_output --partial 'option --keep is not valid with --rehearse'
     # values
     run -2 po start --jobs 0
     assert_output --partial 'invalid --jobs "0": must be in range 1..64'

@@ -1,7 +1,8 @@
 # Shared by the suites that run lm-migrate between a source and a target
-# cluster (lm-migrate.bats, migrate-start.bats, fidelity.bats), loaded after
-# helpers: the two clusters, setup and teardown_file, a database pair per
-# test, lm-migrate with its output kept, and what a teardown looks at.
+# cluster (lm-migrate.bats, migrate-start.bats, migrate-rehearse.bats,
+# fidelity.bats), loaded after helpers: the two clusters, setup and
+# teardown_file, a database pair per test, lm-migrate with its output kept,
+# and what a teardown looks at.
 # Each test migrates into work directory $W.
 
 # migrate_clusters: the source and target clusters of the file (setup_file)

@@ -176,6 +176,8 @@ status"
     run -0 complete_line lm-migrate cutover --
     assert_line --regexp '^--fence$'
     assert_line --regexp '^--timeout=$'
+    assert_line --regexp '^--rehearse$'
+    assert_line --regexp '^--json$'
     assert_line --regexp '^--workdir=$'
     refute_line --regexp '^--slot=$'
     # after an option's value, still the command

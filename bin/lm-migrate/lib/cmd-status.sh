@@ -21,7 +21,8 @@ status_json() {
         --arg apply "$(stage_alive apply && echo true || echo false)" \
         --arg target_schema "${TARGET_SCHEMA:-restore}" \
         --arg snapshot "$(stage_alive snapshot && echo true || echo false)" \
-        --argjson attention "$att" --argjson warnings "$warn" --argjson failed "${ST_FAILED:-null}" '
+        --argjson attention "$att" --argjson warnings "$warn" --argjson failed "${ST_FAILED:-null}" \
+        --argjson rehearsal "${ST_REHEARSAL:-null}" '
         def num: if . == "" then null else tonumber end;
         { phase: $phase, slot: $slot, target_schema: $target_schema, time: ($time | num),
           source_lsn: ($source_lsn | if . == "" then null else . end),
@@ -36,7 +37,7 @@ status_json() {
           slot_state: { wal_status: ($wal_status | if . == "" then null else . end),
                         active: ($active == "t"), retained_bytes: ($retained | num) },
           stages: { decode: ($decode == "true"), snapshot: ($snapshot == "true"), apply: ($apply == "true") },
-          failed: $failed, attention: $attention, warnings: $warnings }'
+          failed: $failed, attention: $attention, warnings: $warnings, last_rehearsal: $rehearsal }'
 }
 
 # status_text: the status gathered, as text
@@ -51,6 +52,10 @@ status_text() {
     printf 'apply rate: %s\n' "$([ -n "$ST_APPLY_RATE" ] && echo "$(human_bytes "$ST_APPLY_RATE")/s of WAL (source writes $(human_bytes "${ST_SOURCE_RATE:-0}")/s)" || echo "(run status again for rates)")"
     printf 'eta:        %s\n' "$([ -n "$ST_ETA" ] && human_secs "$ST_ETA" || echo unknown)"
     printf 'spool:      %s\n' "$(human_bytes "${ST_SPOOL:-0}")"
+    if [ "${ST_REHEARSAL:-null}" != null ]; then
+        jq -r '"\(.estimated_downtime_seconds) \(.estimated_cutover_seconds) \(.time) \(.fence)"' <<<"$ST_REHEARSAL" |
+            awk '{ printf "rehearsal:  estimated downtime %.2fs (cutover %.2fs in all%s) at %s\n", $1, $2, $4 == "true" ? ", with --fence" : "", $3 }'
+    fi
     local s
     printf 'stages:    '
     for s in decode snapshot apply; do printf ' %s=%s' "$s" "$(stage_alive "$s" && echo running || echo stopped)"; done

@@ -15,6 +15,7 @@ LM_INTERNAL_COMMANDS="_detached _ship"
 options_init() {
     WORKDIR='' SOURCE='' TARGET='' JOBS=4 SLOT='' DECODE_HOST='' APPLY_HOST='' REMOTE_DIR='' RIF='' TARGET_SCHEMA='' SKIP_DB_SETTINGS=''
     DETACH='' DETACHED='' RESUME='' NO_WAIT='' JSON='' FENCE='' KEEP='' TIMEOUT=300 QUIET='' STARTED=
+    REHEARSE=''
     FILTERS=() HYPERTABLES=() VERIFY_TABLES=()
     WATCH='' PROMETHEUS=''   # status --watch SECONDS, status --prometheus
     CMD=
@@ -83,6 +84,7 @@ parse_options() {
             --prometheus) PROMETHEUS=1; shift ;;
             --fence) FENCE=1; shift ;;
             --keep) KEEP=1; shift ;;
+            --rehearse) REHEARSE=1; shift ;;
             --timeout) need_arg "$1" $#; TIMEOUT=$2; shift 2
                 in_range "$TIMEOUT" 1 604800 || usage_error "invalid --timeout \"$TIMEOUT\": must be in range 1..604800 seconds" ;;
             -q|--quiet) QUIET=1; shift ;;
@@ -120,11 +122,16 @@ check_command() {
     TARGET_SCHEMA=${TARGET_SCHEMA:-restore}
     only_for start _detached -- DECODE_HOST --decode-host
     only_for start _detached -- APPLY_HOST --apply-host
-    only_for status -- JSON --json
+    only_for status cutover -- JSON --json
     only_for status -- WATCH --watch
     only_for status -- PROMETHEUS --prometheus
     [ -z "$PROMETHEUS" ] || [ -z "$JSON$WATCH" ] ||
         usage_error "option --prometheus cannot be combined with --json or --watch"
     only_for cutover -- FENCE --fence
     only_for cutover -- KEEP --keep
+    only_for cutover -- REHEARSE --rehearse
+    if [ "$CMD" = cutover ]; then
+        [ -z "$JSON" ] || [ -n "$REHEARSE" ] || usage_error "option --json is valid for \"cutover\" only with --rehearse"
+        [ -z "$KEEP" ] || [ -z "$REHEARSE" ] || usage_error "option --keep is not valid with --rehearse (a rehearsal drops nothing)"
+    fi
 }

@@ -140,6 +140,14 @@ gather_status() {
             fi
             ;;
     esac
+    # the last cutover rehearsal (cutover --rehearse): its time and
+    # estimated downtime, or null
+    ST_REHEARSAL=null
+    if [ -s "$W/rehearsals.log" ]; then
+        ST_REHEARSAL=$(tail -n 1 "$W/rehearsals.log" | jq -c 'select(type == "object" and (.estimated_downtime_seconds | type) == "number")
+            | {time, estimated_downtime_seconds, estimated_cutover_seconds, fence}' 2>/dev/null)
+        [ -n "$ST_REHEARSAL" ] || ST_REHEARSAL=null
+    fi
     if [ "$ST_PHASE" = streaming ]; then
         local ddl
         ddl=$(ddl_changes)

@@ -13,6 +13,7 @@ Usage:
   $PROG start --resume [--workdir DIR]
   $PROG status [--json] [--watch[=SECONDS]] | --prometheus
   $PROG cutover [--fence] [--timeout SECONDS] [--keep]
+  $PROG cutover --rehearse [--fence] [--timeout SECONDS] [--json]
   $PROG verify [--table NAME]...
   $PROG abort | clean
 
@@ -27,7 +28,9 @@ Commands:
   cutover    (optionally fence the source), send a marker through the stream,
              wait until it is applied, stop the stages, sync sequences, refresh
              materialized views, re-sync large objects, verify, drop the slot;
-             prints the write downtime
+             prints the write downtime; with --rehearse, runs the steps that
+             stop nothing (marker, wait, sequences read, verify), timed, while
+             the migration goes on, and prints the downtime they add up to
   verify     row counts and content hashes of every table, source and target
   abort      stop the stages, drop slot, publication, replication origin and
              the lm schema on the target, remove the spool (idempotent)
@@ -65,7 +68,8 @@ Options for start:
 
 Options for status:    --json, --watch[=SECONDS] (default 2; with --json one
                        object a line), --prometheus (text exposition format)
-Options for cutover:   --fence, --timeout=SECONDS (default 300), --keep
+Options for cutover:   --fence, --timeout=SECONDS (default 300), --keep,
+                       --rehearse, --json (with --rehearse)
 Options for verify:    --table=NAME (repeatable); --source/--target without a workdir
 
 Passwords never go on the command line: use ~/.pgpass or a service file.
