@@ -53,7 +53,7 @@ MAN7 := $(wildcard man/*.7)
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 COMPLETION = build/bash-completion/lm-migrate
 
-.PHONY: all unit check check-faults deps install uninstall clean fuzz bench demo shellcheck lint
+.PHONY: all unit check check-faults deps install uninstall clean fuzz bench demo demo-timescaledb shellcheck lint
 
 all: $(GEN_SH) $(BUILT) $(TOOLS) $(UNIT)
 
@@ -164,6 +164,12 @@ deb:
 demo: deps
 	$(MAKE) all
 	scripts/demo
+
+# The same with TimescaleDB on both sides: hypertables that keep making
+# chunks while they are migrated.
+demo-timescaledb: deps
+	$(MAKE) all
+	scripts/demo --timescaledb
 
 # Benchmarks side by side with the peers (BENCH_ARGS="--scale 10").
 bench: deps

@@ -1,6 +1,7 @@
 /* The cutover marker: token files, making and verifying "cutover ID MAC". */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -89,19 +90,45 @@ char *lm_marker_make(const lm_marker_key *k, const char *id)
     return lm_psprintf("cutover %s %s", id, mac);
 }
 
-bool lm_marker_verify(const lm_marker_key *k, const char *content, size_t len)
+char *lm_marker_make_rehearsal(const lm_marker_key *k, const char *id)
+{
+    char mac[2 * LM_SHA256_LEN + 1];
+    char *in = lm_psprintf("rehearse %s", id);
+
+    mac_hex(k, in, strlen(in), mac);
+    free(in);
+    return lm_psprintf("rehearse %s %s", id, mac);
+}
+
+/* content is "WORD ID MAC" (WORD with its space: ws, wslen bytes) and MAC
+ * is HMAC-SHA256(token, ID), or of "WORD ID" when whole is true */
+static bool verify_kind(const lm_marker_key *k, const char *ws, size_t wslen, bool whole,
+                        const char *content, size_t len)
 {
     char mac[2 * LM_SHA256_LEN + 1];
     const size_t maclen = 2 * LM_SHA256_LEN;
     size_t idlen;
     const char *id;
 
-    if (len < 8 + 1 + 1 + maclen || memcmp(content, "cutover ", 8) != 0)
+    if (len < wslen + 1 + 1 + maclen || memcmp(content, ws, wslen) != 0)
         return false;
-    id = content + 8;
-    idlen = len - 8 - 1 - maclen;
+    id = content + wslen;
+    idlen = len - wslen - 1 - maclen;
     if (id[idlen] != ' ' || memchr(id, ' ', idlen) || memchr(id, '\0', idlen))
         return false;
-    mac_hex(k, id, idlen, mac);
+    if (whole)
+        mac_hex(k, content, wslen + idlen, mac);
+    else
+        mac_hex(k, id, idlen, mac);
     return lm_equal_ct((const uint8_t *)mac, (const uint8_t *)id + idlen + 1, maclen);
+}
+
+bool lm_marker_verify(const lm_marker_key *k, const char *content, size_t len)
+{
+    return verify_kind(k, "cutover ", 8, false, content, len);
+}
+
+bool lm_marker_verify_rehearsal(const lm_marker_key *k, const char *content, size_t len)
+{
+    return verify_kind(k, "rehearse ", 9, true, content, len);
 }

@@ -4,7 +4,13 @@
  * hex, the token a random secret lm-migrate start keeps in the work
  * directory (marker.key, mode 0600: hex digits on one line).  Anyone who
  * can connect to the source can emit a message with that prefix; only one
- * who knows the token can make a marker that verifies. */
+ * who knows the token can make a marker that verifies.
+ *
+ * lm-migrate cutover --rehearse sends a rehearsal marker the same way,
+ * content "rehearse ID MAC", MAC = HMAC-SHA256(token, "rehearse ID"): it
+ * verifies as no cutover marker (the MAC is over other bytes), lm-decode
+ * passes it on without ending the stream and lm-apply records it in
+ * lm.marker like the cutover's, which is what the rehearsal waits for. */
 #ifndef LM_MARKER_H
 #define LM_MARKER_H
 
@@ -30,5 +36,9 @@ char *lm_marker_make(const lm_marker_key *k, const char *id);
 /* Whether content (len bytes, not NUL-terminated) is a marker this key
  * made: "cutover ", an ID without spaces, a space, 64 hex digits. */
 bool lm_marker_verify(const lm_marker_key *k, const char *content, size_t len);
+/* The rehearsal marker "rehearse ID MAC" for id (malloc'd), and whether
+ * content is one this key made. */
+char *lm_marker_make_rehearsal(const lm_marker_key *k, const char *id);
+bool lm_marker_verify_rehearsal(const lm_marker_key *k, const char *content, size_t len);
 
 #endif

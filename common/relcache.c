@@ -42,13 +42,13 @@ lm_relentry *lm_relcache_get(lm_relcache *c, uint32_t relid)
     return NULL;
 }
 
-static bool same_definition(const lm_relentry *e, const lm_relation *rel)
+bool lm_relation_same(const lm_relation *x, const lm_relation *rel)
 {
-    if (strcmp(e->rel.nspname, rel->nspname) != 0 || strcmp(e->rel.relname, rel->relname) != 0 ||
-        e->rel.replident != rel->replident || e->rel.natts != rel->natts)
+    if (strcmp(x->nspname, rel->nspname) != 0 || strcmp(x->relname, rel->relname) != 0 ||
+        x->replident != rel->replident || x->natts != rel->natts)
         return false;
     for (uint32_t i = 0; i < rel->natts; i++) {
-        const lm_column *a = &e->rel.cols[i], *b = &rel->cols[i];
+        const lm_column *a = &x->cols[i], *b = &rel->cols[i];
         if (a->flags != b->flags || a->typoid != b->typoid || a->typmod != b->typmod ||
             strcmp(a->name, b->name) != 0)
             return false;
@@ -64,7 +64,7 @@ lm_relentry *lm_relcache_put(lm_relcache *c, const lm_relation *rel)
     for (size_t i = 0; i < c->n; i++)
         if (c->items[i]->rel.relid == rel->relid)
             e = c->items[i];
-    if (e && same_definition(e, rel))
+    if (e && lm_relation_same(&e->rel, rel))
         return e;   /* sent again (a new segment, a reconnect): keep what was made of it */
     if (e) {
         gen = e->generation + 1;

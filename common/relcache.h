@@ -17,6 +17,8 @@ typedef struct lm_relcache lm_relcache;
 
 /* free_user is called on an entry's user pointer when it is replaced. */
 lm_relcache *lm_relcache_new(void (*free_user)(void *));
+/* The same definition (name, replica identity, columns), whatever the relids. */
+bool lm_relation_same(const lm_relation *a, const lm_relation *b);
 /* Store a copy of rel, replacing an entry with the same relid. */
 lm_relentry *lm_relcache_put(lm_relcache *c, const lm_relation *rel);
 lm_relentry *lm_relcache_get(lm_relcache *c, uint32_t relid);

@@ -398,6 +398,10 @@ start_sshd() {
     ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey" || return 1
     ssh-keygen -q -t ed25519 -N '' -f "$d/userkey" || return 1
     cp "$d/userkey.pub" "$d/authorized_keys"
+    # a home of its own: the shell sshd starts reads no ~/.bashrc of the
+    # machine's (one that runs pyenv init made each ssh command take
+    # seconds, and a stage's host is a bare one anyway)
+    mkdir -m 700 "$d/home"
     chmod 600 "$d/authorized_keys"
     SSHD_PORT=$(free_port) || return 1
     # other users' keys (see dash_user_or_skip): sshd reads them as that
@@ -419,7 +423,7 @@ UsePAM no
 PermitRootLogin yes
 PasswordAuthentication no
 KbdInteractiveAuthentication no
-SetEnv PATH=$LM_ROOT/bin/lm-decode:$LM_ROOT/bin/lm-apply:/usr/local/bin:/usr/bin:/bin
+SetEnv PATH=$LM_ROOT/bin/lm-decode:$LM_ROOT/bin/lm-apply:/usr/local/bin:/usr/bin:/bin HOME=$d/home
 CONF
     cat >"$d/ssh_config" <<CONF
 Host lmtest bare

@@ -106,6 +106,8 @@ writer_wait() { wait_pid "$WRITER" 120 "the writer (psql) to finish its transact
 make_token() { (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$1"); }
 # marker_for FILE ID: the cutover marker content for ID under the token in FILE
 marker_for() { printf 'cutover %s %s' "$2" "$(printf '%s' "$2" | lm-testgen --hmac "$(cat "$1")")"; }
+# rehearsal_for FILE ID: a cutover rehearsal's marker (MAC over "rehearse ID")
+rehearsal_for() { printf 'rehearse %s %s' "$2" "$(printf 'rehearse %s' "$2" | lm-testgen --hmac "$(cat "$1")")"; }
 
 # json of every record of the given stream files (a growing one may end
 # truncated: its complete records are still printed)
@@ -324,12 +326,13 @@ SQL
     assert_output --partial "truncate public.kparent public.kchild cascade restart_identity"
 }
 
-@test "lm-decode: the cutover marker and SIGTERM end the stream with exit 0" {
+@test "lm-decode: the cutover marker and SIGTERM end the stream with exit 0; a rehearsal's marker passes on" {
     q src -c "CREATE TABLE em (id int PRIMARY KEY, v text)"
     mkslot endm "TABLE em"
     SLOT=endm
     make_token "$T/marker.key"
     q src -c "INSERT INTO em VALUES (1, 'a')"
+    q src -c "SELECT pg_logical_emit_message(true, 'lm-migrate', '$(rehearsal_for "$T/marker.key" r1)')" >/dev/null
     q src -c "BEGIN; INSERT INTO em VALUES (2, 'b'); SELECT pg_logical_emit_message(true, 'lm-migrate', '$(marker_for "$T/marker.key" m1)'); COMMIT;"
     q src -c "INSERT INTO em VALUES (3, 'after the marker')"
     run -0 --separate-stderr timeout 60 lm-decode --source "$SRC_CONN" --slot endm -o "$T/m.lm" --marker-token-file "$T/marker.key"
@@ -339,7 +342,12 @@ SQL
     # the marker's transaction is complete before the end; nothing after it
     run jq -r 'select(.type == "insert") .new.id' "$T/m.json"
     assert_output $'1\n2'
-    [ "$(jq -r 'select(.type == "commit")' "$T/m.json" | jq -s length)" -eq 2 ]
+    [ "$(jq -r 'select(.type == "commit")' "$T/m.json" | jq -s length)" -eq 3 ]
+    # the rehearsal's marker went into the stream and ended nothing
+    run jq -r 'select(.type == "message") .content' "$T/m.json"
+    assert_line --index 0 "$(rehearsal_for "$T/marker.key" r1)"
+    assert_line --index 1 "$(marker_for "$T/marker.key" m1)"
+    [[ $stderr == *"a cutover rehearsal marker at "*" verifies: it passes on"* ]]
 
     # SIGTERM: end record "shutdown", exit 0, stream verifies
     dec_start -o "$T/t.lm" --no-stop-at-marker --marker-token-file "$T/marker.key"

@@ -238,7 +238,7 @@ hostile_values() {
 @test "migrate-lib: parse_options and check_command: each command's options, values and usage errors" {
     lib usage options workdir
     # parse_options NAME...: in a subshell, the status and what it says
-    po() { (options_init; parse_options "$@" && set_workdir && check_command && declare -p CMD SOURCE JOBS TIMEOUT TARGET_SCHEMA FILTERS VERIFY_TABLES W); }
+    po() { (options_init; parse_options "$@" && set_workdir && check_command && declare -p CMD SOURCE JOBS TIMEOUT TARGET_SCHEMA REHEARSE FILTERS VERIFY_TABLES W); }
     run -0 po --workdir=/tmp/w -s 'host=a' start --jobs=8 --table 't 1' --exclude-table x --target-schema existing
     assert_output --partial 'CMD="start"'
     assert_output --partial 'JOBS="8"'
@@ -271,6 +271,15 @@ hostile_values() {
     run -2 po abort --keep
     assert_output --partial 'option --keep is not valid for "abort"'
     run -0 po cutover --fence --keep --timeout=5
+    # --rehearse is cutover's; --json there only with it, --keep never with it
+    run -0 po cutover --rehearse --fence --json --timeout=5
+    assert_output --partial 'REHEARSE="1"'
+    run -2 po status --rehearse
+    assert_output --partial 'option --rehearse is not valid for "status"'
+    run -2 po cutover --json
+    assert_output --partial 'option --json is valid for "cutover" only with --rehearse'
+    run -2 po cutover --rehearse --keep
+    assert_output --partial 'option --keep is not valid with --rehearse'
     # values
     run -2 po start --jobs 0
     assert_output --partial 'invalid --jobs "0": must be in range 1..64'
@@ -368,4 +377,81 @@ hostile_values() {
     run -0 make -C "$LM_ROOT" uninstall DESTDIR="$d" PREFIX=/usr
     [ ! -e "$d/usr/bin/lm-migrate" ]
     [ ! -e "$d/usr/lib/lm" ]
+}
+
+@test "migrate-lib: status --watch's bar and SECONDS, --prometheus's label escaping and samples" {
+    lib usage options workdir status cmd-status
+    po() { (options_init; parse_options "$@" && set_workdir && check_command && declare -p CMD WATCH PROMETHEUS JSON); }
+    # the bar: width, fill rounded down, a done count past the total full
+    assert_equal "$(text_bar 5 10 20)" "[##########..........]  50%"
+    assert_equal "$(text_bar 0 3 6)" "[......]   0%"
+    assert_equal "$(text_bar 2 3 6)" "[####..]  66%"
+    assert_equal "$(text_bar 3 3 6)" "[######] 100%"
+    assert_equal "$(text_bar 5000 3205 4)" "[####] 100%"
+    assert_equal "$(text_bar 123456789012 987654321098 10)" "[#.........]  12%"
+    # no total (unknown, 0, not a number): no bar
+    assert_equal "$(text_bar 1 0)" ""
+    assert_equal "$(text_bar 1 '')" ""
+    assert_equal "$(text_bar x 5)" ""
+    # --watch SECONDS: above 0, at most a day, a plain decimal number
+    local s
+    for s in 1 2 0.5 .25 86400 10.125; do valid_interval "$s" || { echo "refused: $s"; false; }; done
+    for s in 0 0.0 -1 '' abc 1e3 0x10 86401 1.2345 ' 1' '1 '; do
+        ! valid_interval "$s" || { echo "accepted: $s"; false; }
+    done
+    run -0 po status --watch
+    assert_output --partial 'WATCH="2"'
+    run -0 po status --watch 0.5
+    assert_output --partial 'WATCH="0.5"'
+    run -0 po status --watch=3 --json
+    assert_output --partial 'WATCH="3"'
+    run -0 po --watch status
+    assert_output --partial 'WATCH="2"'
+    run -2 po status --watch=
+    assert_output --partial 'invalid --watch ""'
+    run -2 po status --watch 0
+    run -2 po status --prometheus --watch
+    run -2 po status --prometheus --json
+    run -0 po status --prometheus
+    assert_output --partial 'PROMETHEUS="1"'
+    run -2 po cutover --watch
+    run -2 po start --prometheus
+    # a label value: backslash, double quote and newline escaped, other
+    # bytes as they are; a byte that is not UTF-8 as U+FFFD
+    assert_equal "$(prom_label $'a\\b"c\nd\te\n')" 'a\\b\"c\nd'$'\t''e\n'
+    assert_equal "$(prom_label $'x\xffy')" $'x\xef\xbf\xbdy'
+    assert_equal "$(prom_label '')" ""
+    # unescape S: a label value read back
+    unescape() {
+        local s=$1 out='' i c
+        for ((i = 0; i < ${#s}; i++)); do
+            c=${s:i:1}
+            if [ "$c" = '\' ]; then
+                i=$((i + 1)); c=${s:i:1}
+                [ "$c" = n ] && c=$'\n'
+            fi
+            out+=$c
+        done
+        printf '%s' "$out"
+    }
+    local v u
+    while IFS= read -r -d '' v; do
+        u=$(prom_label "$v")
+        # nothing but the three escapes after a backslash, no bare quote or newline
+        [[ $u =~ ^([^\"\\$'\n']|\\[\\\"n])*$ ]] || { echo "badly escaped: $(printf '%q' "$u")"; false; }
+        # unescaped, the value again (each is UTF-8)
+        u=$(unescape "$u"; printf .); u=${u%.}
+        [ "$u" = "$v" ] || { echo "$(printf '%q' "$v") came back as $(printf '%q' "$u")"; false; }
+    done < <(hostile_values)
+    # samples: unknown values (empty) left out, with HELP and TYPE when none is left
+    assert_equal "$(prom lm_migrate_x gauge 'An x.' '' 5 'k="a"' '' 'k="b"' 0)" \
+        "# HELP lm_migrate_x An x.
+# TYPE lm_migrate_x gauge
+lm_migrate_x 5
+lm_migrate_x{k=\"b\"} 0"
+    assert_equal "$(prom lm_migrate_y gauge 'A y.' '' '')" ""
+    # a WAL position in bytes
+    assert_equal "$(lsn_bytes 0/16B3748)" $((16#16B3748))
+    assert_equal "$(lsn_bytes 3B/2A000F10)" $(((16#3B << 32) + 16#2A000F10))
+    assert_equal "$(lsn_bytes bogus)" ""
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env bats
 # lm-migrate from a TimescaleDB source to a TimescaleDB target (issue 18):
 # start under writes that make new chunks after the slot and change rows of
-# old chunks, a kill -9 of lm-apply in the live phase and --resume, cutover,
+# old chunks, a kill -9 of the orchestrator during the start and of lm-apply
+# and lm-decode in the live phase, each followed by --resume, cutover,
 # verify; the target's hypertables are hypertables with the source's
-# dimensions, their rows equal row for row, through the hypertables.
+# dimensions, their rows equal row for row, through the hypertables. And a
+# PostgreSQL source's table made a hypertable (--hypertable) the same way.
 
 # shellcheck disable=SC2016,SC2154  # bash -c scripts; output: set by bats' run
 load helpers
@@ -93,31 +95,44 @@ tables_equal() {
     done
 }
 
-@test "migrate-tsdb: TimescaleDB to TimescaleDB under writes that make new chunks, kill -9 of lm-apply and --resume, cutover, verify" {
+@test "migrate-tsdb: TimescaleDB to TimescaleDB under writes that make new chunks, kill -9 of the orchestrator, lm-apply and lm-decode, --resume, cutover, verify" {
     mkdb live
     make_source
     local chunks0
     chunks0=$(qs -c "SELECT count(*) FROM timescaledb_information.chunks")
     writer
     wait_for 20 bash -c "[ \"\$(cat '$BATS_TEST_TMPDIR/writer.n' 2>/dev/null || echo 0)\" -ge 2 ]"
-    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2
+    # the orchestrator dies early in the start (wherever it is by then)
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --detach
+    local mpid
+    wait_for 30 bash -c "[ -s '$W/pids/migrate' ]"
+    mpid=$(pid_of migrate)
+    sleep 1
+    kill -9 "$mpid"
+    wait_for 10 bash -c "! kill -0 $mpid 2>/dev/null"
+    # as if it died between the slot's result and writing the table lists
+    rm -f "$W/tables.list" "$W/unpublished.list"
+    run -0 lmm start --resume --workdir "$W"
     assert_output --partial "caught up"
     # the migration's table list: hypertable parents and the plain table,
     # no chunk and no extension member
     read_list() { tr '\0' '\n' <"$W/tables.list"; }
     run -0 read_list
     assert_output "$(printf '%s\n' "$HT" public.one public.plain public.ticks | LC_ALL=C sort)"
-    # the live phase: lm-apply dies, the writes go on, --resume
-    local r0 apid
-    r0=$(rounds)
-    apid=$(pid_of apply)
-    [ -n "$apid" ]
-    kill -9 "$apid"
-    wait_for 10 bash -c "! kill -0 $apid 2>/dev/null"
-    wait_for 30 bash -c "[ \"\$(cat '$BATS_TEST_TMPDIR/writer.n')\" -ge $((r0 + 5)) ]"
-    run -0 lmm start --resume --workdir "$W"
-    assert_output --partial "caught up"
-    [ "$(pid_of apply)" != "$apid" ]
+    # the live phase: each stage dies in turn while the writes go on
+    # (new chunks keep coming), --resume
+    local r0 pid stage
+    for stage in apply decode; do
+        r0=$(rounds)
+        pid=$(pid_of "$stage")
+        [ -n "$pid" ]
+        kill -9 "$pid"
+        wait_for 10 bash -c "! kill -0 $pid 2>/dev/null"
+        wait_for 30 bash -c "[ \"\$(cat '$BATS_TEST_TMPDIR/writer.n')\" -ge $((r0 + 5)) ]"
+        run -0 lmm start --resume --workdir "$W"
+        assert_output --partial "caught up"
+        [ "$(pid_of "$stage")" != "$pid" ]
+    done
     sleep 1
     kill "$WRITER"; wait "$WRITER" 2>/dev/null || true
     WRITER=
@@ -170,4 +185,56 @@ tables_equal() {
     [ ! -e "$W/logs/slot.log" ]
     run -0 qs -c "SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)"
     assert_output 0
+}
+
+@test "migrate-tsdb: a PostgreSQL table made a hypertable (--hypertable) under live writes: a hypertable with chunks of its own, cutover, verify, rows equal" {
+    mkdb pgsrc
+    qt -c "CREATE EXTENSION timescaledb"
+    qs -c "CREATE TABLE public.readings (time timestamptz NOT NULL, dev int NOT NULL, v double precision, id bigserial,
+             PRIMARY KEY (dev, time))" \
+       -c "INSERT INTO public.readings (time, dev, v) SELECT timestamptz '2026-01-01' + g * interval '1 hour', d, g
+             FROM generate_series(0, 239) g, generate_series(1, 3) d" \
+       -c "CREATE TABLE public.plain (id serial PRIMARY KEY, v text)" \
+       -c "INSERT INTO public.plain (v) SELECT md5(g::text) FROM generate_series(1, 100) g"
+    bg_start WRITER bash -c '
+        i=0
+        while :; do
+            i=$((i + 1))
+            psql -X -q -v ON_ERROR_STOP=1 -d "$0" -c "BEGIN" \
+              -c "INSERT INTO public.readings (time, dev, v) SELECT timestamptz '\''2026-01-11'\'' + ($i * 2 + g) * interval '\''1 hour'\'', d, -$i
+                    FROM generate_series(0, 1) g, generate_series(1, 3) d" \
+              -c "UPDATE public.readings SET v = v + 0.5 WHERE time = timestamptz '\''2026-01-01'\'' + ($i % 240) * interval '\''1 hour'\''" \
+              -c "DELETE FROM public.readings WHERE time = timestamptz '\''2026-01-02'\'' + ($i % 24) * interval '\''1 hour'\'' AND dev = 2" \
+              -c "INSERT INTO public.plain (v) VALUES ('\''w'\'' || $i)" \
+              -c "COMMIT" >/dev/null 2>>"$1" || exit 1
+            echo "$i" >"$2"
+            sleep 0.1
+        done' "$SRC" "$BATS_TEST_TMPDIR/writer.err" "$BATS_TEST_TMPDIR/writer.n"
+    wait_for 20 bash -c "[ \"\$(cat '$BATS_TEST_TMPDIR/writer.n' 2>/dev/null || echo 0)\" -ge 2 ]"
+    run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 2 --hypertable "public.readings:time:2 days"
+    assert_output --partial "caught up"
+    wait_for 30 bash -c "[ \"\$(cat '$BATS_TEST_TMPDIR/writer.n')\" -ge 40 ]"
+    kill "$WRITER"; wait "$WRITER" 2>/dev/null || true
+    WRITER=
+    [ ! -s "$BATS_TEST_TMPDIR/writer.err" ] || { cat "$BATS_TEST_TMPDIR/writer.err"; false; }
+    run -0 lmm cutover --workdir "$W" --timeout 120
+    assert_output --partial "cutover complete"
+    assert_output --partial "2 tables equal"
+    run -0 lmm verify --workdir "$W"
+    assert_output --partial "2 tables equal"
+    # a hypertable on time with 2-day chunks, its rows in chunks of its own
+    # (the live rows' days too), none in the parent; rows equal
+    run -0 qt -c "SELECT column_name || ' ' || time_interval FROM timescaledb_information.dimensions WHERE hypertable_name = 'readings'"
+    assert_output "time 2 days"
+    run -0 qt -c "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'readings' AND range_start >= '2026-01-11'"
+    [ "$output" -ge 1 ]
+    run -0 qt -c "SELECT count(*) FROM timescaledb_information.chunks WHERE hypertable_name = 'readings'"
+    [ "$output" -ge 6 ]
+    run -0 qt -c "SELECT count(*) FROM ONLY public.readings"
+    assert_output 0
+    local t
+    for t in public.readings public.plain; do
+        [ "$(PGDATABASE_TEST=s_$DB qhash source "$t")" = "$(PGDATABASE_TEST=t_$DB qhash target "$t")" ]
+    done
+    sequences_caught_up public
 }

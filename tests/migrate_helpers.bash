@@ -1,7 +1,8 @@
 # Shared by the suites that run lm-migrate between a source and a target
-# cluster (lm-migrate.bats, migrate-start.bats, fidelity.bats), loaded after
-# helpers: the two clusters, setup and teardown_file, a database pair per
-# test, lm-migrate with its output kept, and what a teardown looks at.
+# cluster (lm-migrate.bats, migrate-start.bats, migrate-rehearse.bats,
+# fidelity.bats), loaded after helpers: the two clusters, setup and
+# teardown_file, a database pair per test, lm-migrate with its output kept,
+# and what a teardown looks at.
 # Each test migrates into work directory $W.
 
 # migrate_clusters: the source and target clusters of the file (setup_file)
@@ -50,9 +51,12 @@ pid_of() { awk '{print $1}' "$W/pids/$1" 2>/dev/null; }
 
 # Every sequence of the target at or past the source's value, identity
 # sequences included, and no sequence missing on either side.
+# sequences_caught_up SCHEMA: those of that schema only (a target whose
+# extensions have sequences the source lacks).
 sequences_caught_up() {
     # as JSON objects: a sequence's name may hold a space, a tab, a newline
     local q="SELECT json_object_agg(format('%I.%I', schemaname, sequencename), coalesce(last_value, 0)) FROM pg_sequences"
+    [ -z "${1:-}" ] || q+=" WHERE schemaname = '${1//\'/\'\'}'"
     local s t
     s=$(qs -c "$q")
     t=$(qt -c "$q")

@@ -167,11 +167,17 @@ status"
     # options by command: --json is status's, --jobs start's
     run -0 complete_line lm-migrate status --j
     assert_output "--json"
+    run -0 complete_line lm-migrate status --wa
+    assert_output "--watch"
+    run -0 complete_line lm-migrate status --pr
+    assert_output "--prometheus"
     run -0 complete_line lm-migrate start --j
     assert_output "--jobs="
     run -0 complete_line lm-migrate cutover --
     assert_line --regexp '^--fence$'
     assert_line --regexp '^--timeout=$'
+    assert_line --regexp '^--rehearse$'
+    assert_line --regexp '^--json$'
     assert_line --regexp '^--workdir=$'
     refute_line --regexp '^--slot=$'
     # after an option's value, still the command

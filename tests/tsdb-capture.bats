@@ -324,3 +324,49 @@ SQL
     [[ $stderr == *"drop_chunks"* ]]
     run -0 lm-slot drop --source "$S" --slot gone
 }
+
+@test "lm-apply: a hypertable's chunks share its statements, prepared once, run with generic plans; another table's keep the default" {
+    # each chunk's changes come under a relation of its own (its relid):
+    # a statement prepared per chunk, planned per row over every chunk,
+    # made each row cost tens of milliseconds
+    both_dbs plans
+    for side in src tgt; do
+        $side -q -c "CREATE EXTENSION IF NOT EXISTS timescaledb" \
+            -c "CREATE TABLE h (t timestamptz NOT NULL, id int, v int, PRIMARY KEY (t, id))" \
+            -c "SELECT create_hypertable('h', 't', chunk_time_interval => interval '1 day')" \
+            -c "INSERT INTO h SELECT timestamptz '2024-01-01' + g * interval '1 hour', g, 0 FROM generate_series(0, 30 * 24 - 1) g" \
+            -c "CREATE TABLE p (id int PRIMARY KEY, v int)" -c "INSERT INTO p SELECT g, 0 FROM generate_series(1, 10) g" >/dev/null
+    done
+    run -0 --separate-stderr lm-slot create --source "$S" --slot plans
+    # a row in each of the 30 chunks, a transaction each, with a row of p
+    src -q -c "DO \$\$ BEGIN FOR d IN 0..29 LOOP
+                 UPDATE h SET v = v + 1 WHERE id = d * 24 + 5 AND t = timestamptz '2024-01-01' + (d * 24 + 5) * interval '1 hour';
+                 UPDATE p SET v = v + 1 WHERE id = d % 10 + 1; COMMIT; END LOOP; END \$\$"
+    src -c "DELETE FROM h WHERE id % 24 = 7"
+    end=$(src -c "SELECT pg_current_wal_lsn()")
+    run -0 lm-decode --source "$S" --slot plans --endpos "$end" -o "$T/plans.lm"
+    run -0 lm-cat --stats "$T/plans.lm"
+    run -0 bash -c "lm-cat '$T/plans.lm' | grep -c '^relation .* public\\.h '"
+    [ "$output" -ge 30 ]
+    log=$(dirname "$TARGET_DIR")/target.log
+    from=$(($(wc -l <"$log") + 1))
+    PGOPTIONS="-c log_statement=all" run -0 --separate-stderr lm-apply --target "$TG" "$T/plans.lm"
+    tail -n +"$from" "$log" >"$T/plans.log"
+    for s in "SELECT id, v FROM p" "SELECT t, id, v FROM h"; do
+        [ "$(src -c "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM ($s) x")" = \
+          "$(tgt -c "SELECT md5(string_agg(x::text, ',' ORDER BY x::text)) FROM ($s) x")" ]
+    done
+    # one statement name for the updates of h, one for its deletes
+    run -0 bash -c "grep -o 'execute lm[0-9]*: UPDATE \"public\"\\.\"h\"' '$T/plans.log' | sort -u | wc -l"
+    assert_output 1
+    run -0 bash -c "grep -c 'execute lm[0-9]*: UPDATE \"public\"\\.\"h\"' '$T/plans.log'"
+    [ "$output" -eq 30 ]
+    run -0 bash -c "grep -o 'execute lm[0-9]*: DELETE FROM \"public\"\\.\"h\"' '$T/plans.log' | sort -u | wc -l"
+    assert_output 1
+    # generic plans for h, set before its statements; auto again before p's
+    run -0 bash -c "grep -E 'plan_cache_mode|execute lm[0-9]*: UPDATE' '$T/plans.log' | sed -E 's/.*(force_generic_plan|= auto|\"public\"\\.\"[hp]\").*/\\1/' | uniq -c | head -4"
+    [[ $output == *"force_generic_plan"*'"public"."h"'*"= auto"*'"public"."p"'* ]]
+    run -0 grep -c 'SET LOCAL plan_cache_mode = force_generic_plan' "$T/plans.log"
+    [ "$output" -ge 30 ]
+    run -0 lm-slot drop --source "$S" --slot plans
+}

@@ -244,7 +244,7 @@ static void flush_inserts(apply_target *t)
                     vals[i][len] = '\0';
                 }
             }
-            pl_send_prepared(t, name, (int)ti->natts, (const char *const *)vals, desc);
+            tab_send(t, ti, name, (int)ti->natts, (const char *const *)vals, desc);
             for (uint32_t i = 0; i < ti->natts; i++)
                 free(vals[i]);
             t->st.rows_insert++;
@@ -334,7 +334,7 @@ static void flush_updates(apply_target *t)
         vals[np++] = (const char *)t->pend.arrays[i].data;
     }
     snprintf(desc, sizeof desc, "a batch of %" PRIu64 " updates of %s", t->pend.rows, e->display);
-    pl_send_prepared(t, name, (int)np, vals, desc);
+    tab_send(t, ti, name, (int)np, vals, desc);
     t->st.rows_update += t->pend.rows;
     free(vals);
     free(key);
@@ -374,7 +374,7 @@ static void flush_deletes(apply_target *t)
         vals[k] = (const char *)t->pend.arrays[k].data;
     }
     snprintf(desc, sizeof desc, "a batch of %" PRIu64 " deletes from %s", t->pend.rows, e->display);
-    pl_send_prepared(t, name, (int)ti->nkey, vals, desc);
+    tab_send(t, ti, name, (int)ti->nkey, vals, desc);
     t->st.rows_delete += t->pend.rows;
     free(vals);
 }

@@ -83,7 +83,7 @@ static void send_single(apply_target *t, lm_relentry *e, tabinfo *ti, const char
     lm_buf_u8(sql, '\0');
     name = tab_prepared(t, ti, key, (char *)sql->data, (int)n);
     snprintf(desc, sizeof desc, "%s %s", what, e->display);
-    pl_send_prepared(t, name, (int)n, (const char *const *)vals, desc);
+    tab_send(t, ti, name, (int)n, (const char *const *)vals, desc);
     for (uint32_t i = 0; i < n; i++)
         free(vals[i]);
     free(vals);

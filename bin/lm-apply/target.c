@@ -49,6 +49,7 @@ void tgt_close(apply_target *t)
     }
     free(t->syncs);
     free(t->unused);
+    free(t->tabs);
     free(t->pend.colmask);
     lm_buf_free(&t->pend.rowbuf);
     for (uint32_t i = 0; i < t->pend.narrays; i++)
@@ -213,6 +214,7 @@ static void begin_if_needed(apply_target *t)
     if (!t->xact_open) {
         pl_send_sql(t, "BEGIN", 0, NULL, "BEGIN");
         t->xact_open = true;
+        t->generic_plans = false;
     }
 }
 

@@ -29,7 +29,8 @@ typedef struct stmt {
 /* A table as the target has it (the relcache entry's user pointer). */
 typedef struct tabinfo {
     apply_target *t;         /* the session its statements are prepared in */
-    unsigned generation;
+    unsigned refs;           /* the relcache entries that share it */
+    lm_relation shape;       /* their definition (tab_info) */
     uint32_t natts;
     char **colq;             /* quoted column names, in stream order */
     char **coltype;          /* target types, for casts from text */
@@ -46,6 +47,8 @@ typedef struct tabinfo {
     bool routed;             /* partitioned (or a hypertable) on the target: rows live
                               * in its children, so no ONLY (a target schema the DBA
                               * prepared, lm-snapshot --target-schema=existing) */
+    bool hypertable;         /* a TimescaleDB hypertable on the target (routed too):
+                              * its statements run generic plans (tab_send) */
     bool warned_scan;
     uint64_t sync_lsn;
     stmt *stmts;
@@ -88,6 +91,8 @@ struct apply_target {
     void *mismatch_arg;
     apply_stats st;
     bool xact_open;
+    bool generic_plans;      /* plan_cache_mode is force_generic_plan in this
+                              * transaction (tab_send) */
     char *encoding;          /* client_encoding of the session (NULL: the default) */
     struct {
         bool on;             /* in pipeline mode */
@@ -105,6 +110,8 @@ struct apply_target {
     char (*unused)[16];      /* statements of redefined tables, to deallocate
                               * before the next prepare */
     size_t n_unused, cap_unused;
+    tabinfo **tabs;          /* every tabinfo made whole, to share (tab_info) */
+    size_t ntabs, cap_tabs;
     pending pend;
 };
 
@@ -128,6 +135,8 @@ tabinfo *tab_info(apply_target *t, lm_relentry *e);
 /* the name of the statement prepared for key, or NULL */
 const char *tab_stmt(const tabinfo *ti, const char *key);
 /* prepare (once) a statement for this table and key; returns its name */
+void tab_send(apply_target *t, const tabinfo *ti, const char *name, int n,
+              const char *const *vals, const char *desc);
 const char *tab_prepared(apply_target *t, tabinfo *ti, const char *key, const char *sql,
                          int nparams);
 /* "c1, c2": the columns, those set in mask ('1') if mask; malloc'd */

@@ -462,8 +462,9 @@ static void end_stream(uint8_t reason, const char *detail)
 /* A message with the marker's prefix: anyone who can connect to the source
  * can emit one (pg_logical_emit_message needs no privilege).  Only a
  * transactional one whose MAC verifies under --marker-token-file is the
- * cutover marker; with a token, any other is left out of the stream (so
- * that lm-apply never records it) with a warning.  Returns whether r goes
+ * cutover marker, one that verifies as a rehearsal marker passes on
+ * without ending anything; with a token, any other is left out of the
+ * stream (so that lm-apply never records it) with a warning.  Returns whether r goes
  * into the stream. */
 static bool marker_message(const lm_record *r)
 {
@@ -481,6 +482,12 @@ static bool marker_message(const lm_record *r)
     if (xact && lm_marker_verify(&marker_key, (const char *)r->u.message.content, r->u.message.len)) {
         lm_info("the cutover marker at %s verifies", lm_lsn_format(r->u.message.lsn, a));
         marker_in_xact = true;
+        return true;
+    }
+    /* a cutover rehearsal's (lm-migrate cutover --rehearse): into the
+     * stream, so that lm-apply records it, and the stream goes on */
+    if (xact && lm_marker_verify_rehearsal(&marker_key, (const char *)r->u.message.content, r->u.message.len)) {
+        lm_info("a cutover rehearsal marker at %s verifies: it passes on", lm_lsn_format(r->u.message.lsn, a));
         return true;
     }
     if (xact)

@@ -112,6 +112,53 @@ static void marker_mac(void)
     free(m);
 }
 
+/* The rehearsal marker: its MAC is over "rehearse ID", so it verifies as no
+ * cutover marker and no cutover marker verifies as one. */
+static void marker_rehearsal(void)
+{
+    lm_marker_key k;
+    char *m, *c;
+
+    if (!CHECK(lm_marker_key_parse("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", 40, &k)))
+        return;
+    /* HMAC-SHA256(key, "rehearse m1") in lower-case hex (Python's hmac module) */
+    m = lm_marker_make_rehearsal(&k, "m1");
+    CHECK_STR(m, "rehearse m1 df9d1eef2083146d566357b83f3ef8438a205de40b4e44b5fbaac783a23510ba");
+    CHECK(lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    CHECK(!lm_marker_verify(&k, m, strlen(m)));
+    /* the cutover's MAC under a rehearsal's word, and the other way round */
+    c = lm_marker_make(&k, "m1");
+    CHECK(!lm_marker_verify_rehearsal(&k, c, strlen(c)));
+    free(m);
+    m = lm_psprintf("rehearse m1 %s", c + strlen("cutover m1 "));
+    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    free(m);
+    m = lm_marker_make_rehearsal(&k, "m1");
+    free(c);
+    c = lm_psprintf("cutover m1 %s", m + strlen("rehearse m1 "));
+    CHECK(!lm_marker_verify(&k, c, strlen(c)));
+    free(c);
+    /* any change refused: the MAC, the ID, the length; an ID with a space */
+    m[strlen(m) - 1] = 'b';
+    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    m[strlen(m) - 1] = 'a';
+    m[10] = '2';
+    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    m[10] = '1';
+    CHECK(lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m) - 1));
+    free(m);
+    m = lm_psprintf("rehearse a b %064d", 0);
+    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    free(m);
+    CHECK(!lm_marker_verify_rehearsal(&k, "rehearse ", 9));
+    /* another key's rehearsal is refused */
+    m = lm_marker_make_rehearsal(&k, "m1");
+    k.key[0] ^= 1;
+    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
+    free(m);
+}
+
 /* a hypertable's constraint from pg_restore's script, without ONLY */
 static void tsdb_without_only(void)
 {
@@ -148,6 +195,7 @@ const unit_test unit_misc_tests[] = {
     {"replication slot name rules", slot_names},
     {"cutover marker token parsing", marker_key},
     {"cutover marker MAC made and verified", marker_mac},
+    {"rehearsal marker MAC made and verified, never a cutover's", marker_rehearsal},
     {"a hypertable's constraint without ONLY", tsdb_without_only},
     {NULL, NULL},
 };

@@ -232,7 +232,211 @@ sync_large_objects() {
     info "$n large object(s) re-synced"
 }
 
+# ---------------------------------------------------------------- rehearsal
+
+# jq's form of printable (util.sh): a newline, tab, CR as \n, \t, \r, other
+# control characters as \xHH, the C1 codes as \xc2\xHH
+JQ_PRINTABLE='def hex: [(. / 16 | floor), (. % 16)] | map("0123456789abcdef"[.:. + 1]) | add;
+  def printable: gsub("\n"; "\\n") | gsub("\t"; "\\t") | gsub("\r"; "\\r")
+    | gsub("(?<c>[\u0001-\u001f\u007f])"; "\\x" + (.c | explode[0] | hex))
+    | gsub("(?<c>[\u0080-\u009f])"; "\\xc2\\x" + (.c | explode[0] | hex));'
+
+# rehearse_step NAME START END IN_DOWNTIME DETAIL [JSON]: a timed step of a
+# rehearsal (IN_DOWNTIME 1: the cutover counts it in the write downtime it
+# reports); JSON holds the step's figures for --json and rehearsals.log
+rehearse_step() {
+    local secs
+    secs=$(awk -v a="$3" -v b="$2" 'BEGIN { d = a - b; if (d < 0) d = 0; printf "%.2f", d }')
+    R_NAME+=("$1") R_SECS+=("$secs") R_DOWN+=("$4") R_NOTE+=("$5")
+    R_JSON+=("$(jq -cn --arg step "$1" --arg s "$secs" --arg down "$4" --arg detail "$5" --argjson extra "${6:-"{}"}" \
+        '{step: $step, seconds: ($s | tonumber), in_downtime: ($down == "1"), detail: $detail} + $extra')")
+}
+
+# only while streaming: refused otherwise with exit 2, as cutover is
+rehearse_phase() {
+    load_config
+    local ph
+    ph=$(phase)
+    case $ph in
+        streaming) ;;
+        done) die "$EX_USAGE" "the cutover is already done: there is nothing left to rehearse" ;;
+        *) die "$EX_USAGE" "cannot rehearse the cutover in phase $ph: the migration must be streaming (see $PROG status)" ;;
+    esac
+}
+
+# rehearse_cmd: the steps of the cutover that do not stop the application,
+# each timed, against the live migration: a rehearsal marker through the
+# stream (lm-decode passes it on, lm-apply records it in lm.marker), the
+# wait for it on the target, the sequence values the cutover would set (read
+# on both sides, set on neither: setval cannot be rolled back, and the
+# cutover sets every sequence itself), the materialized views refreshed in
+# a transaction rolled back, the large objects compared, and verify (which
+# differs while the source takes writes: reported, no failure).  Nothing the
+# cutover relies on changes: the phase, cutover.id, the stages, the slot.
+# Prints the steps and the downtime they add up to, and appends them to
+# WORKDIR/rehearsals.log (one JSON object a line).
+rehearse_cmd() {
+    rehearse_phase
+    if ! stage_alive decode || ! stage_alive apply; then
+        die "$EX_FAILURE" "decode or apply is not running: run $PROG start --resume first (see $PROG status)"
+    fi
+    R_NAME=() R_SECS=() R_DOWN=() R_NOTE=() R_JSON=()
+    local problems=() a b db started
+    started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    db=$(src "SELECT format('%I', current_database())") || die "$EX_CONNECT" "cannot connect to the source"
+    info "rehearsing the cutover: capture and apply keep running, the source keeps taking writes"
+    # 1. the fence: what it would end (its ALTER DATABASE is not rehearsed)
+    if [ -n "$FENCE" ]; then
+        local n
+        a=$(now)
+        n=$(src "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()
+                   AND backend_type = 'client backend'
+                   AND coalesce(application_name, '') NOT LIKE 'lm-%'") || die "$EX_CONNECT" "cannot read the source's sessions"
+        b=$(now)
+        rehearse_step fence "$a" "$b" 1 "would make $(printable "$db") read-only and end $n application session(s) (not done)" \
+            "{\"sessions\": $n}"
+    fi
+    # 2. the marker, as the cutover sends it but of the rehearsal's kind
+    local id payload mlsn pos lag=''
+    id="$SLOT-$(date -u +%Y%m%dT%H%M%SZ)-$$"
+    payload=$(marker_payload "$id" rehearse) || exit $?
+    pos=$(applied_position)
+    a=$(now)
+    mlsn=$(src "BEGIN READ WRITE; SELECT pg_logical_emit_message(true, 'lm-migrate', $(lit "$payload")); COMMIT;") ||
+        die "$EX_SERVER" "could not emit the rehearsal marker on the source"
+    b=$(now)
+    mlsn=$(printf '%s\n' "$mlsn" | grep / | head -1)
+    [ -n "$pos" ] && lag=$(lsn_diff "$mlsn" "$pos" 2>/dev/null)
+    rehearse_step marker "$a" "$b" 1 "rehearsal marker sent at $mlsn" "{\"lsn\": \"$mlsn\"}"
+    # 3. the drain: the cutover's wait, the same polling
+    info "rehearsal marker sent at $mlsn; waiting for it on the target (at most ${TIMEOUT}s)"
+    local end=$(($(epoch) + TIMEOUT)) marked
+    a=$b
+    while :; do
+        marked=$(tgt "SELECT count(*) FROM lm.marker WHERE origin = $(lit "$SLOT") AND payload = $(lit "$payload")" 2>/dev/null)
+        [ "$marked" = 1 ] && break
+        if [ "$(epoch)" -ge "$end" ]; then
+            error "the rehearsal marker was not applied within ${TIMEOUT}s"
+            hint "The real cutover would time out the same way: see $PROG status; rehearse again (with a larger --timeout) once the lag is small."
+            exit "$EX_TIMEOUT"
+        fi
+        if ! stage_alive decode || ! stage_alive apply; then
+            error "$(stage_alive decode && echo lm-apply || echo lm-decode) stopped during the rehearsal"
+            stage_log_tail "$(stage_alive decode && echo apply || echo decode)" 10
+            hint "See $PROG status; $PROG start --resume runs it again."
+            exit "$EX_FAILURE"
+        fi
+        sleep 0.1
+    done
+    b=$(now)
+    rehearse_step drain "$a" "$b" 1 "marker applied on the target${lag:+ ($(human_bytes "$lag") of WAL behind when it was sent)}" \
+        "{\"lag_bytes\": ${lag:-null}}"
+    # 4. the sequences: the values the cutover would set, not set
+    local bad svals tvals seqs nseq ndiff
+    a=$(now)
+    bad=$(unreadable_sequences) || die "$EX_CONNECT" "cannot read the source's sequences"
+    [ -n "$bad" ] && problems+=("the cutover would fail: the migration's role cannot read these sequences on the source: $bad")
+    svals=$(src "SELECT coalesce(json_object_agg(format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value)::text), '{}')
+                 FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm')
+                   AND schemaname NOT LIKE '\\_timescaledb%' AND $SEQ_NOT_MEMBER") ||
+        die "$EX_CONNECT" "cannot read the source's sequences"
+    tvals=$(tgt "SELECT coalesce(json_object_agg(format('%I.%I', schemaname, sequencename), last_value::text), '{}')
+                 FROM pg_sequences WHERE schemaname NOT IN ('pg_catalog', 'information_schema', 'lm')") ||
+        die "$EX_CONNECT" "cannot read the target's sequences"
+    b=$(now)
+    # name, source's value, target's (null: not used there; absent: no such sequence)
+    seqs=$(jq -cn --argjson s "$svals" --argjson t "$tvals" \
+        '[$s | to_entries[] | .key as $k | {name: $k, source: .value, target: $t[$k], on_target: ($t | has($k))}] | sort_by(.name)') ||
+        die "$EX_FAILURE" "cannot read the sequences' values (jq failed)"
+    nseq=$(jq length <<<"$seqs")
+    ndiff=$(jq '[.[] | select(.on_target and .source != .target)] | length' <<<"$seqs")
+    rehearse_step sequences "$a" "$b" 1 "$nseq sequence(s) read on both sides, $ndiff of them behind on the target (a rehearsal sets none)" \
+        "{\"count\": $nseq, \"differ\": $ndiff}"
+    # 5. the materialized views, refreshed in a transaction rolled back
+    local stmts=() mvrc=0
+    a=$(now)
+    mapfile -t -d '' stmts < <(tgt "SELECT format('REFRESH MATERIALIZED VIEW %I.%I;', schemaname, matviewname)
+                                    FROM pg_matviews WHERE schemaname NOT IN ('lm') ORDER BY schemaname, matviewname" -0)
+    if [ ${#stmts[@]} -gt 0 ]; then
+        { echo 'BEGIN;'; printf '%s\n' "${stmts[@]}"; echo 'ROLLBACK;'; } | psqlf "$TARGET" >/dev/null || mvrc=1
+    fi
+    b=$(now)
+    [ $mvrc -eq 0 ] || problems+=("refreshing the materialized views on the target failed (the cutover only warns)")
+    rehearse_step matviews "$a" "$b" 0 "${#stmts[@]} materialized view(s) refreshed in a transaction rolled back" \
+        "{\"count\": ${#stmts[@]}}"
+    # 6. the large objects: compared as the cutover compares them, none copied
+    local slo tlo nlo
+    a=$(now)
+    slo=$(src "SELECT oid || ' ' || md5(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY 1") || die "$EX_CONNECT" "cannot read the source's large objects"
+    tlo=$(tgt "SELECT oid || ' ' || md5(lo_get(oid)) FROM pg_largeobject_metadata ORDER BY 1") || die "$EX_CONNECT" "cannot read the target's large objects"
+    b=$(now)
+    nlo=$(comm -3 <(sort <<<"$slo") <(sort <<<"$tlo") | awk '{ sub(/^\t/, ""); print $1 }' | sort -u | grep -c .)
+    rehearse_step large_objects "$a" "$b" 0 "$nlo large object(s) differ and would be copied again (compared, not copied)" \
+        "{\"differ\": $nlo}"
+    # 7. verify, on the live data
+    local vout vrc=0 vlast ntab=0 ntdiff=0
+    a=$(now)
+    vout=$(IN_CUTOVER=1 verify_cmd) || vrc=$?
+    b=$(now)
+    [ $vrc -eq 0 ] || [ $vrc -eq "$EX_DIFF" ] || { printf '%s\n' "$vout"; die "$vrc" "verify failed during the rehearsal"; }
+    vlast=$(printf '%s\n' "$vout" | tail -n 1)
+    if [[ $vlast =~ ^verify:\ ([0-9]+)\ of\ ([0-9]+)\ tables\ differ ]]; then
+        ntdiff=${BASH_REMATCH[1]} ntab=${BASH_REMATCH[2]}
+    elif [[ $vlast =~ ^verify:\ ([0-9]+)\ tables\ equal ]]; then
+        ntab=${BASH_REMATCH[1]}
+    fi
+    if [ "$ntdiff" -gt 0 ]; then
+        rehearse_step verify "$a" "$b" 0 "$ntdiff of $ntab tables differ: expected while the source takes writes" \
+            "{\"tables\": $ntab, \"differ\": $ntdiff}"
+    else
+        rehearse_step verify "$a" "$b" 0 "$ntab tables equal on source and target" "{\"tables\": $ntab, \"differ\": 0}"
+    fi
+    # the downtime the cutover reports (fence or marker to sequences set),
+    # and the whole of it (until "cutover complete")
+    local down total i
+    down=$(printf '%s\n' "${R_JSON[@]}" | jq -s '[.[] | select(.in_downtime) .seconds] | add * 100 | round / 100')
+    total=$(printf '%s\n' "${R_JSON[@]}" | jq -s '[.[] .seconds] | add * 100 | round / 100')
+    local rec
+    rec=$(printf '%s\n' "${R_JSON[@]}" | jq -cs --arg time "$started" --arg lsn "$mlsn" --arg fence "${FENCE:-}" \
+        --argjson down "$down" --argjson total "$total" --argjson problems "$(jq -cn '$ARGS.positional' --args "${problems[@]}")" \
+        '{time: $time, marker_lsn: $lsn, fence: ($fence != ""), steps: ., estimated_downtime_seconds: $down,
+          estimated_cutover_seconds: $total, problems: $problems}')
+    printf '%s\n' "$rec" >>"$W/rehearsals.log" || die "$EX_IO" "cannot write $W/rehearsals.log"
+    local p
+    for p in "${problems[@]}"; do warn "$(printable "$p")"; done
+    if [ -n "$JSON" ]; then
+        jq --argjson seqs "$seqs" '. + {sequences: $seqs}' <<<"$rec"
+        return 0
+    fi
+    echo "cutover rehearsal: capture and apply kept running; nothing was stopped or switched"
+    printf '  %-14s %8s  %s\n' STEP SECONDS DETAIL
+    for i in "${!R_NAME[@]}"; do
+        printf '  %-14s %8s  %s\n' "${R_NAME[i]}" "${R_SECS[i]}" "${R_NOTE[i]}"
+        if [ "${R_NAME[i]}" = sequences ] && [ "$nseq" -gt 0 ]; then
+            # in jq, names as printable shows them (control characters escaped)
+            jq -r --arg pad "$(printf '%27s' '')" "$JQ_PRINTABLE"'
+                .[] | $pad + (.name | printable) + ": " + (if .on_target
+                    then "would be set to \(.source) (target now \(.target // "unused"))"
+                    else "\(.source) on the source, not on the target (skipped)" end)' <<<"$seqs"
+        fi
+        if [ "${R_NAME[i]}" = verify ] && [ "$ntdiff" -gt 0 ]; then
+            printf '%s\n' "$vout" | sed '$d' | sed 's/^/                            /'
+        fi
+    done
+    echo "estimated downtime: $(awk -v d="$down" 'BEGIN { printf "%.2f", d }')s of writes ($([ -n "$FENCE" ] && echo fence || echo marker) to sequences set, as cutover counts it)"
+    echo "estimated cutover:  $(awk -v d="$total" 'BEGIN { printf "%.2f", d }')s in all, until cutover completes (without stopping the stages and dropping the slot)"
+    echo "recorded in $W/rehearsals.log"
+}
+
 cmd_cutover() {
+    if [ -n "$REHEARSE" ]; then
+        # the phase first: a start still running holds the lock, and the
+        # answer to a rehearsal then is the phase, not the lock
+        [ -f "$W/config" ] && { require_private_workdir; rehearse_phase; lock_workdir "$CMD --rehearse"; }
+        rehearse_cmd
+        return "$EX_OK"
+    fi
     [ -f "$W/config" ] && { require_private_workdir; lock_workdir "$CMD"; }
     cutover_cmd
     return "$EX_OK"

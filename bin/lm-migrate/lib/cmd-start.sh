@@ -170,8 +170,19 @@ create_slot() {
     done
     read_slot_json || die "$EX_FAILURE" "cannot read $W/slot.json"
     info "slot $SLOT created at $CP, snapshot $SNAPSHOT held"
-    published_tables >"$W/tables.list"
-    unpublished_tables >"$W/unpublished.list"
+    write_table_lists
+}
+
+# What the publication covers and what it leaves out, as of now (each list
+# written whole, then renamed: a kill leaves none or all of it).
+write_table_lists() {
+    local l f
+    for l in published:tables unpublished:unpublished; do
+        f=$W/${l#*:}.list
+        if ! "${l%%:*}_tables" >"$f.tmp" || ! mv "$f.tmp" "$f"; then
+            die "$EX_FAILURE" "cannot list the ${l%%:*} tables of the source into $f"
+        fi
+    done
 }
 
 # The failure of lm-slot create: nothing it may have begun is used (its
@@ -343,6 +354,8 @@ run_phases() {
         ph=copy
     fi
     read_slot_json || die "$EX_FAILURE" "$W/slot.json holds no valid slot result: run $PROG abort, then start again"
+    # a start killed between the slot's result and the table lists
+    if [ ! -f "$W/tables.list" ] || [ ! -f "$W/unpublished.list" ]; then write_table_lists; fi
     snapshot_args
 
     if [ "$ph" = copy ]; then

@@ -15,7 +15,9 @@ LM_INTERNAL_COMMANDS="_detached _ship"
 options_init() {
     WORKDIR='' SOURCE='' TARGET='' JOBS=4 SLOT='' DECODE_HOST='' APPLY_HOST='' REMOTE_DIR='' RIF='' TARGET_SCHEMA='' SKIP_DB_SETTINGS=''
     DETACH='' DETACHED='' RESUME='' NO_WAIT='' JSON='' FENCE='' KEEP='' TIMEOUT=300 QUIET='' STARTED=
+    REHEARSE=''
     FILTERS=() HYPERTABLES=() VERIFY_TABLES=()
+    WATCH='' PROMETHEUS=''   # status --watch SECONDS, status --prometheus
     CMD=
 }
 
@@ -28,15 +30,21 @@ is_command() {
 
 need_arg() { [ "$2" -ge 2 ] || usage_error "option $1 needs a value"; }
 
+# valid_interval S: S is a number of seconds above 0, at most a day (2, 0.5)
+valid_interval() {
+    [[ $1 =~ ^([0-9]{1,5}(\.[0-9]{1,3})?|\.[0-9]{1,3})$ ]] &&
+        awk -v s="$1" 'BEGIN { exit !(s > 0 && s <= 86400) }'
+}
+
 # parse_options ARG...: sets the options' variables and CMD; --help and
 # --version print and exit; a bad option or value is a usage error.
 parse_options() {
-    local opt val
+    local opt val eq
     while [ $# -gt 0 ]; do
         opt=$1
-        val=
+        val='' eq=''
         case $opt in
-            --*=*) val=${opt#*=}; opt=${opt%%=*}; set -- "$opt" "$val" "${@:2}" ;;
+            --*=*) val=${opt#*=}; opt=${opt%%=*}; eq=1; set -- "$opt" "$val" "${@:2}" ;;
         esac
         case $opt in
             -\?|-h|--help) usage; exit 0 ;;
@@ -64,8 +72,19 @@ parse_options() {
             --resume) RESUME=1; shift ;;
             --no-wait) NO_WAIT=1; shift ;;
             --json) JSON=1; shift ;;
+            --watch)
+                # SECONDS is optional: --watch=S, or a next word that is
+                # neither an option nor a command
+                if [ -n "$eq" ] || { [ $# -ge 2 ] && [[ $2 != -* ]] && ! is_command "$2"; }; then
+                    WATCH=$2; shift 2
+                else
+                    WATCH=2; shift
+                fi
+                valid_interval "$WATCH" || usage_error "invalid --watch \"$WATCH\": SECONDS must be a number above 0 and at most 86400 (2, 0.5)" ;;
+            --prometheus) PROMETHEUS=1; shift ;;
             --fence) FENCE=1; shift ;;
             --keep) KEEP=1; shift ;;
+            --rehearse) REHEARSE=1; shift ;;
             --timeout) need_arg "$1" $#; TIMEOUT=$2; shift 2
                 in_range "$TIMEOUT" 1 604800 || usage_error "invalid --timeout \"$TIMEOUT\": must be in range 1..604800 seconds" ;;
             -q|--quiet) QUIET=1; shift ;;
@@ -103,7 +122,16 @@ check_command() {
     TARGET_SCHEMA=${TARGET_SCHEMA:-restore}
     only_for start _detached -- DECODE_HOST --decode-host
     only_for start _detached -- APPLY_HOST --apply-host
-    only_for status -- JSON --json
+    only_for status cutover -- JSON --json
+    only_for status -- WATCH --watch
+    only_for status -- PROMETHEUS --prometheus
+    [ -z "$PROMETHEUS" ] || [ -z "$JSON$WATCH" ] ||
+        usage_error "option --prometheus cannot be combined with --json or --watch"
     only_for cutover -- FENCE --fence
     only_for cutover -- KEEP --keep
+    only_for cutover -- REHEARSE --rehearse
+    if [ "$CMD" = cutover ]; then
+        [ -z "$JSON" ] || [ -n "$REHEARSE" ] || usage_error "option --json is valid for \"cutover\" only with --rehearse"
+        [ -z "$KEEP" ] || [ -z "$REHEARSE" ] || usage_error "option --keep is not valid with --rehearse (a rehearsal drops nothing)"
+    fi
 }

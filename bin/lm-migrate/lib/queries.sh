@@ -46,11 +46,13 @@ lsn_diff() {   # lsn_diff A B: bytes from B to A (on the source), >= 0
     src "SELECT greatest(0, pg_wal_lsn_diff($(lit "$1"), $(lit "$2")))::bigint"
 }
 
+# the spool's size in bytes: the first field of du's first line (the path
+# after it may hold a newline)
 spool_bytes() {
     if [ -n "$DECODE_HOST" ]; then
-        ssh_run "$DECODE_HOST" "du -sb $(shq "$SPOOL") 2>/dev/null | cut -f1" </dev/null 2>/dev/null || echo 0
+        ssh_run "$DECODE_HOST" "du -sb -- $(shq "$SPOOL") 2>/dev/null | awk 'NR == 1 { print \$1 }'" </dev/null 2>/dev/null || echo 0
     else
-        du -sb "$SPOOL" 2>/dev/null | cut -f1 || echo 0
+        du -sb -- "$SPOOL" 2>/dev/null | awk 'NR == 1 { print $1 }' || echo 0
     fi
 }
 
@@ -106,6 +108,17 @@ copy_counts() {   # "tables_done rows bytes" from lm.copy
     tgt "SELECT count(*), coalesce(sum(rows), 0), coalesce(sum(bytes), 0) FROM (
            SELECT sum(rows) AS rows, sum(bytes) AS bytes FROM lm.copy GROUP BY nspname, relname
            HAVING count(*) >= max(nchunks)) t" 2>/dev/null | tr '|' ' '
+}
+
+# "rows bytes" the source estimates for the published tables: pg_class's
+# reltuples (0 for a table never analyzed) and pg_relation_size, as
+# lm-snapshot plans the copy by; nothing once the publication is gone
+copy_estimates() {
+    src "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint || ' ' || coalesce(sum(pg_relation_size(c.oid)), 0)
+           FROM pg_publication_tables p
+           JOIN pg_namespace n ON n.nspname = p.schemaname
+           JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename
+          WHERE p.pubname = $(lit "$SLOT") HAVING count(*) > 0" 2>/dev/null
 }
 
 slot_exists() {

@@ -34,13 +34,21 @@ gather_status() {
     ST_TABLES_TOTAL=
     [ -f "$W/tables.list" ] && read_names "$W/tables.list" && ST_TABLES_TOTAL=${#NAMES[@]}
     read -r ST_TABLES_DONE ST_ROWS ST_BYTES <<<"$(copy_counts)"
+    # what the copy is measured against (the source's estimates), and the
+    # room left where the work directory (the spool, unless remote) is
+    ST_ROWS_EST='' ST_BYTES_EST=''
+    case $ST_PHASE in
+        slot|copy|postdata|streaming|cutover) read -r ST_ROWS_EST ST_BYTES_EST <<<"$(copy_estimates)" ;;
+    esac
+    ST_FREE=$(df -P -B1 -- "$W" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    ST_TIME=$(epoch)
     # rates from the previous sample (at least a second old)
     # rates: against the previous sample once it is 2 s old, kept in the
     # work directory so that successive status commands see them too
     local t0='' p0='' s0='' t1 dt r
     ST_APPLY_RATE='' ST_SOURCE_RATE='' ST_ETA=''
     t1=$(now)
-    [ -f "$W/status.samples" ] && read -r t0 p0 s0 <"$W/status.samples"
+    [ -f "$W/status.samples" ] && read -r t0 p0 s0 _ <"$W/status.samples"
     if [ -n "$ST_POS" ] && [ -n "$ST_SOURCE_LSN" ]; then
         dt=$(awk -v a="$t1" -v b="${t0:-0}" 'BEGIN { printf "%.3f", a - b }')
         if [ -n "$p0" ] && awk -v d="$dt" 'BEGIN { exit !(d >= 2) }'; then
@@ -76,6 +84,15 @@ gather_status() {
                           coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, 0)
                    FROM pg_replication_slots WHERE slot_name = $(lit "$SLOT")" 2>/dev/null)
     IFS='|' read -r ST_WAL_STATUS ST_SLOT_ACTIVE ST_RETAINED <<<"$ST_SLOT"
+    # warnings: nothing broken yet, but it will be if it goes on
+    ST_WARNINGS=()
+    case $ST_WAL_STATUS in
+        extended) ST_WARNINGS+=("the slot $SLOT retains $(human_bytes "${ST_RETAINED:-0}") of WAL on the source, more than its max_wal_size (wal_status extended): watch the source's disk") ;;
+        unreserved) ST_WARNINGS+=("the slot $SLOT retains $(human_bytes "${ST_RETAINED:-0}") of WAL, past max_slot_wal_keep_size (wal_status unreserved): it is lost at the source's next checkpoint unless the decode catches up") ;;
+    esac
+    if [ -n "$ST_FREE" ] && [ "$ST_FREE" -lt "$LOW_DISK_BYTES" ]; then
+        ST_WARNINGS+=("only $(human_bytes "$ST_FREE") free on the work directory's filesystem ($W)")
+    fi
     # what needs the operator
     ST_ATTENTION=()
     local s expect
@@ -123,6 +140,14 @@ gather_status() {
             fi
             ;;
     esac
+    # the last cutover rehearsal (cutover --rehearse): its time and
+    # estimated downtime, or null
+    ST_REHEARSAL=null
+    if [ -s "$W/rehearsals.log" ]; then
+        ST_REHEARSAL=$(tail -n 1 "$W/rehearsals.log" | jq -c 'select(type == "object" and (.estimated_downtime_seconds | type) == "number")
+            | {time, estimated_downtime_seconds, estimated_cutover_seconds, fence}' 2>/dev/null)
+        [ -n "$ST_REHEARSAL" ] || ST_REHEARSAL=null
+    fi
     if [ "$ST_PHASE" = streaming ]; then
         local ddl
         ddl=$(ddl_changes)

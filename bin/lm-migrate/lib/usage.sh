@@ -11,8 +11,9 @@ $PROG runs a live migration of a PostgreSQL database: copy, follow, cut over.
 Usage:
   $PROG start --source CONN --target CONN [OPTION]...
   $PROG start --resume [--workdir DIR]
-  $PROG status [--json]
+  $PROG status [--json] [--watch[=SECONDS]] | --prometheus
   $PROG cutover [--fence] [--timeout SECONDS] [--keep]
+  $PROG cutover --rehearse [--fence] [--timeout SECONDS] [--json]
   $PROG verify [--table NAME]...
   $PROG abort | clean
 
@@ -22,11 +23,14 @@ Commands:
              spool; returns once the target has caught up (or at once with
              --detach) and leaves capture and apply running
   status     phase, copy progress, lag in bytes and seconds, apply rate, spool
-             size, ETA, and what needs the operator
+             size, ETA, and what needs the operator; once, or redrawn every
+             SECONDS (--watch), or for Prometheus (--prometheus)
   cutover    (optionally fence the source), send a marker through the stream,
              wait until it is applied, stop the stages, sync sequences, refresh
              materialized views, re-sync large objects, verify, drop the slot;
-             prints the write downtime
+             prints the write downtime; with --rehearse, runs the steps that
+             stop nothing (marker, wait, sequences read, verify), timed, while
+             the migration goes on, and prints the downtime they add up to
   verify     row counts and content hashes of every table, source and target
   abort      stop the stages, drop slot, publication, replication origin and
              the lm schema on the target, remove the spool (idempotent)
@@ -62,8 +66,10 @@ Options for start:
       --resume               continue from the work directory's state
       --no-wait              return once apply runs, without waiting to catch up
 
-Options for status:    --json
-Options for cutover:   --fence, --timeout=SECONDS (default 300), --keep
+Options for status:    --json, --watch[=SECONDS] (default 2; with --json one
+                       object a line), --prometheus (text exposition format)
+Options for cutover:   --fence, --timeout=SECONDS (default 300), --keep,
+                       --rehearse, --json (with --rehearse)
 Options for verify:    --table=NAME (repeatable); --source/--target without a workdir
 
 Passwords never go on the command line: use ~/.pgpass or a service file.

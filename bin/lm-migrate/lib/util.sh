@@ -24,6 +24,8 @@ lm_settings() {
     # ... or its last applied commit is at most this old (under steady writes the
     # byte lag never settles at 0)
     CAUGHT_UP_SECONDS=${LM_CAUGHT_UP_SECONDS:-3}
+    # status warns when the work directory's filesystem has less free
+    LOW_DISK_BYTES=${LM_LOW_DISK_BYTES:-1073741824}
     SSH=${LM_SSH:-ssh}
     SSH_OPTS=(-o BatchMode=yes -o ConnectTimeout=10)
     VERIFY_BUCKET=${LM_VERIFY_BUCKET:-1000000}

@@ -109,8 +109,11 @@ ensure_marker_key() {
 
 # marker_payload ID: "cutover ID MAC", MAC = HMAC-SHA256(token, ID) in hex
 # (RFC 2104 over sha256sum; the key bytes pass only through builtins and pipes)
+# marker_payload ID rehearse: "rehearse ID MAC", MAC over "rehearse ID" (a
+# rehearsal's marker: lm-decode passes it on and ends nothing, marker.h)
 marker_payload() {
-    local id=$1 key k i ipad='' opad='' inner ih='' mac
+    local id=$1 kind=${2:-cutover} key k i ipad='' opad='' inner ih='' mac msg=$1
+    [ "$kind" = rehearse ] && msg="rehearse $id"
     read -r key <"$W/marker.key" 2>/dev/null
     [[ $key =~ ^([0-9a-fA-F]{2}){16,64}$ ]] || die "$EX_IO" "$W/marker.key does not hold a marker token"
     for ((i = 0; i < 128; i += 2)); do
@@ -119,10 +122,10 @@ marker_payload() {
         printf -v ipad '%s\\x%02x' "$ipad" $((k ^ 0x36))
         printf -v opad '%s\\x%02x' "$opad" $((k ^ 0x5c))
     done
-    inner=$({ printf '%b' "$ipad"; printf '%s' "$id"; } | sha256sum) || die "$EX_FAILURE" "sha256sum failed"
+    inner=$({ printf '%b' "$ipad"; printf '%s' "$msg"; } | sha256sum) || die "$EX_FAILURE" "sha256sum failed"
     for ((i = 0; i < 64; i += 2)); do ih+="\\x${inner:i:2}"; done
     mac=$({ printf '%b' "$opad"; printf '%b' "$ih"; } | sha256sum) || die "$EX_FAILURE" "sha256sum failed"
-    printf 'cutover %s %s' "$id" "${mac%% *}"
+    printf '%s %s %s' "$kind" "$id" "${mac%% *}"
 }
 
 # ---------------------------------------------------------------- slot result
