@@ -9,10 +9,7 @@ load migrate_helpers   # setup, teardown_file, mkdb, qs, qt, lmm, ...
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    migrate_clusters
-    q source -c "CREATE DATABASE tmpl"
-    PGDATABASE_TEST=tmpl q source -f "$LM_FIXTURES/pagila/pagila-schema.sql" >/dev/null
-    PGDATABASE_TEST=tmpl q source -f "$LM_FIXTURES/pagila/pagila-data.sql" >/dev/null
+    migrate_template -f "$LM_FIXTURES/pagila/pagila-schema.sql" -f "$LM_FIXTURES/pagila/pagila-data.sql"
     pgbench -i -q -s 1 "host=127.0.0.1 port=$SOURCE_PORT dbname=tmpl user=postgres" >/dev/null 2>&1
     PGDATABASE_TEST=tmpl q source -c "CREATE SEQUENCE public.free_seq START 1000" \
         -c "CREATE TABLE public.big (id bigint PRIMARY KEY, v text)" \

@@ -9,9 +9,7 @@ load migrate_helpers   # setup, teardown_file, mkdb, qs, qt, lmm, ...
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    migrate_clusters
-    q source -c "CREATE DATABASE tmpl"
-    PGDATABASE_TEST=tmpl q source \
+    migrate_template \
         -c "CREATE TABLE public.busy (id bigserial PRIMARY KEY, v text)" \
         -c "CREATE TABLE public.quiet (id int PRIMARY KEY, v text)" \
         -c "CREATE SEQUENCE public.free_seq START 1000" -c "SELECT nextval('public.free_seq')" \

@@ -11,9 +11,7 @@ load migrate_helpers   # setup, teardown_file, mkdb, qs, qt, lmm, ...
 bats_require_minimum_version 1.5.0
 
 setup_file() {
-    migrate_clusters
-    q source -c "CREATE DATABASE tmpl"
-    PGDATABASE_TEST=tmpl q source \
+    migrate_template \
         -c "CREATE TABLE public.items (id int PRIMARY KEY, v text)" \
         -c "INSERT INTO public.items SELECT g, md5(g::text) FROM generate_series(1, 1000) g" \
         -c "CREATE TABLE public.big (id bigint PRIMARY KEY, v text)" \

@@ -11,6 +11,15 @@ migrate_clusters() {
     pg_start target "max_connections = 200"
 }
 
+# migrate_template PSQL-ARG...: the file's clusters, and on the source the
+# template database tmpl that mkdb clones for each test, made by psql with
+# those arguments (-c SQL, -f FILE; its output is dropped).
+migrate_template() {
+    migrate_clusters
+    q source -c "CREATE DATABASE tmpl"
+    PGDATABASE_TEST=tmpl q source "$@" >/dev/null
+}
+
 teardown_file() {
     pg_stop_all
 }

@@ -76,6 +76,42 @@ static void marker_key(void)
     CHECK(!lm_marker_key_parse("0001020304050607 08090a0b0c0d0e0f", 33, &k));
 }
 
+/* A valid marker M (its ID's digit at IDPOS) with any change refused: the
+ * MAC's last digit, the ID, one byte short; M is as it was afterwards. */
+static void marker_changes(const lm_marker_key *k, char *m, size_t idpos,
+                           bool (*verify)(const lm_marker_key *, const char *, size_t))
+{
+    size_t n = strlen(m);
+    char last = m[n - 1], id = m[idpos];
+
+    m[n - 1] = last == 'a' ? 'b' : 'a';
+    CHECK(!verify(k, m, n));
+    m[n - 1] = last;
+    m[idpos] = id == '2' ? '3' : '2';
+    CHECK(!verify(k, m, n));
+    m[idpos] = id;
+    CHECK(verify(k, m, n));
+    CHECK(!verify(k, m, n - 1));
+}
+
+/* What a marker of either kind (WORD) refuses: an ID with a space (it
+ * cannot be told from the MAC), the word alone, another key's marker. */
+static void marker_refusals(lm_marker_key k, const char *word,
+                            char *(*make)(const lm_marker_key *, const char *),
+                            bool (*verify)(const lm_marker_key *, const char *, size_t))
+{
+    char *m = lm_psprintf("%s a b %064d", word, 0);
+    CHECK(!verify(&k, m, strlen(m)));
+    free(m);
+    m = lm_psprintf("%s ", word);
+    CHECK(!verify(&k, m, strlen(m)));
+    free(m);
+    m = make(&k, "m1");
+    k.key[0] ^= 1;
+    CHECK(!verify(&k, m, strlen(m)));
+    free(m);
+}
+
 static void marker_mac(void)
 {
     lm_marker_key k;
@@ -88,28 +124,13 @@ static void marker_mac(void)
     CHECK_STR(m, "cutover m1 1892f3106f13183073fdec42752e7550347dc51317b506d011893a2a9473007d");
     CHECK(lm_marker_verify(&k, m, strlen(m)));
     /* any change refused: the MAC, the ID, the length, the upper case */
-    m[strlen(m) - 1] = 'e';
-    CHECK(!lm_marker_verify(&k, m, strlen(m)));
-    m[strlen(m) - 1] = 'd';
-    m[9] = '2';
-    CHECK(!lm_marker_verify(&k, m, strlen(m)));
-    m[9] = '1';
-    CHECK(!lm_marker_verify(&k, m, strlen(m) - 1));
+    marker_changes(&k, m, 9, lm_marker_verify);
     for (char *p = m + 11; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     CHECK(!lm_marker_verify(&k, m, strlen(m)));
     free(m);
-    /* an ID with a space cannot be told from the MAC: refused */
-    m = lm_psprintf("cutover a b %064d", 0);
-    CHECK(!lm_marker_verify(&k, m, strlen(m)));
-    free(m);
-    CHECK(!lm_marker_verify(&k, "cutover ", 8));
     CHECK(!lm_marker_verify(&k, "", 0));
-    /* another key's marker is refused */
-    m = lm_marker_make(&k, "m1");
-    k.key[0] ^= 1;
-    CHECK(!lm_marker_verify(&k, m, strlen(m)));
-    free(m);
+    marker_refusals(k, "cutover", lm_marker_make, lm_marker_verify);
 }
 
 /* The rehearsal marker: its MAC is over "rehearse ID", so it verifies as no
@@ -139,24 +160,9 @@ static void marker_rehearsal(void)
     CHECK(!lm_marker_verify(&k, c, strlen(c)));
     free(c);
     /* any change refused: the MAC, the ID, the length; an ID with a space */
-    m[strlen(m) - 1] = 'b';
-    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
-    m[strlen(m) - 1] = 'a';
-    m[10] = '2';
-    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
-    m[10] = '1';
-    CHECK(lm_marker_verify_rehearsal(&k, m, strlen(m)));
-    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m) - 1));
+    marker_changes(&k, m, 10, lm_marker_verify_rehearsal);
     free(m);
-    m = lm_psprintf("rehearse a b %064d", 0);
-    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
-    free(m);
-    CHECK(!lm_marker_verify_rehearsal(&k, "rehearse ", 9));
-    /* another key's rehearsal is refused */
-    m = lm_marker_make_rehearsal(&k, "m1");
-    k.key[0] ^= 1;
-    CHECK(!lm_marker_verify_rehearsal(&k, m, strlen(m)));
-    free(m);
+    marker_refusals(k, "rehearse", lm_marker_make_rehearsal, lm_marker_verify_rehearsal);
 }
 
 /* a hypertable's constraint from pg_restore's script, without ONLY */

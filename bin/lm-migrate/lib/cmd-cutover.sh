@@ -21,6 +21,51 @@ on_cutover_exit() {
     warn "capture and apply run again; run cutover once the cause is fixed"
 }
 
+# The marker PAYLOAD's row is in lm.marker on the target (lm-apply wrote
+# it with every change before it).
+marker_on_target() {
+    [ "$(tgt "SELECT count(*) FROM lm.marker WHERE origin = $(lit "$SLOT") AND payload = $(lit "$1")" 2>/dev/null)" = 1 ]
+}
+
+# wait_marker PAYLOAD WHAT CHECK HINT: polls until the marker is on the
+# target; after --timeout seconds, WHAT was not applied (exit EX_TIMEOUT,
+# with HINT); CHECK runs between polls and exits when a stage it needs died.
+wait_marker() {
+    local end=$(($(epoch) + TIMEOUT))
+    until marker_on_target "$1"; do
+        if [ "$(epoch)" -ge "$end" ]; then
+            error "$2 was not applied within ${TIMEOUT}s"
+            hint "$4"
+            exit "$EX_TIMEOUT"
+        fi
+        "$3"
+        sleep 0.1
+    done
+}
+
+# The cutover's stages while it waits: lm-decode ends by itself at the
+# marker ("stopped (marker)"), any other end fails the cutover.
+cutover_stages_ok() {
+    if ! stage_alive decode && ! tail -n 2 "$W/logs/decode.log" 2>/dev/null | grep -q marker; then
+        error "lm-decode stopped before the marker arrived"; stage_log_tail decode 10
+        exit "$EX_FAILURE"
+    fi
+    if ! stage_alive apply; then
+        error "lm-apply stopped before the marker was applied"; stage_log_tail apply 10
+        exit "$EX_FAILURE"
+    fi
+}
+
+# A rehearsal's: both stages keep running through it.
+rehearsal_stages_ok() {
+    if ! stage_alive decode || ! stage_alive apply; then
+        error "$(stage_alive decode && echo lm-apply || echo lm-decode) stopped during the rehearsal"
+        stage_log_tail "$(stage_alive decode && echo apply || echo decode)" 10
+        hint "See $PROG status; $PROG start --resume runs it again."
+        exit "$EX_FAILURE"
+    fi
+}
+
 cutover_cmd() {
     load_config
     local ph
@@ -38,8 +83,8 @@ cutover_cmd() {
         # only a marker made with the token ends capture (lm-decode verifies)
         payload=$(marker_payload "$id") || exit $?
     fi
-    local marked
-    marked=$(tgt "SELECT count(*) FROM lm.marker WHERE origin = $(lit "$SLOT") AND payload = $(lit "$payload")" 2>/dev/null)
+    local marked=0
+    marker_on_target "$payload" && marked=1
     if [ "$marked" != 1 ]; then
         if [ "$ph" = cutover ]; then
             # an earlier cutover died (kill -9, lost session) before its
@@ -88,26 +133,8 @@ cutover_cmd() {
         mlsn=$(printf '%s\n' "$mlsn" | grep / | head -1)
         echo "$mlsn" >"$W/cutover.lsn"
         info "cutover marker sent at $mlsn; waiting for it on the target (at most ${TIMEOUT}s)"
-        local end=$(($(epoch) + TIMEOUT))
-        while :; do
-            marked=$(tgt "SELECT count(*) FROM lm.marker WHERE origin = $(lit "$SLOT") AND payload = $(lit "$payload")" 2>/dev/null)
-            [ "$marked" = 1 ] && break
-            if [ "$(epoch)" -ge "$end" ]; then
-                error "the marker was not applied within ${TIMEOUT}s"
-                hint "See $PROG status; run cutover again (with a larger --timeout) once the lag is small."
-                exit "$EX_TIMEOUT"
-            fi
-            # lm-decode ends by itself at the marker ("stopped (marker)")
-            if ! stage_alive decode && ! tail -n 2 "$W/logs/decode.log" 2>/dev/null | grep -q marker; then
-                error "lm-decode stopped before the marker arrived"; stage_log_tail decode 10
-                exit "$EX_FAILURE"
-            fi
-            if ! stage_alive apply; then
-                error "lm-apply stopped before the marker was applied"; stage_log_tail apply 10
-                exit "$EX_FAILURE"
-            fi
-            sleep 0.1
-        done
+        wait_marker "$payload" "the marker" cutover_stages_ok \
+            "See $PROG status; run cutover again (with a larger --timeout) once the lag is small."
     else
         t0=$(now)
         info "the marker $payload is already on the target"
@@ -311,24 +338,9 @@ rehearse_cmd() {
     rehearse_step marker "$a" "$b" 1 "rehearsal marker sent at $mlsn" "{\"lsn\": \"$mlsn\"}"
     # 3. the drain: the cutover's wait, the same polling
     info "rehearsal marker sent at $mlsn; waiting for it on the target (at most ${TIMEOUT}s)"
-    local end=$(($(epoch) + TIMEOUT)) marked
     a=$b
-    while :; do
-        marked=$(tgt "SELECT count(*) FROM lm.marker WHERE origin = $(lit "$SLOT") AND payload = $(lit "$payload")" 2>/dev/null)
-        [ "$marked" = 1 ] && break
-        if [ "$(epoch)" -ge "$end" ]; then
-            error "the rehearsal marker was not applied within ${TIMEOUT}s"
-            hint "The real cutover would time out the same way: see $PROG status; rehearse again (with a larger --timeout) once the lag is small."
-            exit "$EX_TIMEOUT"
-        fi
-        if ! stage_alive decode || ! stage_alive apply; then
-            error "$(stage_alive decode && echo lm-apply || echo lm-decode) stopped during the rehearsal"
-            stage_log_tail "$(stage_alive decode && echo apply || echo decode)" 10
-            hint "See $PROG status; $PROG start --resume runs it again."
-            exit "$EX_FAILURE"
-        fi
-        sleep 0.1
-    done
+    wait_marker "$payload" "the rehearsal marker" rehearsal_stages_ok \
+        "The real cutover would time out the same way: see $PROG status; rehearse again (with a larger --timeout) once the lag is small."
     b=$(now)
     rehearse_step drain "$a" "$b" 1 "marker applied on the target${lag:+ ($(human_bytes "$lag") of WAL behind when it was sent)}" \
         "{\"lag_bytes\": ${lag:-null}}"
