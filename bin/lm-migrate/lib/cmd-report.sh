@@ -198,7 +198,7 @@ EOF
     else
         report_row "downtime of the cutover" "none yet (no cutover)" downtime
     fi
-    report_row "samples" "$nsamples (every ${LM_HISTORY_INTERVAL:-$HISTORY_INTERVAL_DEFAULT}s while running)" samples
+    report_row "samples" "$nsamples$([ -n "$last" ] && jq -r '.interval // empty | " (every \(.)s while running)"' <<<"$last")" samples
     printf '</table>\n'
 
     printf '<h2>Cutover rehearsals</h2>\n'

@@ -37,19 +37,19 @@ history_event() {
         '{time: ($t | tonumber), event: $e} + $x' 2>/dev/null)"
 }
 
-# history_sample: the status gathered (gather_status) as one record
+# history_sample TIME INTERVAL: the status gathered (gather_status) as one
+# record
 history_sample() {
     jq -cn --arg t "$1" --arg phase "$ST_PHASE" --arg td "${ST_TABLES_DONE:-}" --arg tt "${ST_TABLES_TOTAL:-}" \
         --arg rows "${ST_ROWS:-}" --arg bytes "${ST_BYTES:-}" --arg lb "${ST_LAG_BYTES:-}" --arg ls "${ST_LAG_SECONDS:-}" \
         --arg ar "${ST_APPLY_RATE:-}" --arg sr "${ST_SOURCE_RATE:-}" --arg sp "${ST_SPOOL:-}" --arg pos "${ST_POS:-}" \
-        --arg re "${ST_ROWS_EST:-}" --arg be "${ST_BYTES_EST:-}" '
+        --arg iv "${2:-}" '
         def num: if . == "" then null else (tonumber? // null) end;
         {time: ($t | tonumber), event: "sample", phase: $phase,
          tables_done: ($td | num), tables_total: ($tt | num), rows: ($rows | num), bytes: ($bytes | num),
-         rows_estimate: ($re | num), bytes_estimate: ($be | num),
          lag_bytes: ($lb | num), lag_seconds: ($ls | num), apply_rate_bytes: ($ar | num),
          source_rate_bytes: ($sr | num), spool_bytes: ($sp | num),
-         position: (if $pos == "" then null else $pos end)}' 2>/dev/null
+         position: (if $pos == "" then null else $pos end), interval: ($iv | num)}' 2>/dev/null
 }
 
 # start_history: the sampler, unless it runs (start and start --resume)
@@ -72,7 +72,7 @@ cmd_sample() {
         case $(phase) in done | aborted | none) break ;; esac
         t=$(now)
         ST_LIGHT=1 ST_SAMPLES_FILE=$W/history.samples gather_status
-        history_append "$(history_sample "$t")"
+        history_append "$(history_sample "$t" "$interval")"
         # the next one an interval after this one began (none skipped to
         # catch up when a gather took longer)
         read -r next wait < <(awk -v n="$next" -v i="$interval" -v t="$(now)" \
