@@ -135,18 +135,19 @@ report_html() {
 
     # the summary: the cutover's figures when it is done, else the last sample's
     local src=$SOURCE tgt=$TARGET tdone rows bytes streamed down nsamples started copy_s copy_e stream_s
-    tdone=$(jq -r '.tables_done // empty' <<<"${cut:-$last}")
-    rows=$(jq -r '.rows // empty' <<<"${cut:-$last}")
-    bytes=$(jq -r '.bytes // empty' <<<"${cut:-$last}")
-    streamed=$(jq -r '.streamed_bytes // empty' <<<"${cut:-null}")
-    down=$(jq -r '.downtime_seconds // empty' <<<"${cut:-null}")
+    # in one jq (fields separated by US: an empty one stays a field)
+    local fence cp mlsn interval
+    IFS=$'\x1f' read -r tdone rows bytes streamed down fence cp mlsn nsamples copy_s copy_e stream_s interval < <(jq -rs '
+        (map(select(.event == "sample")) | last) as $last | (map(select(.event == "cutover")) | last) as $cut
+        | ($cut // $last // {}) as $f
+        | def phase_start(p): map(select(.event == "phase" and .phase == p)) | first | .time;
+        [$f.tables_done, $f.rows, $f.bytes, $cut.streamed_bytes, $cut.downtime_seconds, $cut.fence, $cut.consistent_point,
+         $cut.marker_lsn, (map(select(.event == "sample")) | length), phase_start("copy"), phase_start("postdata"),
+         phase_start("streaming"), $last.interval]
+        | map(if . == null then "" else tostring end) | join("\u001f")' <<<"$recs")
     [ -n "$down" ] || { [ "$phase" = "done" ] && down=$(cat "$W/downtime" 2>/dev/null); }
-    nsamples=$(jq -s 'map(select(.event == "sample")) | length' <<<"$recs")
     # phases' starts: the copy's duration from "copy" to "postdata" (data),
     # and to "streaming" (indexes and constraints too)
-    copy_s=$(jq -s 'map(select(.event == "phase" and .phase == "copy")) | first | .time // empty' <<<"$recs")
-    copy_e=$(jq -s 'map(select(.event == "phase" and .phase == "postdata")) | first | .time // empty' <<<"$recs")
-    stream_s=$(jq -s 'map(select(.event == "phase" and .phase == "streaming")) | first | .time // empty' <<<"$recs")
     started=''
     [ -n "${STARTED:-}" ] && started=$(date -u -d "@$STARTED" '+%Y-%m-%d %H:%M:%S UTC')
     read_names "$W/tables.list"
@@ -191,14 +192,14 @@ EOF
         report_row "copy duration" "$(fmt_secs "$(awk -v a="$copy_e" -v b="$copy_s" 'BEGIN { print a - b }')") (data)$([ -n "$stream_s" ] && echo ", $(fmt_secs "$(awk -v a="$stream_s" -v b="$copy_s" 'BEGIN { print a - b }')") with indexes and constraints")" copy-duration
     fi
     if [ -n "$streamed" ]; then
-        report_row "streamed WAL" "$streamed ($(human_bytes "$streamed")) from $(jq -r '.consistent_point' <<<"$cut") to $(jq -r '.marker_lsn' <<<"$cut")" streamed
+        report_row "streamed WAL" "$streamed ($(human_bytes "$streamed")) from $cp to $mlsn" streamed
     fi
     if [ -n "$down" ]; then
-        report_row "downtime of the cutover" "${down}s of writes ($([ "$(jq -r '.fence' <<<"${cut:-null}")" = true ] && echo fence || echo marker) to sequences synced)" downtime
+        report_row "downtime of the cutover" "${down}s of writes ($([ "$fence" = true ] && echo fence || echo marker) to sequences synced)" downtime
     else
         report_row "downtime of the cutover" "none yet (no cutover)" downtime
     fi
-    report_row "samples" "$nsamples$([ -n "$last" ] && jq -r '.interval // empty | " (every \(.)s while running)"' <<<"$last")" samples
+    report_row "samples" "$nsamples${interval:+ (every ${interval}s while running)}" samples
     printf '</table>\n'
 
     printf '<h2>Cutover rehearsals</h2>\n'
@@ -210,10 +211,11 @@ EOF
         printf '<table id="rehearsals">\n<tr><th>time</th><th>estimated downtime</th><th>estimated cutover</th><th>fence</th><th>problems</th></tr>\n'
         while IFS= read -r r; do
             [ -n "$r" ] || continue
+            local rt rd rc rf rp
+            IFS=$'\x1f' read -r -d '' rt rd rc rf rp < <(jq -j '[.time, .estimated_downtime_seconds, .estimated_cutover_seconds,
+                (if .fence then "yes" else "no" end), (.problems // [] | join("; "))] | map(tostring) | join("\u001f")' <<<"$r")
             printf '<tr><td>%s</td><td class="n">%ss</td><td class="n">%ss</td><td>%s</td><td>%s</td></tr>\n' \
-                "$(html_escape "$(jq -r '.time' <<<"$r")")" "$(html_escape "$(jq -r '.estimated_downtime_seconds' <<<"$r")")" \
-                "$(html_escape "$(jq -r '.estimated_cutover_seconds' <<<"$r")")" "$(jq -r 'if .fence then "yes" else "no" end' <<<"$r")" \
-                "$(html_escape "$(jq -r '.problems // [] | join("; ")' <<<"$r")")"
+                "$(html_escape "$rt")" "$(html_escape "$rd")" "$(html_escape "$rc")" "$rf" "$(html_escape "$rp")"
         done <<<"$reh"
         printf '</table>\n'
     fi
