@@ -493,6 +493,15 @@ lm_migrate_x{k=\"b\"} 0"
     history_append '{"time":3,"event":"sample"}'
     assert_equal "$(wc -l <"$W/history.jsonl")" 3
     assert_equal "$(report_records | jq -sc 'map(.time)')" '[1,3]'
+    # a chart: gnuplot's SVG without URL (no namespace, no xlink); with no
+    # figure known, a line saying so
+    R_DIR=$BATS_TEST_TMPDIR R_XMAX=10 R_T0=0 R_MARKS='set arrow 1 from 5, graph 0 to 5, graph 1 nohead'
+    printf '0\t1\t?\n4\t3\t?\n' >"$R_DIR/samples.tsv"
+    run -0 report_chart t 'A <chart>' 'y' '' 'plot "samples.tsv" using 1:2 with lines title "a"'
+    [[ $output == '<svg'* ]] && [[ $output == *'</svg>' ]]
+    [[ $output != *'http'* && $output != *'xmlns'* && $output != *'<?xml'* ]]
+    run -0 report_chart t 'A <chart>' 'y' '' 'plot "samples.tsv" using 1:3 with lines title "b"'
+    assert_output '<p class="muted">A &lt;chart&gt;: no figures recorded yet.</p>'
     # LM_HISTORY_INTERVAL: the default, a value, a usage error
     assert_equal "$(unset LM_HISTORY_INTERVAL; history_interval)" 10
     assert_equal "$(LM_HISTORY_INTERVAL=0.5 history_interval)" 0.5

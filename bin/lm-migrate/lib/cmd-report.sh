@@ -60,8 +60,12 @@ report_chart() {
         printf '%s\n' "$5"
     } >"$R_DIR/$1.gp"
     if ! out=$(cd "$R_DIR" && gnuplot "$1.gp" 2>"$1.err") || [[ $out != *"<svg"* ]]; then
-        warn "gnuplot failed on the chart \"$2\": $(head -n 3 "$R_DIR/$1.err" | tr '\n' ' ')"
-        return 1
+        # no figure of the chart known yet (early in the copy, rates need
+        # two samples): said in its place; another failure is warned of
+        grep -q 'undefined' "$R_DIR/$1.err" ||
+            warn "gnuplot failed on the chart \"$2\": $(grep -v '^ *$' "$R_DIR/$1.err" | tail -n 2 | tr '\n' ' ')"
+        printf '<p class="muted">%s: no figures recorded yet.</p>\n' "$(html_escape "$2")"
+        return 0
     fi
     # the prologue, the namespace declarations (their URIs), xlink:href as href
     printf '%s\n' "$out" | sed -e '/^<?xml/d' -e '/^<!DOCTYPE/,/>$/d' -e 's/ *xmlns\(:xlink\)\?="[^"]*"//g' -e 's/xlink:href=/href=/g'
