@@ -276,6 +276,9 @@ SQL
     wait_for 120 bash -c "! kill -0 $(pid_of migrate) 2>/dev/null"
     run -0 lmm start --resume --workdir "$W"
     assert_output --partial "caught up"
+    # the history sampler outlived the kills (or was started again)
+    run -0 lm-migrate status --workdir "$W" --json
+    jq -e '.stages.history' <<<"$output" >/dev/null
     # stages die while streaming
     local stage
     for _ in $(seq 1 "${ROUNDS:-1}"); do
@@ -297,6 +300,10 @@ SQL
     wait_for 60 lag_all_zero
     run -0 lmm cutover --workdir "$W" --timeout 120
     assert_output --partial "tables equal"
+    # the history kept sampling through the kills, and the cutover ended it
+    [ ! -e "$W/pids/history" ]
+    jq -R -s -e '[split("\n")[] | fromjson? | select(.event == "sample")] | length > 10' "$W/history.jsonl" >/dev/null
+    jq -R -s -e '[split("\n")[] | fromjson? | select(.event == "cutover")] | length == 1' "$W/history.jsonl" >/dev/null
     run -0 lmm verify --workdir "$W"
     sequences_caught_up
 }

@@ -295,7 +295,7 @@ hostile_values() {
     refute_output --partial 'password=b'
     # commands
     run -2 po
-    assert_output --partial 'no command given (start, status, cutover, verify, abort, clean)'
+    assert_output --partial 'no command given (start, status, cutover, verify, report, abort, clean)'
     run -2 po bogus
     assert_output --partial 'unknown command "bogus"'
     run -2 po 'start status'
@@ -454,4 +454,57 @@ lm_migrate_x{k=\"b\"} 0"
     assert_equal "$(lsn_bytes 0/16B3748)" $((16#16B3748))
     assert_equal "$(lsn_bytes 3B/2A000F10)" $(((16#3B << 32) + 16#2A000F10))
     assert_equal "$(lsn_bytes bogus)" ""
+}
+
+@test "migrate-lib: report's HTML escaping, connection strings without a password, history lines" {
+    lib usage options workdir history cmd-report
+    po() { (options_init; parse_options "$@" && set_workdir && check_command && declare -p CMD OUTPUT); }
+    run -0 po report -o "$BATS_TEST_TMPDIR/r.html"
+    assert_output --partial "OUTPUT=\"$BATS_TEST_TMPDIR/r.html\""
+    run -0 po report --output=x.html
+    assert_output --partial 'OUTPUT="x.html"'
+    run -2 po status --output x.html
+    assert_output --partial 'option --output is not valid for "status"'
+    # every byte HTML gives a meaning to, as an entity; control characters
+    # as printable shows them; the rest as it is
+    assert_equal "$(html_escape $'a<b>&"\'c')" 'a&lt;b&gt;&amp;&quot;&#39;c'
+    assert_equal "$(html_escape '&amp;')" '&amp;amp;'
+    assert_equal "$(html_escape $'x\ny\e[31m')" 'x\ny\x1b[31m'
+    assert_equal "$(html_escape 'café')" 'café'
+    assert_equal "$(html_escape '')" ''
+    # no hostile value leaves a raw < > " ' or a & that starts no entity
+    local v e
+    while IFS= read -r -d '' v; do
+        e=$(html_escape "$v<>&\"'")
+        [[ $e != *[\<\>\"\']* ]] || { echo "raw: $e"; false; }
+        ! grep -qE '&($|[^a-z#]|[a-z]+[^a-z;]|#[0-9]+[^0-9;])' <<<"$e" || { echo "bare &: $e"; false; }
+    done < <(hostile_values)
+    # a password in a connection string is never shown
+    assert_equal "$(conn_display 'host=h password=s3cr3t dbname=d')" 'host=h password=(hidden) dbname=d'
+    assert_equal "$(conn_display "password = 'a b\\' c' user=u")" 'password=(hidden) user=u'
+    assert_equal "$(conn_display 'postgresql://u:s3cr3t@h:5432/d?sslmode=require&password=x')" \
+        'postgresql://u:(hidden)@h:5432/d?sslmode=require&password=(hidden)'
+    assert_equal "$(conn_display 'host=h dbname=d user=u')" 'host=h dbname=d user=u'
+    # history_append: one line a record; a line a kill cut short is ended
+    # first, and the report's reader skips it
+    W=$BATS_TEST_TMPDIR
+    history_append '{"time":1,"event":"sample"}'
+    printf '{"time":2,"ev' >>"$W/history.jsonl"
+    history_append '{"time":3,"event":"sample"}'
+    assert_equal "$(wc -l <"$W/history.jsonl")" 3
+    assert_equal "$(report_records | jq -sc 'map(.time)')" '[1,3]'
+    # a chart: gnuplot's SVG without URL (no namespace, no xlink); with no
+    # figure known, a line saying so
+    R_DIR=$BATS_TEST_TMPDIR R_XMAX=10 R_T0=0 R_MARKS='set arrow 1 from 5, graph 0 to 5, graph 1 nohead'
+    printf '0\t1\t?\n4\t3\t?\n' >"$R_DIR/samples.tsv"
+    run -0 report_chart t 'A <chart>' 'y' '' 'plot "samples.tsv" using 1:2 with lines title "a"'
+    [[ $output == '<svg'* ]] && [[ $output == *'</svg>' ]]
+    [[ $output != *'http'* && $output != *'xmlns'* && $output != *'<?xml'* ]]
+    run -0 report_chart t 'A <chart>' 'y' '' 'plot "samples.tsv" using 1:3 with lines title "b"'
+    assert_output '<p class="muted">A &lt;chart&gt;: no figures recorded yet.</p>'
+    # LM_HISTORY_INTERVAL: the default, a value, a usage error
+    assert_equal "$(unset LM_HISTORY_INTERVAL; history_interval)" 10
+    assert_equal "$(LM_HISTORY_INTERVAL=0.5 history_interval)" 0.5
+    LM_HISTORY_INTERVAL=0 run -2 history_interval
+    assert_output --partial 'invalid LM_HISTORY_INTERVAL "0"'
 }

@@ -180,6 +180,13 @@ status"
     assert_line --regexp '^--json$'
     assert_line --regexp '^--workdir=$'
     refute_line --regexp '^--slot=$'
+    # report and its --output (a file), only report's
+    run -0 complete_line lm-migrate rep
+    assert_output "report"
+    run -0 complete_line lm-migrate report --o
+    assert_output "--output="
+    run -0 complete_line lm-migrate status --o
+    assert_output ""
     # after an option's value, still the command
     run -0 complete_line lm-migrate --workdir /tmp ver
     assert_output "verify"

@@ -18,6 +18,8 @@ on_cutover_exit() {
     set_phase streaming
     start_decode
     start_apply
+    start_history
+    history_event cutover_failed "$(jq -cn --arg rc "$rc" '{exit_code: ($rc | tonumber)}')"
     warn "capture and apply run again; run cutover once the cause is fixed"
 }
 
@@ -100,6 +102,8 @@ cutover_cmd() {
     # a fence set by an earlier cutover that died stays ours to lift
     [ -f "$W/fenced" ] && FENCED=1
     set_phase cutover
+    CUTOVER_START=$(now)
+    history_event cutover_start "$(jq -cn --arg f "${FENCE:-}" '{fence: ($f != "")}')"
     trap on_cutover_exit EXIT
     local t0 db
     # quoted, for messages
@@ -187,6 +191,15 @@ cutover_cmd() {
     cp=$(consistent_point)
     mlsn2=$(cat "$W/cutover.lsn" 2>/dev/null)
     wal=$( [ -n "$cp" ] && [ -n "$mlsn2" ] && lsn_diff "$mlsn2" "$cp" 2>/dev/null)
+    # the history's last record: the figures printed below, the downtime
+    # and when it began and ended
+    history_event cutover "$(jq -cn --arg cs "$CUTOVER_START" --arg t0 "$t0" --arg t1 "$t1" --arg d "$DOWNTIME" \
+        --arg f "${FENCE:-}" --arg td "${ndone:-0}" --arg rows "${rows:-0}" --arg bytes "${bytes:-0}" --arg wal "${wal:-}" \
+        --arg cp "$cp" --arg m "$mlsn2" '
+        {phase: "done", cutover_start: ($cs | tonumber), downtime_start: ($t0 | tonumber), downtime_end: ($t1 | tonumber),
+         downtime_seconds: ($d | tonumber), fence: ($f != ""), tables_done: ($td | tonumber), rows: ($rows | tonumber),
+         bytes: ($bytes | tonumber), streamed_bytes: (if $wal == "" then null else ($wal | tonumber) end),
+         consistent_point: $cp, marker_lsn: $m}')"
     cat <<EOF
 cutover complete
   copied:    ${ndone:-0} tables, ${rows:-0} rows, $(human_bytes "${bytes:-0}")

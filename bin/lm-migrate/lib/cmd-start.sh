@@ -289,7 +289,8 @@ start_cmd() {
     fi
     mkdir -p "$W/pids" "$W/logs" "$W/snapshot" || die "$EX_IO" "cannot create $W"
     if [ -z "$DETACHED" ] && [ -z "$RESUME" ]; then
-        rm -f "$W/phase" "$W/cutover.id" "$W/slot.ours" "$W/slot.json" "$W/status.samples" "$W/schema.done" "$W/apply.ack" "$W/marker.key"
+        rm -f "$W/phase" "$W/cutover.id" "$W/slot.ours" "$W/slot.json" "$W/status.samples" "$W/schema.done" "$W/apply.ack" "$W/marker.key" \
+            "$W/history.jsonl" "$W/history.samples"
         save_config
         ensure_marker_key
         set_phase preflight
@@ -328,6 +329,8 @@ run_phases() {
         aborted) die "$EX_USAGE" "the migration was aborted: run lm-migrate clean, then start again" ;;
         cutover) die "$EX_USAGE" "a cutover was started: run lm-migrate cutover again to finish it" ;;
     esac
+    # the history: sampled while the migration runs, whatever it does
+    start_history
 
     # slot: create it with a held snapshot, unless an earlier run did
     local snapshot_dead=
@@ -451,6 +454,7 @@ cmd_start() {
     local p
     for p in jq psql setsid; do need_prog "$p"; done
     [[ $SLOT_TIMEOUT =~ ^[1-9][0-9]{0,8}$ ]] || usage_error "LM_SLOT_TIMEOUT must be a positive number of seconds"
+    history_interval >/dev/null
     start_cmd
     return "$EX_OK"
 }

@@ -21,6 +21,7 @@ status_json() {
         --arg apply "$(stage_alive apply && echo true || echo false)" \
         --arg target_schema "${TARGET_SCHEMA:-restore}" \
         --arg snapshot "$(stage_alive snapshot && echo true || echo false)" \
+        --arg history "$(stage_alive history && echo true || echo false)" \
         --argjson attention "$att" --argjson warnings "$warn" --argjson failed "${ST_FAILED:-null}" \
         --argjson rehearsal "${ST_REHEARSAL:-null}" '
         def num: if . == "" then null else tonumber end;
@@ -36,7 +37,8 @@ status_json() {
                   rows_estimate: ($rows_est | num), bytes_estimate: ($bytes_est | num) },
           slot_state: { wal_status: ($wal_status | if . == "" then null else . end),
                         active: ($active == "t"), retained_bytes: ($retained | num) },
-          stages: { decode: ($decode == "true"), snapshot: ($snapshot == "true"), apply: ($apply == "true") },
+          stages: { decode: ($decode == "true"), snapshot: ($snapshot == "true"), apply: ($apply == "true"),
+                    history: ($history == "true") },
           failed: $failed, attention: $attention, warnings: $warnings, last_rehearsal: $rehearsal }'
 }
 
@@ -154,9 +156,6 @@ prom() {
     [ -n "$out" ] || return 0
     printf '# HELP %s %s\n# TYPE %s %s\n%s' "$name" "$help" "$name" "$type" "$out"
 }
-
-# lsn_bytes X/Y: the WAL position as a number of bytes
-lsn_bytes() { [[ $1 =~ ^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$ ]] && echo $(((16#${1%/*} << 32) + 16#${1#*/})); }
 
 b01() { [ "$1" = "$2" ] && echo 1 || echo 0; }
 

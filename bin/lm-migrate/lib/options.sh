@@ -7,15 +7,16 @@
 [ "${BASH_SOURCE[0]}" != "$0" ] || { echo "options.sh: a library of lm-migrate: source it, do not run it" >&2; exit 2; }
 
 # The commands, and the internal ones lm-migrate runs itself (_detached: the
-# background start of start --detach; _ship: segments through ssh).
-LM_COMMANDS="start status cutover verify abort clean"
-LM_INTERNAL_COMMANDS="_detached _ship"
+# background start of start --detach; _ship: segments through ssh;
+# _sample: the history sampler).
+LM_COMMANDS="start status cutover verify report abort clean"
+LM_INTERNAL_COMMANDS="_detached _ship _sample"
 
 # The options' values, empty (or their defaults) before parsing.
 options_init() {
     WORKDIR='' SOURCE='' TARGET='' JOBS=4 SLOT='' DECODE_HOST='' APPLY_HOST='' REMOTE_DIR='' RIF='' TARGET_SCHEMA='' SKIP_DB_SETTINGS=''
     DETACH='' DETACHED='' RESUME='' NO_WAIT='' JSON='' FENCE='' KEEP='' TIMEOUT=300 QUIET='' STARTED=
-    REHEARSE=''
+    REHEARSE='' OUTPUT=''
     FILTERS=() HYPERTABLES=() VERIFY_TABLES=()
     WATCH='' PROMETHEUS=''   # status --watch SECONDS, status --prometheus
     CMD=
@@ -82,6 +83,7 @@ parse_options() {
                 fi
                 valid_interval "$WATCH" || usage_error "invalid --watch \"$WATCH\": SECONDS must be a number above 0 and at most 86400 (2, 0.5)" ;;
             --prometheus) PROMETHEUS=1; shift ;;
+            -o|--output) need_arg "$1" $#; OUTPUT=$2; shift 2 ;;
             --fence) FENCE=1; shift ;;
             --keep) KEEP=1; shift ;;
             --rehearse) REHEARSE=1; shift ;;
@@ -127,6 +129,7 @@ check_command() {
     only_for status -- PROMETHEUS --prometheus
     [ -z "$PROMETHEUS" ] || [ -z "$JSON$WATCH" ] ||
         usage_error "option --prometheus cannot be combined with --json or --watch"
+    only_for report -- OUTPUT --output
     only_for cutover -- FENCE --fence
     only_for cutover -- KEEP --keep
     only_for cutover -- REHEARSE --rehearse

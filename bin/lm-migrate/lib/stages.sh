@@ -91,7 +91,7 @@ stop_stage() {
 
 stop_all_stages() {
     local s
-    for s in apply snapshot decode slot; do stop_stage "$s" 20; done
+    for s in apply snapshot decode slot history; do stop_stage "$s" 20; done
 }
 
 # Wait for a spawned child; its exit status.

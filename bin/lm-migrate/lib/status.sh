@@ -5,7 +5,10 @@
 # too); sourcing it only defines functions and constants.
 [ "${BASH_SOURCE[0]}" != "$0" ] || { echo "status.sh: a library of lm-migrate: source it, do not run it" >&2; exit 2; }
 
-# Gathers the numbers of a status into variables ST_*.
+# Gathers the numbers of a status into variables ST_*.  With ST_LIGHT set
+# (the history sampler), only the figures history.jsonl keeps: the phase,
+# the copy's counts, the lag, the rates, the spool; WAL differences computed
+# here, not asked of the source (a few queries an interval).
 gather_status() {
     ST_PHASE=$(phase)
     # the applied position first: the lag is never underestimated
@@ -15,7 +18,12 @@ gather_status() {
     local base=${ST_POS:-$ST_CP}
     ST_LAG_BYTES=
     if [ -n "$ST_SOURCE_LSN" ] && [ -n "$base" ]; then
-        ST_LAG_BYTES=$(lsn_diff "$ST_SOURCE_LSN" "$base" 2>/dev/null)
+        if [ -n "${ST_LIGHT:-}" ] && lsn_bytes "$ST_SOURCE_LSN" >/dev/null && lsn_bytes "$base" >/dev/null; then
+            ST_LAG_BYTES=$(($(lsn_bytes "$ST_SOURCE_LSN") - $(lsn_bytes "$base")))
+            [ "$ST_LAG_BYTES" -ge 0 ] || ST_LAG_BYTES=0
+        else
+            ST_LAG_BYTES=$(lsn_diff "$ST_SOURCE_LSN" "$base" 2>/dev/null)
+        fi
     fi
     # WAL with nothing to apply: when the slot is confirmed at or past the
     # current position and the apply holds every transaction the spool has,
@@ -37,32 +45,38 @@ gather_status() {
     # what the copy is measured against (the source's estimates), and the
     # room left where the work directory (the spool, unless remote) is
     ST_ROWS_EST='' ST_BYTES_EST=''
-    case $ST_PHASE in
+    [ -n "${ST_LIGHT:-}" ] || case $ST_PHASE in
         slot|copy|postdata|streaming|cutover) read -r ST_ROWS_EST ST_BYTES_EST <<<"$(copy_estimates)" ;;
     esac
-    ST_FREE=$(df -P -B1 -- "$W" 2>/dev/null | awk 'NR == 2 { print $4 }')
+    ST_FREE=''
+    [ -n "${ST_LIGHT:-}" ] || ST_FREE=$(df -P -B1 -- "$W" 2>/dev/null | awk 'NR == 2 { print $4 }')
     ST_TIME=$(epoch)
-    # rates from the previous sample (at least a second old)
     # rates: against the previous sample once it is 2 s old, kept in the
     # work directory so that successive status commands see them too
+    # (ST_SAMPLES_FILE: the history sampler keeps its own)
     local t0='' p0='' s0='' t1 dt r
     ST_APPLY_RATE='' ST_SOURCE_RATE='' ST_ETA=''
     t1=$(now)
-    [ -f "$W/status.samples" ] && read -r t0 p0 s0 _ <"$W/status.samples"
+    [ -f "${ST_SAMPLES_FILE:-$W/status.samples}" ] && read -r t0 p0 s0 _ <"${ST_SAMPLES_FILE:-$W/status.samples}"
     if [ -n "$ST_POS" ] && [ -n "$ST_SOURCE_LSN" ]; then
         dt=$(awk -v a="$t1" -v b="${t0:-0}" 'BEGIN { printf "%.3f", a - b }')
         if [ -n "$p0" ] && awk -v d="$dt" 'BEGIN { exit !(d >= 2) }'; then
-            r=$(src "SELECT pg_wal_lsn_diff($(lit "$ST_POS"), $(lit "$p0"))::bigint || '|' || pg_wal_lsn_diff($(lit "$ST_SOURCE_LSN"), $(lit "$s0"))::bigint" 2>/dev/null)
+            if [ -n "${ST_LIGHT:-}" ] && lsn_bytes "$ST_POS" >/dev/null && lsn_bytes "$p0" >/dev/null &&
+                lsn_bytes "$ST_SOURCE_LSN" >/dev/null && lsn_bytes "$s0" >/dev/null; then
+                r="$(($(lsn_bytes "$ST_POS") - $(lsn_bytes "$p0")))|$(($(lsn_bytes "$ST_SOURCE_LSN") - $(lsn_bytes "$s0")))"
+            else
+                r=$(src "SELECT pg_wal_lsn_diff($(lit "$ST_POS"), $(lit "$p0"))::bigint || '|' || pg_wal_lsn_diff($(lit "$ST_SOURCE_LSN"), $(lit "$s0"))::bigint" 2>/dev/null)
+            fi
             if [ -n "$r" ]; then
                 ST_APPLY_RATE=$(awk -v b="${r%%|*}" -v d="$dt" 'BEGIN { printf "%d", b / d }')
                 ST_SOURCE_RATE=$(awk -v b="${r##*|}" -v d="$dt" 'BEGIN { printf "%d", b / d }')
-                printf '%s %s %s %s %s\n' "$t1" "$ST_POS" "$ST_SOURCE_LSN" "$ST_APPLY_RATE" "$ST_SOURCE_RATE" >"$W/status.samples"
+                printf '%s %s %s %s %s\n' "$t1" "$ST_POS" "$ST_SOURCE_LSN" "$ST_APPLY_RATE" "$ST_SOURCE_RATE" >"${ST_SAMPLES_FILE:-$W/status.samples}"
             fi
         elif [ -z "$p0" ]; then
-            printf '%s %s %s\n' "$t1" "$ST_POS" "$ST_SOURCE_LSN" >"$W/status.samples"
+            printf '%s %s %s\n' "$t1" "$ST_POS" "$ST_SOURCE_LSN" >"${ST_SAMPLES_FILE:-$W/status.samples}"
         else
             # too recent: the rates of the last sample
-            read -r _ _ _ ST_APPLY_RATE ST_SOURCE_RATE <"$W/status.samples"
+            read -r _ _ _ ST_APPLY_RATE ST_SOURCE_RATE <"${ST_SAMPLES_FILE:-$W/status.samples}"
         fi
     fi
     # caught up only once the apply has a position of its own (a commit,
@@ -79,6 +93,7 @@ gather_status() {
     elif [ -n "$ST_APPLY_RATE" ] && [ "$ST_APPLY_RATE" -gt "${ST_SOURCE_RATE:-0}" ]; then
         ST_ETA=$((ST_LAG_BYTES / (ST_APPLY_RATE - ${ST_SOURCE_RATE:-0})))
     fi
+    [ -z "${ST_LIGHT:-}" ] || return 0
     # the slot
     ST_SLOT=$(src "SELECT coalesce(wal_status, 'unknown') || '|' || CASE WHEN active THEN 't' ELSE 'f' END || '|' ||
                           coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint, 0)

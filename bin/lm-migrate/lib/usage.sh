@@ -15,6 +15,7 @@ Usage:
   $PROG cutover [--fence] [--timeout SECONDS] [--keep]
   $PROG cutover --rehearse [--fence] [--timeout SECONDS] [--json]
   $PROG verify [--table NAME]...
+  $PROG report [--output FILE]
   $PROG abort | clean
 
 Commands:
@@ -32,6 +33,11 @@ Commands:
              stop nothing (marker, wait, sequences read, verify), timed, while
              the migration goes on, and prints the downtime they add up to
   verify     row counts and content hashes of every table, source and target
+  report     an HTML page (self-contained, charts drawn by gnuplot) of the
+             migration: its figures, copy progress, lag, apply and source
+             rates over time, rehearsals and the cutover's downtime, from
+             WORKDIR/history.jsonl (sampled every LM_HISTORY_INTERVAL
+             seconds, default 10, while the migration runs)
   abort      stop the stages, drop slot, publication, replication origin and
              the lm schema on the target, remove the spool (idempotent)
   clean      the same as abort, and remove the work directory
@@ -71,6 +77,7 @@ Options for status:    --json, --watch[=SECONDS] (default 2; with --json one
 Options for cutover:   --fence, --timeout=SECONDS (default 300), --keep,
                        --rehearse, --json (with --rehearse)
 Options for verify:    --table=NAME (repeatable); --source/--target without a workdir
+Options for report:    -o, --output=FILE (default WORKDIR/report.html)
 
 Passwords never go on the command line: use ~/.pgpass or a service file.
 

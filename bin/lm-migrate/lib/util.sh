@@ -81,6 +81,9 @@ now() { date +%s.%N | cut -c1-14; }
 
 epoch() { date +%s; }
 
+# lsn_bytes X/Y: the WAL position as a number of bytes
+lsn_bytes() { [[ $1 =~ ^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$ ]] && echo $(((16#${1%/*} << 32) + 16#${1#*/})); }
+
 # SQL literal, right whatever standard_conforming_strings is (as
 # lm_quote_literal in C): with a backslash in it, an E'' string
 lit() {

@@ -26,7 +26,12 @@ require_private_workdir() {
 
 phase() { cat "$W/phase" 2>/dev/null || echo none; }
 
-set_phase() { echo "$1" >"$W/phase.tmp" && mv -f "$W/phase.tmp" "$W/phase"; info "phase: $1"; }
+# set_phase PHASE: recorded (renamed into place), and in the history
+set_phase() {
+    echo "$1" >"$W/phase.tmp" && mv -f "$W/phase.tmp" "$W/phase"
+    ! declare -F history_event >/dev/null || history_event phase "$(jq -cn --arg p "$1" '{phase: $p}')"
+    info "phase: $1"
+}
 
 # ---------------------------------------------------------------- lock
 
