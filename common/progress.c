@@ -53,19 +53,36 @@ int lm_progress_fit(int lines, int rows)
     return rows > 1 ? rows - 1 : 1;
 }
 
-static int term_rows(FILE *f)
+size_t lm_progress_cut(const char *s, size_t len, int cols)
+{
+    int used = 0;
+
+    if (cols <= 1)
+        return len;
+    for (size_t i = 0; i < len; i++) {
+        /* a character starts at any byte but a UTF-8 continuation */
+        if (((unsigned char)s[i] & 0xc0) != 0x80 && ++used > cols - 1)
+            return i;
+    }
+    return len;
+}
+
+/* the terminal's size (0: not known) */
+static void term_size(FILE *f, int *rows, int *cols)
 {
     struct winsize ws;
 
-    if (ioctl(fileno(f), TIOCGWINSZ, &ws) != 0)
-        return 0;
-    return ws.ws_row;
+    *rows = *cols = 0;
+    if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0) {
+        *rows = ws.ws_row;
+        *cols = ws.ws_col;
+    }
 }
 
 void lm_progress_show(lm_progress *p, const char *text)
 {
     const char *s = text;
-    int n = 0, total = 0, fit;
+    int n = 0, total = 0, fit, rows = 0, cols = 0;
 
     if (!p->on)
         return;
@@ -74,7 +91,9 @@ void lm_progress_show(lm_progress *p, const char *text)
             total++;
     if (*text)
         total++;
-    fit = p->live ? lm_progress_fit(total, term_rows(p->f)) : total;
+    if (p->live)
+        term_size(p->f, &rows, &cols);
+    fit = p->live ? lm_progress_fit(total, rows) : total;
     if (p->live && p->lines > 0)
         fprintf(p->f, "\r\033[%dA", p->lines);   /* back to the first line drawn */
     while (*s) {
@@ -85,8 +104,8 @@ void lm_progress_show(lm_progress *p, const char *text)
             n++;
             break;
         }
-        if (p->live)
-            fprintf(p->f, "\r\033[2K%.*s\n", (int)len, s);
+        if (p->live)   /* cut to the width: a wrapped line would take two rows */
+            fprintf(p->f, "\r\033[2K%.*s\n", (int)lm_progress_cut(s, len, cols), s);
         else
             fprintf(p->f, "%s: %.*s\n", lm_progname(), (int)len, s);
         n++;

@@ -45,7 +45,8 @@ bool lm_progress_due(lm_progress *p, bool force);
 
 /* Shows TEXT (one or more lines, '\n' between them, no trailing one
  * needed): live, in place of the last report, never more lines than the
- * terminal has rows (the last shown says how many more there are);
+ * terminal has rows (the last shown says how many more there are), each
+ * cut to its width;
  * otherwise each line as "prog: line". */
 void lm_progress_show(lm_progress *p, const char *text);
 
@@ -56,6 +57,11 @@ void lm_progress_finish(lm_progress *p);
 /* The lines of TEXT that a terminal of ROWS rows shows (0: not known, all
  * of them): at most ROWS - 1, the cursor needs one. */
 int lm_progress_fit(int lines, int rows);
+
+/* How many of the LEN bytes of S a terminal of COLS columns shows on one
+ * row (COLS - 1 characters at most, never half a UTF-8 character; COLS 0:
+ * not known, all of them): a line that wraps would take two rows. */
+size_t lm_progress_cut(const char *s, size_t len, int cols);
 
 /* NAME for a progress line: control characters as \n, \r, \t or \xNN
  * (a name cannot move the cursor or end a log line), cut to fit buf with

@@ -163,6 +163,13 @@ static void fit_terminal(void)
     CHECK(lm_progress_fit(24, 24) == 23);  /* one row for the cursor */
     CHECK(lm_progress_fit(50, 10) == 9);
     CHECK(lm_progress_fit(3, 1) == 1);
+    /* and no wider than it, never half a character */
+    CHECK(lm_progress_cut("abcdef", 6, 0) == 6);     /* width not known */
+    CHECK(lm_progress_cut("abcdef", 6, 80) == 6);
+    CHECK(lm_progress_cut("abcdef", 6, 5) == 4);
+    CHECK(lm_progress_cut("ab\xc3\xa9\xc3\xa9z", 7, 4) == 4);  /* "ab" and one e-acute */
+    CHECK(lm_progress_cut("ab\xc3\xa9\xc3\xa9z", 7, 5) == 6);   /* and the other */
+    CHECK(lm_progress_cut("ab\xc3\xa9\xc3\xa9z", 7, 6) == 7);
 }
 
 const unit_test unit_progress_tests[] = {
