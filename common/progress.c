@@ -99,7 +99,9 @@ void lm_progress_show(lm_progress *p, const char *text)
     while (*s) {
         const char *nl = strchr(s, '\n');
         size_t len = nl ? (size_t)(nl - s) : strlen(s);
-        if (p->live && fit < total && n == fit - 1) {
+        if (n == fit)
+            break;
+        if (p->live && fit < total && fit > 1 && n == fit - 1) {
             fprintf(p->f, "\r\033[2K... %d more\n", total - n);
             n++;
             break;

@@ -45,8 +45,8 @@ bool lm_progress_due(lm_progress *p, bool force);
 
 /* Shows TEXT (one or more lines, '\n' between them, no trailing one
  * needed): live, in place of the last report, never more lines than the
- * terminal has rows (the last shown says how many more there are), each
- * cut to its width;
+ * terminal has rows (the last shown says how many more there are, unless
+ * it is the only one), each cut to its width;
  * otherwise each line as "prog: line". */
 void lm_progress_show(lm_progress *p, const char *text);
 

@@ -377,6 +377,22 @@ copy_figures() {
     [[ $last == 'copying: 100.0% [####################] ('*', 10600 rows, '*', 7 of 7 tables done' ]]
     [[ $output == *'post-data: done in '* ]]
 
+    # a terminal of two rows and 60 columns: one line a view (the cursor
+    # never goes up more), none wider than 59 columns
+    newdb tty2
+    hold_snapshot big
+    # shellcheck disable=SC2016
+    CMD_SRC=$(src_conn big) CMD_TGT=$(tgt_conn tty2) LM_SNAPSHOT_TEST_DELAY_MS=50 \
+        script -qec 'stty rows 2 cols 60; lm-snapshot --source "$CMD_SRC" --target "$CMD_TGT" --snapshot '"$SNAP"' --jobs 2 --split-larger-than 64kB --workdir '"$WORK/tty2" \
+        /dev/null </dev/null >"$out" 2>&1
+    release_snapshot big
+    run -0 cat -v "$out"
+    [ "$(grep -o '\^\[\[[0-9]*A' <<<"$output" | sort -u)" = '^[[1A' ]
+    [[ $output != *' chunks, '* ]]   # no table in flight shown
+    [[ $output == *'copying: 100.0% [####################'* ]]
+    run -0 awk '{ n = split($0, v, "\033\\[2K"); for (i = 2; i <= n; i++) { sub(/\r.*/, "", v[i]); if (length(v[i]) > m) m = length(v[i]) } } END { print m }' "$out"
+    assert_output 59
+
     # never; auto (the default) without a terminal: none
     local db
     local -a when
