@@ -39,14 +39,58 @@ typedef struct lm_progress {
  * program cannot see, such as ssh without -t). */
 void lm_progress_init(lm_progress *p, lm_progress_when when, FILE *f);
 
-/* Whether a report is due now (one a second; a live view five times a
+/* Whether a report is due now (one a second; a live view four times a
  * second): callers build the text only then. FORCE: always, when on. */
 bool lm_progress_due(lm_progress *p, bool force);
 
 /* Shows TEXT (one or more lines, '\n' between them, no trailing one
- * needed): live, in place of the last report; otherwise each line as
- * "prog: line". */
+ * needed): live, in place of the last report, never more lines than the
+ * terminal has rows (the last shown says how many more there are, unless
+ * it is the only one), each cut to its width;
+ * otherwise each line as "prog: line". */
 void lm_progress_show(lm_progress *p, const char *text);
+
+/* The last report stays as it is: the next one (another phase) is drawn
+ * below it rather than over it. */
+void lm_progress_finish(lm_progress *p);
+
+/* The lines of TEXT that a terminal of ROWS rows shows (0: not known, all
+ * of them): at most ROWS - 1, the cursor needs one. */
+int lm_progress_fit(int lines, int rows);
+
+/* How many of the LEN bytes of S a terminal of COLS columns shows on one
+ * row (COLS - 1 characters at most, never half a UTF-8 character; COLS 0:
+ * not known, all of them): a line that wraps would take two rows. */
+size_t lm_progress_cut(const char *s, size_t len, int cols);
+
+/* NAME for a progress line: control characters as \n, \r, \t or \xNN
+ * (a name cannot move the cursor or end a log line), cut to fit buf with
+ * "..." at its end. */
+char *lm_progress_name(char *buf, size_t size, const char *name);
+
+/* The copy's overall progress, one line ("copying: 42.0% ..."). Bytes:
+ * COPY bytes relayed against the source's estimate; rows against an
+ * estimate (est_rows 0: none shown). */
+typedef struct lm_copy_progress {
+    double done_bytes, total_bytes;
+    double rows, est_rows;
+    double secs;              /* since the copy began */
+    int tables_done, tables_total;
+    bool last;                /* the copy is over: 100%, no ETA */
+    bool bar;                 /* a bar after the percentage */
+} lm_copy_progress;
+char *lm_progress_copy_line(char *buf, size_t size, const lm_copy_progress *cp);
+
+/* One row of pg_stat_progress_create_index, one line: "NAME: COMMAND,
+ * PHASE, blocks D of T (P%), tuples D of T (P%)" (totals of 0 left out;
+ * NAME escaped with lm_progress_name). */
+typedef struct lm_index_progress {
+    const char *name;         /* the index, or the table while it has none */
+    const char *command, *phase;
+    int64_t blocks_done, blocks_total;
+    int64_t tuples_done, tuples_total;
+} lm_index_progress;
+char *lm_progress_index_line(char *buf, size_t size, const lm_index_progress *ip);
 
 /* A bar of WIDTH cells for a fraction (clamped to 0..1) into buf (at least
  * WIDTH + 3 bytes): "[#####.....]". */

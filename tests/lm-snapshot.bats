@@ -159,6 +159,10 @@ setup() {
     [[ $stderr == *"TABLE:COLUMN"* ]]
     run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --split-larger-than 12parsecs
     [[ $stderr == *"invalid unit"* ]]
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --progress=sometimes
+    [[ $stderr == *'invalid value "sometimes" for option --progress: use auto, always or never'* ]]
+    run -2 --separate-stderr lm-snapshot --source "$(src_conn pagila)" --target "$(tgt_conn x)" --snapshot 1-2-3 --progress=
+    [[ $stderr == *'invalid value "" for option --progress'* ]]
 }
 
 @test "lm-snapshot: a dead snapshot is a clear error (exit 4) that points to --resume" {
@@ -217,8 +221,12 @@ setup() {
     DB=awk hashes source >"$BATS_TEST_TMPDIR/before"
     qs awk -c "INSERT INTO \"Sch ema\".keyless VALUES (99, 'after')"
     run -0 --separate-stderr lm-snapshot --source "$(src_conn awk)" --target "$(tgt_conn awk1)" \
-        --snapshot "$SNAP" ${SYNC_LSN:+--sync-lsn "$SYNC_LSN"} --jobs 3 --workdir "$WORK"
+        --snapshot "$SNAP" ${SYNC_LSN:+--sync-lsn "$SYNC_LSN"} --jobs 3 --workdir "$WORK" --progress=always
     release_snapshot awk
+    # names in progress lines and the summary with their control characters escaped
+    [[ $stderr == *'lm-snapshot: "public"."nl\nname": 20 rows, '* ]]
+    [[ $stderr == *'"public"."esc\x1b[31mred"'* ]]
+    [[ $stderr != *$'\e'* ]]
     DB=awk1 hashes target >"$BATS_TEST_TMPDIR/after"
     diff "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
     [ "$(wc -l <"$BATS_TEST_TMPDIR/after")" -ge 6 ]
@@ -291,6 +299,117 @@ setup() {
     [ "$(PGDATABASE_TEST=big qhash source big)" = "$(PGDATABASE_TEST=split1 qhash target big)" ]
     run -0 qt split1 -c "SELECT sum(rows) FROM lm.copy WHERE relname = 'big'"
     assert_output 10000
+}
+
+# ---------- progress ----------
+
+# the "copying:" lines of a plain progress log, as "PERCENT ROWS" lines
+copy_figures() {
+    sed -n 's/^lm-snapshot: copying: \([0-9.]*\)% .*), \([0-9]*\) \(of ~[0-9]* \)\{0,1\}rows, .*/\1 \2/p' "$1"
+}
+
+@test "lm-snapshot: --progress=always in a log: plain lines, percent and rows growing to 100% and the rows copied; the index builds of post-data" {
+    q source -c "CREATE DATABASE prog"
+    # an index whose build takes a few seconds (an expression calling
+    # pg_sleep), to be seen in flight; a table cut into chunks, slowed
+    qs prog -c "
+        CREATE FUNCTION slow(int) RETURNS int LANGUAGE plpgsql IMMUTABLE
+            AS \$\$BEGIN PERFORM pg_sleep(0.01); RETURN \$1; END\$\$;
+        CREATE TABLE t (id int PRIMARY KEY, pad text);
+        INSERT INTO t SELECT i, repeat(md5(i::text), 3) FROM generate_series(1, 10000) i;
+        CREATE TABLE s (id int PRIMARY KEY);
+        INSERT INTO s SELECT generate_series(1, 250);
+        CREATE INDEX s_slow ON s (slow(id));
+        ANALYZE t, s" >/dev/null
+    newdb prog1
+    hold_snapshot prog
+    local log=$BATS_TEST_TMPDIR/progress.log
+    LM_SNAPSHOT_TEST_DELAY_MS=150 lm-snapshot --source "$(src_conn prog)" --target "$(tgt_conn prog1)" \
+        --snapshot "$SNAP" --jobs 2 --split-larger-than 64kB --workdir "$WORK" --progress=always \
+        2>"$log" </dev/null
+    release_snapshot prog
+    # nothing that corrupts a log: no escape, no carriage return, each line whole
+    run grep -c $'[\e\r]' "$log"
+    assert_output 0
+    [ "$(tail -c 1 "$log" | od -An -c | tr -d ' ')" = '\n' ]
+    # several reports, percent and rows never going back, the last 100%
+    # with the rows copied
+    copy_figures "$log" >"$BATS_TEST_TMPDIR/fig"
+    [ "$(wc -l <"$BATS_TEST_TMPDIR/fig")" -ge 3 ]
+    run awk 'NR > 1 && ($1 < p || $2 < r) { print "went back at " NR ": " $0 } { p = $1; r = $2 }' "$BATS_TEST_TMPDIR/fig"
+    assert_output ""
+    run -0 tail -n 1 "$BATS_TEST_TMPDIR/fig"
+    assert_output "100.0 10250"
+    [ "$(qt prog1 -c "SELECT sum(rows) FROM lm.copy")" = 10250 ]
+    # before the end: rows against the estimate (reltuples, the tables analyzed)
+    grep -q '^lm-snapshot: copying: [0-9.]*% ([^)]* of [^)]*), [0-9]* of ~10250 rows, .*/s, ETA ' "$log"
+    grep -q '^lm-snapshot: copying: 100.0% (.*), 10250 rows, .*, 2 of 2 tables done$' "$log"
+    # a line per table
+    grep -q '^lm-snapshot: "public"."t": 10000 rows, ' "$log"
+    # the index build, seen in flight, then post-data done
+    grep -q '^lm-snapshot: post-data: running for [0-9]*s, [1-9][0-9]* index builds\{0,1\} in flight$' "$log"
+    grep -q '^lm-snapshot:   "public"."s": CREATE INDEX, building index' "$log"
+    grep -q '^lm-snapshot: post-data: done in [0-9]*s, 0 index builds in flight$' "$log"
+    [ "$(qt prog1 -c "SELECT count(*) FROM pg_indexes WHERE indexname = 's_slow'")" = 1 ]
+}
+
+@test "lm-snapshot: on a terminal progress is shown by default, redrawn in place, the last screen at 100%; never, and auto without a terminal, show none" {
+    newdb tty1
+    hold_snapshot big
+    local out=$BATS_TEST_TMPDIR/pty.out
+    # script(1) gives it a terminal (the command through the environment)
+    # shellcheck disable=SC2016
+    CMD_SRC=$(src_conn big) CMD_TGT=$(tgt_conn tty1) LM_SNAPSHOT_TEST_DELAY_MS=100 \
+        script -qec 'stty rows 40 cols 200; lm-snapshot --source "$CMD_SRC" --target "$CMD_TGT" --snapshot '"$SNAP"' --jobs 2 --split-larger-than 64kB --workdir '"$WORK" \
+        /dev/null </dev/null >"$out" 2>&1
+    release_snapshot big
+    [ "$(qt tty1 -c "SELECT count(*) FROM big")" = 10000 ]
+    run -0 cat -v "$out"
+    # each line cleared, and redrawn from the top of the last view
+    [ "$(grep -o '\^\[\[2K' <<<"$output" | wc -l)" -ge 4 ]
+    [ "$(grep -o '\^\[\[[0-9]*A' <<<"$output" | wc -l)" -ge 2 ]
+    # a bar, the tables in flight with their chunks
+    [[ $output == *'copying: '*'% ['*'] ('* ]]
+    [[ $output =~ \"public\"\.\"big\":\ [0-9]+\ of\ [0-9]+\ chunks ]]
+    # the last view of the copy: 100%, every table done
+    local last
+    last=$(grep -o 'copying: [0-9.]*% \[[#.]*\][^^]*' <<<"$output" | tail -n 1)
+    [[ $last == 'copying: 100.0% [####################] ('*', 10600 rows, '*', 7 of 7 tables done' ]]
+    [[ $output == *'post-data: done in '* ]]
+
+    # a terminal of two rows and 60 columns: one line a view (the cursor
+    # never goes up more), none wider than 59 columns
+    newdb tty2
+    hold_snapshot big
+    # shellcheck disable=SC2016
+    CMD_SRC=$(src_conn big) CMD_TGT=$(tgt_conn tty2) LM_SNAPSHOT_TEST_DELAY_MS=50 \
+        script -qec 'stty rows 2 cols 60; lm-snapshot --source "$CMD_SRC" --target "$CMD_TGT" --snapshot '"$SNAP"' --jobs 2 --split-larger-than 64kB --workdir '"$WORK/tty2" \
+        /dev/null </dev/null >"$out" 2>&1
+    release_snapshot big
+    run -0 cat -v "$out"
+    [ "$(grep -o '\^\[\[[0-9]*A' <<<"$output" | sort -u)" = '^[[1A' ]
+    [[ $output != *' chunks, '* ]]   # no table in flight shown
+    [[ $output == *'copying: 100.0% [####################'* ]]
+    run -0 awk '{ n = split($0, v, "\033\\[2K"); for (i = 2; i <= n; i++) { sub(/\r.*/, "", v[i]); if (length(v[i]) > m) m = length(v[i]) } } END { print m }' "$out"
+    assert_output 59
+
+    # never; auto (the default) without a terminal: none
+    local db
+    local -a when
+    for db in never1 auto1; do
+        when=()
+        [ "$db" = never1 ] && when=(--progress=never)
+        newdb "$db"
+        hold_snapshot big
+        run -0 --separate-stderr lm-snapshot --source "$(src_conn big)" --target "$(tgt_conn "$db")" \
+            --snapshot "$SNAP" --table small1 --workdir "$WORK/$db" "${when[@]}"
+        release_snapshot big
+        [ "$(qt "$db" -c "SELECT count(*) FROM small1")" = 100 ]
+        [[ $stderr != *"copying:"* ]]
+        [[ $stderr != *"post-data:"* ]]
+        [[ $stderr != *'"public"."small1": 100 rows'* ]]
+        [[ $stderr != *$'\e'* ]]
+    done
 }
 
 @test "lm-snapshot: --schema-only, --data-only, then --post-data (snapshot released) add up to a full copy" {

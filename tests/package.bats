@@ -207,6 +207,18 @@ status"
     run -0 complete_line lm-snapshot --target-schema = ''
     assert_output "restore
 existing"
+    # a value that may be left out (--progress[=WHEN]): offered bare, its
+    # values after "=", and the next word is not taken for it
+    run -0 complete_line lm-snapshot --progr
+    assert_output "--progress"
+    run -0 complete_line lm-snapshot --progress = ''
+    assert_output "auto
+always
+never"
+    run -0 complete_line lm-snapshot --progress=n
+    assert_output "--progress=never"
+    run -0 complete_line lm-snapshot --progress ''
+    assert_output ""
     run -0 complete_line lm-cat --st
     assert_output "--stats"
 }

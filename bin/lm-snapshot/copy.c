@@ -135,6 +135,21 @@ static uint64_t copy_result(PGconn *conn, const char *what, const char *sql)
     return rows;
 }
 
+/* Whether a CopyData message of COPY TO is a row: one message a row, but
+ * in binary the header comes with the first message and the trailer
+ * (-1 as int16) is a message of its own, or with the header alone for no
+ * rows (11 + 4 + 4 + 2 bytes). */
+static bool copy_message_is_row(bool binary, const char *buf, int n, bool first)
+{
+    bool trailer_end = n >= 2 && (uint8_t)buf[n - 2] == 0xff && (uint8_t)buf[n - 1] == 0xff;
+
+    if (!binary)
+        return true;
+    if (n == 2 && trailer_end)
+        return false;
+    return !(first && n == 21 && trailer_end);
+}
+
 static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
 {
     table *t = c->t;
@@ -142,7 +157,7 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     lm_buf tsql = {0};
     lm_buf piece = {0};
     PGresult *res;
-    uint64_t bytes = 0, rows;
+    uint64_t bytes = 0, rows, seen = 0, seen_rows = 0;
     int64_t start = lm_monotonic_us();
     char *buf;
     int n;
@@ -198,6 +213,9 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     PQclear(res);
     while ((n = PQgetCopyData(src, &buf, 0)) > 0) {
         bytes += (uint64_t)n;
+        if (copy_message_is_row(t->binary, buf, n, seen == 0))
+            __atomic_store_n(&c->rows_seen, ++seen_rows, __ATOMIC_RELAXED);
+        seen++;
         if (tgt) {
             if (PQputCopyData(tgt, buf, n) != 1) {
                 lm_error("copy of %s to the target failed: %s", t->qname, PQerrorMessage(tgt));
@@ -267,13 +285,16 @@ static void copy_one(run *r, chunk *c, PGconn *src, PGconn *tgt)
     t->rows += rows;
     t->copied += bytes;
     t->chunks_done++;
+    c->done = true;
     if (!t->start_us || start < t->start_us)
         t->start_us = start;
     t->end_us = lm_monotonic_us();
-    if (r->o->progress && t->chunks_done == t->nchunks) {
-        char b1[32];
-        fprintf(stderr, "%s: %s: %" PRIu64 " rows, %s in %.1f s\n", lm_progname(), t->qname,
-                t->rows, fmt_bytes(t->copied, b1, sizeof b1),
+    /* a log gets a line per table; a terminal's view shows the tables in flight */
+    if (r->prog.on && !r->prog.live && t->chunks_done == t->nchunks) {
+        char b1[32], name[256];
+        fprintf(stderr, "%s: %s: %" PRIu64 " rows, %s in %.1f s\n", lm_progname(),
+                lm_progress_name(name, sizeof name, t->qname), t->rows,
+                fmt_bytes(t->copied, b1, sizeof b1),
                 (double)(t->end_us - t->start_us) / 1e6);
     }
     pthread_mutex_unlock(&r->mu);
@@ -293,8 +314,10 @@ static void *worker(void *arg)
     for (;;) {
         chunk *c = NULL;
         pthread_mutex_lock(&r->mu);
-        if (r->next < r->nchunks)
+        if (r->next < r->nchunks) {
             c = &r->chunks[r->next++];
+            c->t->chunks_started++;
+        }
         pthread_mutex_unlock(&r->mu);
         if (!c)
             break;
@@ -316,47 +339,68 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static void progress_line(run *r, int64_t start_us, bool last)
+/* The view of the copy: the overall line, then (on a terminal) the tables
+ * in flight with their chunks done and bytes so far. */
+static void copy_progress(run *r, int64_t start_us, bool last)
 {
-    uint64_t done = 0;
-    int tables_done = 0, tables_total = 0;
-    double secs = (double)(lm_monotonic_us() - start_us) / 1e6;
-    double pct, rate;
-    char b1[32], b2[32], b3[32], eta[32] = "-";
+    lm_copy_progress cp = {0};
+    uint64_t *inflight;
+    lm_buf text = {0};
+    char line[512];
 
-    for (int i = 0; i < r->nchunks; i++) {
-        uint64_t c = __atomic_load_n(&r->chunks[i].copied, __ATOMIC_RELAXED);
-        done += c < r->chunks[i].est_bytes ? c : r->chunks[i].est_bytes;
-    }
+    if (!lm_progress_due(&r->prog, last))
+        return;
+    inflight = lm_malloc((size_t)(r->ntables ? r->ntables : 1) * sizeof *inflight);
+    memset(inflight, 0, (size_t)(r->ntables ? r->ntables : 1) * sizeof *inflight);
+    cp.secs = (double)(lm_monotonic_us() - start_us) / 1e6;
+    cp.last = last;
+    cp.bar = r->prog.live;
+    cp.total_bytes = (double)r->total_est;
+    cp.est_rows = r->rows_unknown ? 0 : r->total_rows_est;
     pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->nchunks; i++) {
+        chunk *c = &r->chunks[i];
+        uint64_t b = __atomic_load_n(&c->copied, __ATOMIC_RELAXED);
+        cp.done_bytes += (double)(b < c->est_bytes ? b : c->est_bytes);
+        if (!c->done) {
+            cp.rows += (double)__atomic_load_n(&c->rows_seen, __ATOMIC_RELAXED);
+            inflight[c->t - r->tables] += b;
+        }
+    }
     for (int i = 0; i < r->ntables; i++) {
-        if (r->tables[i].skipped || !r->tables[i].nchunks)
+        table *t = &r->tables[i];
+        if (t->skipped || !t->nchunks)
             continue;
-        tables_total++;
-        if (r->tables[i].chunks_done == r->tables[i].nchunks)
-            tables_done++;
+        cp.rows += (double)t->rows;
+        cp.tables_total++;
+        if (t->chunks_done == t->nchunks)
+            cp.tables_done++;
+    }
+    lm_buf_puts(&text, lm_progress_copy_line(line, sizeof line, &cp));
+    for (int i = 0; r->prog.live && !last && i < r->ntables; i++) {
+        table *t = &r->tables[i];
+        char name[256], b1[16];
+        if (!t->nchunks || t->chunks_started == 0 || t->chunks_done == t->nchunks)
+            continue;
+        snprintf(line, sizeof line, "\n  %s: %d of %d chunks, %s",
+                 lm_progress_name(name, sizeof name, t->qname), t->chunks_done, t->nchunks,
+                 lm_progress_bytes(b1, sizeof b1, (double)(t->copied + inflight[i])));
+        lm_buf_puts(&text, line);
     }
     pthread_mutex_unlock(&r->mu);
-    pct = r->total_est ? 100.0 * (double)done / (double)r->total_est : 100.0;
-    if (!last && pct > 99.9)
-        pct = 99.9;
+    lm_buf_u8(&text, '\0');
+    lm_progress_show(&r->prog, (char *)text.data);
     if (last)
-        pct = 100.0;
-    rate = secs > 0 ? (double)done / secs : 0;
-    if (!last && rate > 0 && r->total_est > done) {
-        long s = (long)((double)(r->total_est - done) / rate);
-        snprintf(eta, sizeof eta, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-    }
-    fprintf(stderr, "%s: copying: %.1f%% (%s of %s), %s/s, ETA %s, %d of %d tables done\n",
-            lm_progname(), pct, fmt_bytes(done, b1, sizeof b1), fmt_bytes(r->total_est, b2, sizeof b2),
-            fmt_bytes((uint64_t)rate, b3, sizeof b3), eta, tables_done, tables_total);
+        lm_progress_finish(&r->prog);
+    free(text.data);
+    free(inflight);
 }
 
 void copy_chunks(run *r)
 {
     int nw = r->o->jobs;
     pthread_t *th;
-    int64_t start = lm_monotonic_us(), last = start;
+    int64_t start = lm_monotonic_us();
 
     if (r->nchunks == 0)
         return;
@@ -370,27 +414,118 @@ void copy_chunks(run *r)
             lm_fatal(LM_EXIT_FAILURE, "could not start a worker thread");
     for (;;) {
         int active;
-        usleep(100 * 1000);
+        usleep(50 * 1000);
         pthread_mutex_lock(&r->mu);
         active = active_workers;
         pthread_mutex_unlock(&r->mu);
         if (active == 0)
             break;
-        if (r->o->progress && lm_monotonic_us() - last >= 1000000) {
-            last = lm_monotonic_us();
-            progress_line(r, start, false);
-        }
+        copy_progress(r, start, false);
     }
     for (int i = 0; i < nw; i++)
         pthread_join(th[i], NULL);
     free(th);
-    if (r->o->progress)
-        progress_line(r, start, true);
+    copy_progress(r, start, true);
+}
+
+/* ---------- post-data: the target's index builds ---------- */
+
+typedef struct post_watch {
+    run *r;
+    const char *target;
+    int64_t start_us;
+    volatile int stop;
+} post_watch;
+
+static void post_progress(post_watch *w, PGconn *conn, bool last)
+{
+    lm_buf text = {0};
+    char line[512], secs[16];
+    PGresult *res = NULL;
+    int n = 0;
+
+    if (conn && !last)
+        res = PQexec(conn,
+                     /* the index; the table while a CREATE INDEX has none yet */
+                     "SELECT coalesce(ni.nspname, nc.nspname), coalesce(i.relname, c.relname, p.relid::text),"
+                     " p.command, p.phase, p.blocks_done, p.blocks_total, p.tuples_done, p.tuples_total"
+                     " FROM pg_stat_progress_create_index p"
+                     " LEFT JOIN pg_class i ON i.oid = p.index_relid"
+                     " LEFT JOIN pg_namespace ni ON ni.oid = i.relnamespace"
+                     " LEFT JOIN pg_class c ON c.oid = p.relid"
+                     " LEFT JOIN pg_namespace nc ON nc.oid = c.relnamespace"
+                     " WHERE p.datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                     " ORDER BY p.pid");
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK)
+        n = PQntuples(res);
+    snprintf(line, sizeof line, "post-data: %s %s, %d index build%s in flight",
+             last ? "done in" : "running for",
+             lm_progress_secs(secs, sizeof secs, (double)(lm_monotonic_us() - w->start_us) / 1e6),
+             n, n == 1 ? "" : "s");
+    lm_buf_puts(&text, line);
+    for (int i = 0; i < n; i++) {
+        char *name = PQgetisnull(res, i, 0) ? lm_strdup(PQgetvalue(res, i, 1))
+                                            : lm_qualified(PQgetvalue(res, i, 0), PQgetvalue(res, i, 1));
+        lm_index_progress ip = {
+            .name = name, .command = PQgetvalue(res, i, 2), .phase = PQgetvalue(res, i, 3),
+            .blocks_done = strtoll(PQgetvalue(res, i, 4), NULL, 10),
+            .blocks_total = strtoll(PQgetvalue(res, i, 5), NULL, 10),
+            .tuples_done = strtoll(PQgetvalue(res, i, 6), NULL, 10),
+            .tuples_total = strtoll(PQgetvalue(res, i, 7), NULL, 10)};
+        lm_buf_puts(&text, "\n  ");
+        lm_buf_puts(&text, lm_progress_index_line(line, sizeof line, &ip));
+        free(name);
+    }
+    PQclear(res);
+    lm_buf_u8(&text, '\0');
+    lm_progress_show(&w->r->prog, (char *)text.data);
+    free(text.data);
+}
+
+static void *post_watch_thread(void *arg)
+{
+    post_watch *w = arg;
+    char *err = NULL;
+    PGconn *conn = lm_connect_try(w->target, "target", 0, &err);
+    int64_t last_query = 0;
+
+    /* no connection: the elapsed time alone */
+    free(err);
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        int64_t now = lm_monotonic_us();
+        if (now - last_query >= 1000000) {
+            last_query = now;
+            post_progress(w, conn, false);
+        }
+        usleep(50 * 1000);
+    }
+    if (conn)
+        PQfinish(conn);
+    return NULL;
+}
+
+int watch_post_data(run *r, const char *target, int (*restore)(void *), void *arg)
+{
+    post_watch w = {.r = r, .target = target, .start_us = lm_monotonic_us()};
+    pthread_t th;
+    bool watching = r->prog.on && pthread_create(&th, NULL, post_watch_thread, &w) == 0;
+    int rc = restore(arg);
+
+    if (watching) {
+        __atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(th, NULL);
+        if (rc == 0) {
+            lm_progress_due(&r->prog, true);
+            post_progress(&w, NULL, true);
+        }
+        lm_progress_finish(&r->prog);
+    }
+    return rc;
 }
 
 void print_summary(run *r)
 {
-    char b1[32];
+    char b1[32], name[512];
     int shown = 0;
     for (int i = 0; i < r->ntables; i++) {
         table *t = &r->tables[i];
@@ -398,7 +533,8 @@ void print_summary(run *r)
             continue;
         if (!shown++)
             fprintf(stderr, "%-40s %8s %12s %10s %8s\n", "table", "chunks", "rows", "bytes", "seconds");
-        fprintf(stderr, "%-40s %8d %12" PRIu64 " %10s %8.1f\n", t->qname, t->nchunks, t->rows,
+        fprintf(stderr, "%-40s %8d %12" PRIu64 " %10s %8.1f\n",
+                lm_progress_name(name, sizeof name, t->qname), t->nchunks, t->rows,
                 fmt_bytes(t->copied, b1, sizeof b1), (double)(t->end_us - t->start_us) / 1e6);
     }
 }

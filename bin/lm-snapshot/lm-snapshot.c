@@ -19,6 +19,7 @@
 #include "opts.h"
 #include "pgconn.h"
 #include "privdir.h"
+#include "progress.h"
 #include "schema.h"
 #include "sig.h"
 #include "state.h"
@@ -83,7 +84,13 @@ static void usage(void)
            "      --workdir=DIR           where the schema archive is kept\n"
            "      --compress              zstd-compress the stream (default when not a terminal\n"
            "                              is plain; see lm-snapshot(1))\n"
-           "      --progress              report progress on stderr once a second\n"
+           "      --progress[=auto|always|never]\n"
+           "                              progress on stderr: auto (the default) shows it when\n"
+           "                              stderr is a terminal, redrawn in place (the copy's\n"
+           "                              bytes and rows against the source's estimates,\n"
+           "                              rate, ETA, tables in flight; then the index builds);\n"
+           "                              always also as plain lines, one a second, when it is\n"
+           "                              not; never: none. A bare --progress means always\n"
            "Other:\n"
            "  -V, --version               output version information, then exit\n"
            "  -?, --help                  show this help, then exit\n\n"
@@ -149,13 +156,14 @@ static void parse_options(int argc, char **argv)
         {"split-larger-than", required_argument, NULL, OPT_SPLIT},
         {"workdir", required_argument, NULL, OPT_WORKDIR},
         {"compress", no_argument, NULL, OPT_COMPRESS},
-        {"progress", no_argument, NULL, OPT_PROGRESS},
+        {"progress", optional_argument, NULL, OPT_PROGRESS},
         LM_OPTIONS_COMMON,
         {NULL, 0, NULL, 0}};
     int c, modes;
     const char *delay;
 
     opt.jobs = 4;
+    opt.progress = LM_PROGRESS_AUTO;
     opt.split_bytes = 0; /* automatic, see plan_fresh */
     while ((c = getopt_long(argc, argv, "s:t:o:S:j:V", longopts, NULL)) != -1) {
         switch (c) {
@@ -191,7 +199,7 @@ static void parse_options(int argc, char **argv)
             break;
         case OPT_WORKDIR: opt.workdir = optarg; break;
         case OPT_COMPRESS: opt.compress = true; break;
-        case OPT_PROGRESS: opt.progress = true; break;
+        case OPT_PROGRESS: opt.progress = lm_opt_progress(optarg); break;
         default: lm_program_option(c);
         }
     }
@@ -505,6 +513,17 @@ static void stream_archive(run *r, const char *path)
     free(next);
 }
 
+typedef struct post_args {
+    const char *archive;
+    bool again;
+} post_args;
+
+static int restore_post_data(void *arg)
+{
+    const post_args *a = arg;
+    return lm_schema_restore(a->archive, opt.target, "post-data", opt.jobs, opt.no_owner, a->again);
+}
+
 /* ---------- main ---------- */
 
 int main(int argc, char **argv)
@@ -524,6 +543,7 @@ int main(int argc, char **argv)
     r.o = &opt;
     pthread_mutex_init(&r.mu, NULL);
     pthread_mutex_init(&r.wmu, NULL);
+    lm_progress_init(&r.prog, opt.check_target ? LM_PROGRESS_NEVER : opt.progress, stderr);
     stream = opt.output != NULL;
     do_dump = do_pre = !opt.data_only && !opt.post_data_only;
     do_data = !opt.schema_only && !opt.post_data_only;
@@ -760,7 +780,8 @@ post_data:
              * made: what exists is left as it is, the rest restored */
             bool again = lm_meta_has(tgt, "lm-snapshot.post-data-begun") || opt.existing;
             lm_meta_set(tgt, "lm-snapshot.post-data-begun", "yes");
-            rc = lm_schema_restore(archive, opt.target, "post-data", opt.jobs, opt.no_owner, again);
+            rc = watch_post_data(&r, opt.target, restore_post_data,
+                                 &(post_args){archive, again});
             if (rc)
                 exit(rc);
             lm_meta_set(tgt, "lm-snapshot.post-data", "done");

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <libpq-fe.h>
 
+#include "progress.h"
 #include "schema.h"
 #include "stream.h"
 
@@ -27,7 +28,8 @@ typedef struct options {
     int jobs;
     uint64_t split_bytes;
     bool schema_only, data_only, post_data_only;
-    bool no_owner, resume, progress, compress;
+    bool no_owner, resume, compress;
+    lm_progress_when progress;   /* --progress[=WHEN] */
     bool existing;            /* --target-schema=existing: the DBA made the target's tables */
     bool check_target;        /* --check-target: compare them with the source's, then exit */
     bool skip_db_settings;    /* --skip-db-settings: no ALTER DATABASE/ROLE ... SET copied */
@@ -75,8 +77,9 @@ typedef struct table {
                                * on the target: no TRUNCATE ONLY, no COPY FREEZE */
     uint64_t bytes;           /* pg_relation_size on the source */
     uint64_t pages;
+    double reltuples;         /* pg_class.reltuples on the source (-1: not known) */
     /* filled while copying */
-    int nchunks, chunks_done;
+    int nchunks, chunks_done, chunks_started;
     uint64_t rows, copied;    /* rows and COPY bytes so far */
     int64_t start_us, end_us;
     bool skipped;             /* finished in an earlier run */
@@ -91,7 +94,10 @@ typedef struct chunk {
     bool whole;               /* the whole table in one transaction (FREEZE) */
     const char *src_rel;      /* read FROM ONLY this relation (a hypertable's chunk) */
     uint64_t est_bytes;
+    double est_rows;          /* from reltuples, by the chunk's share of the pages */
     uint64_t copied;          /* progress (bytes relayed so far) */
+    uint64_t rows_seen;       /* progress (rows relayed so far) */
+    bool done;                /* committed (under run.mu) */
 } chunk;
 
 /* Shared run state. */
@@ -116,6 +122,9 @@ typedef struct run {
     pthread_mutex_t mu;
     int next;
     uint64_t total_est;
+    double total_rows_est;
+    bool rows_unknown;        /* a table never analyzed, or a hypertable: no row estimate */
+    lm_progress prog;
     lm_writer *w;             /* stream mode */
     pthread_mutex_t wmu;
 } run;
@@ -182,8 +191,13 @@ void hyper_plan_units(run *r, int *cap, table *t, const bool *done);
 void copy_db_settings(const options *o, PGconn *tgt);
 
 /* copy.c */
-/* Copy every chunk with o->jobs workers; progress on stderr. */
+/* Copy every chunk with o->jobs workers; progress on stderr (r->prog):
+ * overall, and the tables in flight. */
 void copy_chunks(run *r);
+/* Run restore(arg) (pg_restore of post-data) while the target's index
+ * builds (pg_stat_progress_create_index, from a connection of its own,
+ * once a second) are shown on r->prog; returns what restore returned. */
+int watch_post_data(run *r, const char *target, int (*restore)(void *), void *arg);
 /* Print the per-table summary on stderr. */
 void print_summary(run *r);
 

@@ -120,7 +120,7 @@ void plan_tables(run *r, PGconn *plan)
         "   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),"
         " (SELECT coalesce(bool_and(a.atttypid < 16384), true) FROM pg_attribute a"
         "   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''),"
-        " current_setting('block_size')::int"
+        " current_setting('block_size')::int, c.reltuples"
         " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
         " WHERE c.relkind = 'r' AND c.relpersistence <> 't'"
         " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'lm')"
@@ -144,6 +144,7 @@ void plan_tables(run *r, PGconn *plan)
         t->qname = lm_qualified(t->nspname, t->relname);
         t->bytes = strtoull(PQgetvalue(res, i, 3), NULL, 10);
         t->pages = t->bytes / (blcksz ? blcksz : BLCKSZ_DEFAULT);
+        t->reltuples = strtod(PQgetvalue(res, i, 7), NULL);
         t->columns = lm_strdup(PQgetisnull(res, i, 4) ? "" : PQgetvalue(res, i, 4));
         t->binary = same_major && strcmp(PQgetvalue(res, i, 5), "t") == 0 &&
                     !getenv("LM_SNAPSHOT_TEXT");
@@ -187,6 +188,13 @@ void plan_add_chunk(run *r, int *cap, table *t, int num, int nchunks, int64_t fi
     }
     t->nchunks++;
     r->total_est += c->est_bytes;
+    /* rows by the chunk's share of the table's bytes; nothing for a table
+     * never analyzed (reltuples -1) */
+    if (t->reltuples < 0 || (t->reltuples == 0 && t->pages > 0) || t->src_hyper)
+        r->rows_unknown = true;
+    else if (t->reltuples > 0)
+        c->est_rows = t->bytes ? t->reltuples * (double)c->est_bytes / (double)t->bytes : t->reltuples;
+    r->total_rows_est += c->est_rows;
 }
 
 /* A fresh plan for a table: one whole chunk, or ctid ranges. */

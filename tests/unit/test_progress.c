@@ -87,7 +87,96 @@ static void reports(void)
                 "\r\033[2Kcopy 1/2\n\r\033[2Krows 10\n\r\033[2A\r\033[2Kcopy 2/2\n\033[J");
 }
 
+static void names(void)
+{
+    char b[32], small[8];
+    CHECK_STR(lm_progress_name(b, sizeof b, "\"public\".\"t\""), "\"public\".\"t\"");
+    /* nothing that moves the cursor or ends a line */
+    CHECK_STR(lm_progress_name(b, sizeof b, "nl\nname\ttab\r"), "nl\\nname\\ttab\\r");
+    CHECK_STR(lm_progress_name(b, sizeof b, "esc\033[31mred\177"), "esc\\x1b[31mred\\x7f");
+    CHECK_STR(lm_progress_name(b, sizeof b, "caf\xc3\xa9"), "caf\xc3\xa9");   /* UTF-8 as it is */
+    /* too long: cut, "..." at the end, never past the buffer */
+    CHECK_STR(lm_progress_name(small, sizeof small, "abcdefghij"), "abcd...");
+    CHECK_STR(lm_progress_name(small, sizeof small, "abcdefg"), "abcdefg");
+    CHECK_STR(lm_progress_name(small, sizeof small, "ab\n\n\ncd"), "ab\\n...");   /* cut where it fits */
+}
+
+static void copy_lines(void)
+{
+    char b[256];
+    lm_copy_progress cp = {.done_bytes = 5e6, .total_bytes = 20e6, .rows = 1200, .est_rows = 4800,
+                           .secs = 5, .tables_done = 1, .tables_total = 3};
+
+    CHECK_STR(lm_progress_copy_line(b, sizeof b, &cp),
+              "copying: 25.0% (5.0 MB of 20.0 MB), 1200 of ~4800 rows, 1.0 MB/s, ETA 15s, "
+              "1 of 3 tables done");
+    cp.bar = true;
+    CHECK_STR(lm_progress_copy_line(b, sizeof b, &cp),
+              "copying: 25.0% [#####...............] (5.0 MB of 20.0 MB), 1200 of ~4800 rows, "
+              "1.0 MB/s, ETA 15s, 1 of 3 tables done");
+    /* not over until it is: 99.9% at most; no row estimate, none shown */
+    cp.bar = false;
+    cp.done_bytes = 20e6;
+    cp.est_rows = 0;
+    CHECK_STR(lm_progress_copy_line(b, sizeof b, &cp),
+              "copying: 99.9% (20.0 MB of 20.0 MB), 1200 rows, 4.0 MB/s, ETA -, 1 of 3 tables done");
+    /* the end: 100%, the rows copied (not the estimate), no ETA */
+    cp.last = true;
+    cp.rows = 4790;
+    cp.est_rows = 4800;
+    cp.tables_done = 3;
+    CHECK_STR(lm_progress_copy_line(b, sizeof b, &cp),
+              "copying: 100.0% (20.0 MB of 20.0 MB), 4790 rows, 4.0 MB/s, ETA -, 3 of 3 tables done");
+    /* nothing to copy by the estimates (empty tables) */
+    memset(&cp, 0, sizeof cp);
+    cp.last = true;
+    CHECK_STR(lm_progress_copy_line(b, sizeof b, &cp),
+              "copying: 100.0% (0 B of 0 B), 0 rows, 0 B/s, ETA -, 0 of 0 tables done");
+}
+
+static void index_lines(void)
+{
+    char b[256];
+    /* a pg_stat_progress_create_index row of a CREATE INDEX scanning its table */
+    lm_index_progress ip = {.name = "\"public\".\"big\"", .command = "CREATE INDEX",
+                            .phase = "building index: scanning table", .blocks_done = 30,
+                            .blocks_total = 120, .tuples_done = 0, .tuples_total = 0};
+
+    CHECK_STR(lm_progress_index_line(b, sizeof b, &ip),
+              "\"public\".\"big\": CREATE INDEX, building index: scanning table, blocks 30 of 120 (25%)");
+    ip.phase = "building index: loading tuples in tree";
+    ip.blocks_done = ip.blocks_total = 0;
+    ip.tuples_done = 500;
+    ip.tuples_total = 2000;
+    ip.name = "\"public\".\"nl\nname_pkey\"";
+    CHECK_STR(lm_progress_index_line(b, sizeof b, &ip),
+              "\"public\".\"nl\\nname_pkey\": CREATE INDEX, building index: loading tuples in tree, "
+              "tuples 500 of 2000 (25%)");
+    /* a small buffer: cut, still a string */
+    CHECK_STR(lm_progress_index_line(b, 12, &ip), "\"public\".\"n");
+}
+
+static void fit_terminal(void)
+{
+    CHECK(lm_progress_fit(5, 0) == 5);     /* rows not known: all */
+    CHECK(lm_progress_fit(5, 24) == 5);
+    CHECK(lm_progress_fit(24, 24) == 23);  /* one row for the cursor */
+    CHECK(lm_progress_fit(50, 10) == 9);
+    CHECK(lm_progress_fit(3, 1) == 1);
+    /* and no wider than it, never half a character */
+    CHECK(lm_progress_cut("abcdef", 6, 0) == 6);     /* width not known */
+    CHECK(lm_progress_cut("abcdef", 6, 80) == 6);
+    CHECK(lm_progress_cut("abcdef", 6, 5) == 4);
+    CHECK(lm_progress_cut("ab\xc3\xa9\xc3\xa9z", 7, 4) == 4);  /* "ab" and one e-acute */
+    CHECK(lm_progress_cut("ab\xc3\xa9\xc3\xa9z", 7, 5) == 6);   /* and the other */
+    CHECK(lm_progress_cut("ab\xc3\xa9\xc3\xa9z", 7, 6) == 7);
+}
+
 const unit_test unit_progress_tests[] = {
+    {"progress names escaped and cut", names},
+    {"progress the copy's line", copy_lines},
+    {"progress an index build's line", index_lines},
+    {"progress never more lines than the terminal's rows", fit_terminal},
     {"progress bars", bars},
     {"progress sizes and durations", sizes_and_times},
     {"progress --progress values", when_values},
