@@ -472,6 +472,10 @@ lm_migrate_x{k=\"b\"} 0"
     assert_equal "$(html_escape $'x\ny\e[31m')" 'x\ny\x1b[31m'
     assert_equal "$(html_escape 'café')" 'café'
     assert_equal "$(html_escape '')" ''
+    # the downtime as the cutover printed it, whatever JSON made of it
+    assert_equal "$(secs2 1.6)" 1.60
+    assert_equal "$(secs2 0.5)" 0.50
+    assert_equal "$(secs2 12)" 12.00
     # no hostile value leaves a raw < > " ' or a & that starts no entity
     local v e
     while IFS= read -r -d '' v; do

@@ -125,6 +125,7 @@ report_html() {
         local a b d
         read -r a b d < <(jq -r --argjson t0 "$R_T0" '"\(.downtime_start - $t0) \(.downtime_end - $t0) \(.downtime_seconds)"' <<<"$cut")
         R_MARKS+="set object 1 rect from $a, graph 0 to $(awk -v a="$a" -v b="$b" -v m="$R_XMAX" 'BEGIN { w = m / 400; printf "%.3f", (b - a < w) ? a + w : b }'), graph 1 fc rgb \"#d62728\" fs transparent solid 0.35 noborder behind"$'\n'
+        d=$(secs2 "$d")
         R_MARKS+="set label $n \"downtime ${d}s\" at $b, graph 0.76 right offset -0.5,0 tc rgb \"#d62728\""$'\n'
     fi
     local charts=() c
@@ -150,6 +151,7 @@ report_html() {
          phase_start("streaming"), $last.interval]
         | map(if . == null then "" else tostring end) | join("\u001f")' <<<"$recs")
     [ -n "$down" ] || { [ "$phase" = "done" ] && down=$(cat "$W/downtime" 2>/dev/null); }
+    [ -z "$down" ] || down=$(secs2 "$down")
     # phases' starts: the copy's duration from "copy" to "postdata" (data),
     # and to "streaming" (indexes and constraints too)
     started=''

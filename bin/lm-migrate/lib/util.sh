@@ -133,6 +133,10 @@ human_bytes() {
         if (i == 1) printf "%d %s", b, u[i]; else printf "%.1f %s", b, u[i] }'
 }
 
+# Seconds with two decimals, as the cutover prints its downtime (a figure
+# read back from JSON, 1.6, is shown 1.60 again).
+secs2() { awk -v d="$1" 'BEGIN { printf "%.2f", d }'; }
+
 human_secs() {
     local s=${1%.*}
     [ -z "$s" ] && s=0
