@@ -253,6 +253,9 @@ SQL
 
 @test "lm-migrate: kill -9 of the orchestrator and of each stage, then --resume: verify passes" {
     mkdb resume
+    # a sample a second: the count below does not depend on how fast
+    # this machine runs the story
+    export LM_HISTORY_INTERVAL=1
     start_load 50
     # the orchestrator dies during the copy
     run -0 lmm start --source "$SRC" --target "$TGT" --workdir "$W" --jobs 1 --replica-identity-full --detach
@@ -296,11 +299,16 @@ SQL
     # (one status says all three: idle WAL, a checkpoint or autovacuum, may
     # move the source's position between two statuses until the next
     # keepalive carries it to the target)
+    local resumed
+    resumed=$(date +%s)
     stop_load
     wait_for 60 lag_all_zero
+    sleep 2
     run -0 lmm cutover --workdir "$W" --timeout 120
     assert_output --partial "tables equal"
-    # the history kept sampling through the kills, and the cutover ended it
+    jq -R -s -e --argjson t "$resumed" '[split("\n")[] | fromjson? | select(.event == "sample" and .time >= $t)] | length > 0' "$W/history.jsonl" >/dev/null
+    # the history kept sampling through the kills (samples after the last
+    # resume too), and the cutover ended it
     [ ! -e "$W/pids/history" ]
     jq -R -s -e '[split("\n")[] | fromjson? | select(.event == "sample")] | length > 10' "$W/history.jsonl" >/dev/null
     jq -R -s -e '[split("\n")[] | fromjson? | select(.event == "cutover")] | length == 1' "$W/history.jsonl" >/dev/null
